@@ -1,0 +1,146 @@
+"""HTTPS client for node-to-node calls and the command line, with streaming both ways."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+from appliance.errors import MeshprintError, Unavailable
+
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 60.0
+
+
+class _Connection(http.client.HTTPSConnection):
+    """Connects to host:port but checks the certificate against `server_name`."""
+
+    def __init__(
+        self, host: str, port: int, context: ssl.SSLContext, server_name: str | None, timeout: float
+    ) -> None:
+        super().__init__(host, port, context=context, timeout=timeout)
+        self._server_name = server_name
+        self._ctx = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), CONNECT_TIMEOUT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.timeout)
+        self.sock = self._ctx.wrap_socket(sock, server_hostname=self._server_name or self.host)
+
+
+class HttpError(MeshprintError):
+    """The other side answered with an error status; the message is its own."""
+
+
+class Client:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        server_name: str | None = None,
+        timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self.host, self.port = host, port
+        self.context = context
+        self.server_name = server_name
+        self.timeout = timeout
+
+    @property
+    def where(self) -> str:
+        return f"{self.server_name or self.host} ({self.host}:{self.port})"
+
+    def open(self) -> _Connection:
+        return _Connection(self.host, self.port, self.context, self.server_name, self.timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> http.client.HTTPResponse:
+        """Send a request; return the response (status < 400) for the caller to read.
+
+        An iterable body is streamed: with `length` as Content-Length, else chunked.
+        Raises HttpError with the server's message, Unavailable when it can't be reached.
+        """
+        conn = self.open()
+        hdrs = dict(headers or {})
+        try:
+            if body is None or isinstance(body, bytes):
+                conn.request(method, path, body=body, headers=hdrs)
+            else:
+                conn.putrequest(method, path)
+                for name, value in hdrs.items():
+                    conn.putheader(name, value)
+                if length is not None:
+                    conn.putheader("Content-Length", str(length))
+                else:
+                    conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for piece in body:
+                    if not piece:
+                        continue
+                    conn.send(
+                        piece if length is not None else b"%x\r\n%s\r\n" % (len(piece), piece)
+                    )
+                if length is None:
+                    conn.send(b"0\r\n\r\n")
+            response = conn.getresponse()
+        except MeshprintError:
+            conn.close()
+            raise
+        except (OSError, http.client.HTTPException) as err:
+            conn.close()
+            raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
+        if response.status >= 400:
+            raise _error_from(response, self.where)
+        return response
+
+    def json(
+        self, method: str, path: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        body = None if data is None else json.dumps(data).encode()
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        response = self.request(method, path, body, hdrs)
+        try:
+            return json.loads(response.read() or b"null")
+        except (OSError, http.client.HTTPException) as err:
+            raise Unavailable(f"{self.where} stopped answering: {describe(err)}") from None
+        except ValueError:
+            raise Unavailable(f"{self.where} answered something that is not JSON") from None
+        finally:
+            response.close()
+
+
+def _error_from(response: http.client.HTTPResponse, where: str) -> HttpError:
+    try:
+        raw = response.read(64 * 1024)
+        message = json.loads(raw).get("error") or raw.decode(errors="replace")
+    except (OSError, ValueError, AttributeError, http.client.HTTPException):
+        message = response.reason
+    finally:
+        response.close()
+    return HttpError(str(message), response.status)
+
+
+def describe(err: BaseException) -> str:
+    """A short, human reason for a network or TLS failure."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return f"its certificate is not trusted ({err.verify_message})"
+    if isinstance(err, ssl.SSLError):
+        reason = err.reason or str(err)
+        if "CERTIFICATE_REQUIRED" in reason:
+            return "it requires a site member certificate"
+        return f"TLS failed ({reason})"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused (is the node running?)"
+    if isinstance(err, TimeoutError | socket.timeout):
+        return "timed out"
+    return str(err) or type(err).__name__

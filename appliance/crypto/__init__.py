@@ -1,0 +1,1 @@
+"""Cryptography of a job: streaming AEAD, key splitting, user key pairs."""

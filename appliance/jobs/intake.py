@@ -1,0 +1,203 @@
+"""Intake: a document comes in, is sealed under a fresh key as it streams, and lands on
+up to three holders at once. The key is split 2-of-4 (three holders + the owner); each
+holder receives only its own share. The job is acknowledged once two holders have it
+durably (the third may follow); a holder that fails is dropped from the job's holder
+list so repair can replace it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from appliance.api.http import Body
+from appliance.crypto import shamir
+from appliance.crypto.stream import CHUNK_SIZE, Sealer, ciphertext_size
+from appliance.crypto.userkeys import b64, seal, unb64
+from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
+from appliance.jobs import USER_X
+from appliance.mesh.placement import choose_holders
+from appliance.mesh.replicate import ReplicaUpload
+from appliance.store.jobs import Holder, Job, holders_to_list, new_job_id
+
+if TYPE_CHECKING:
+    from appliance.node import Node
+
+log = logging.getLogger(__name__)
+TITLE_MAX = 200
+
+
+@dataclass
+class Receipt:
+    job: Job
+    durable_on: list[str]
+    pending: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.job.public(),
+            "durable_on": self.durable_on,
+            "replicating_to": self.pending,
+            "under_replicated": len(self.durable_on) + len(self.pending) < 3,
+        }
+
+
+def clean_title(title: str) -> str:
+    title = "".join(ch for ch in title if ch.isprintable()).strip()
+    return title[:TITLE_MAX] or "Untitled"
+
+
+def ingest(node: Node, owner: str, title: str, body: Body) -> Receipt:
+    directory = node.directory()
+    user = directory.user(owner)
+    if user is None:
+        raise Unauthorized("wrong user name or token")
+    settings = directory.settings
+    if body.length is not None and body.length > settings.max_job_size:
+        raise TooLarge(
+            f"the document is {body.length} bytes; this site accepts at most "
+            f"{settings.max_job_size} bytes per job"
+        )
+    sealed_size = ciphertext_size(body.length) if body.length is not None else None
+    node.store.check_space(sealed_size or 0, settings.disk_reserve)
+
+    job_id = new_job_id()
+    me = directory.node(node.id)
+    assert me is not None
+    live_peers = [n for n in node.peers.live() if n.id != node.id and n.reachable]
+    holders = [
+        Holder(n.id, x) for x, n in enumerate(choose_holders(job_id, me, live_peers), start=1)
+    ]
+    key = os.urandom(32)
+    shares = shamir.split(key, [h.x for h in holders] + [USER_X])
+    now = time.time()
+    base = {
+        "id": job_id,
+        "owner": owner,
+        "title": clean_title(title),
+        "created_at": now,
+        "expires_at": now + settings.retention,
+        "holders": holders_to_list(holders),
+        "holders_version": 1,
+        "user_share": b64(seal(unb64(user.public_key), shares[USER_X], job_id.encode())),
+    }
+    done = threading.Condition()
+    uploads = [
+        ReplicaUpload(
+            node.peers,
+            h.node,
+            job_id,
+            {**base, "share_x": h.x, "share": b64(shares[h.x])},
+            sealed_size,
+            done,
+        )
+        for h in holders[1:]
+    ]
+    my_share = shares[holders[0].x]
+    del shares
+    sealer = Sealer(key, job_id.encode(), CHUNK_SIZE)
+    del key
+    incoming = node.store.receive(job_id)
+    for upload in uploads:
+        upload.start()
+    try:
+        size = _stream(body, sealer, incoming.write, uploads, settings.max_job_size)
+        job = Job(
+            id=job_id,
+            owner=owner,
+            title=base["title"],
+            size=size,
+            sealed_size=ciphertext_size(size),
+            created_at=now,
+            expires_at=base["expires_at"],
+            holders=holders,
+            holders_version=1,
+            share_x=holders[0].x,
+            share=my_share,
+            user_share=unb64(base["user_share"]),
+        )
+        incoming.commit(job)
+    except BaseException:
+        incoming.abort()
+        for upload in uploads:
+            upload.abort()
+        raise
+    for upload in uploads:
+        upload.end()
+
+    with done:
+        # Durable here plus on one peer is enough to answer; the third copy follows.
+        done.wait_for(
+            lambda: any(u.ok for u in uploads) or all(u.finished for u in uploads), timeout=120
+        )
+    if uploads and not any(u.ok for u in uploads):
+        node.store.delete(job_id, "not replicated")
+        reasons = "; ".join(f"{u.node_id}: {u.error or 'no answer'}" for u in uploads)
+        raise Unavailable(
+            f"could not store a second copy of the job, so it was not accepted ({reasons})"
+        )
+    threading.Thread(
+        target=_settle, args=(node, job, uploads), name=f"settle-{job_id}", daemon=True
+    ).start()
+    return Receipt(
+        job,
+        durable_on=[node.id] + [u.node_id for u in uploads if u.ok],
+        pending=[u.node_id for u in uploads if not u.finished],
+    )
+
+
+def _stream(
+    body: Body, sealer: Sealer, write: object, uploads: list[ReplicaUpload], limit: int
+) -> int:
+    """Seal the body chunk by chunk into the local file and every upload. Returns its size."""
+    assert callable(write)
+    chunk_size = sealer.chunk_size
+    size = 0
+
+    def emit(piece: bytes) -> None:
+        write(piece)
+        for upload in uploads:
+            upload.put(piece)
+
+    emit(sealer.header)
+    current = _read_chunk(body, chunk_size)
+    while True:
+        size += len(current)
+        if size > limit:
+            raise TooLarge(f"the document is larger than this site's limit of {limit} bytes")
+        following = _read_chunk(body, chunk_size) if len(current) == chunk_size else b""
+        emit(sealer.seal(current, final=not following))
+        if not following:
+            return size
+        current = following
+
+
+def _read_chunk(body: Body, size: int) -> bytes:
+    parts, got = [], 0
+    while got < size:
+        piece = body.read(size - got)
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _settle(node: Node, job: Job, uploads: list[ReplicaUpload]) -> None:
+    """After the answer: wait for the last copies; drop holders that failed from the job."""
+    for upload in uploads:
+        upload.join(timeout=300)
+    failed = {u.node_id for u in uploads if not u.ok}
+    if not failed:
+        return
+    for upload in uploads:
+        if not upload.ok:
+            log.warning("job %s: copy to %s failed: %s", job.id, upload.node_id, upload.error)
+    try:
+        node.change_holders(job.id, [h for h in job.holders if h.node not in failed])
+    except MeshprintError as err:
+        log.warning("job %s: could not update holders: %s", job.id, err)

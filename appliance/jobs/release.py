@@ -1,0 +1,243 @@
+"""Release: put the job's key back together in memory, decrypt the stream, then delete
+the job on every holder.
+
+*User present*: the password unwraps the owner's private key, which opens the user
+share; one holder's share completes the key, so one live holder is enough.
+*Authorized*: a release command signed by the controller lets a holder ask a second
+holder for its share; two live holders are needed, no password.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from appliance.api.http import READ_SIZE
+from appliance.crypto import shamir
+from appliance.crypto.stream import decrypt_stream
+from appliance.crypto.userkeys import (
+    WrappedKey,
+    b64,
+    open_sealed,
+    unb64,
+    unwrap_private_key,
+    wrap_private_key,
+)
+from appliance.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    IntegrityError,
+    MeshprintError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from appliance.jobs import USER_X
+from appliance.site.ca import SiteCA
+from appliance.store.jobs import check_job_id, holders_from_list, holders_to_list
+
+if TYPE_CHECKING:
+    from appliance.node import Node
+
+log = logging.getLogger(__name__)
+COMMAND_TTL = 300
+_DECOY = wrap_private_key(X25519PrivateKey.generate(), secrets.token_urlsafe(16))
+
+
+@dataclass
+class Plaintext:
+    """A decrypted document on its way out; `finish` runs once it was fully sent."""
+
+    size: int
+    chunks: Iterator[bytes]
+    finish: Callable[[], None]
+
+
+# Users
+
+
+def authenticate(node: Node, name: str, password: str) -> X25519PrivateKey:
+    """The user's private key; the same error (and about the same time) for any failure."""
+    user = node.directory().user(name)
+    if user is None:
+        try:
+            unwrap_private_key(_DECOY, password)
+        except Unauthorized:
+            pass
+        raise Unauthorized("wrong user name or password")
+    return unwrap_private_key(WrappedKey.from_dict(user.wrapped_key), password)
+
+
+def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
+    """The job's metadata with its sealed user share, from this node or a live holder."""
+    check_job_id(job_id)
+    job = node.store.get(job_id)
+    if job is not None:
+        meta: dict[str, Any] = {
+            **job.public(),
+            "user_share": b64(job.user_share),
+            "holders_x": holders_to_list(job.holders),
+        }
+    else:
+        meta = {}
+        for peer in node.peers.live():
+            if peer.id == node.id:
+                continue
+            try:
+                meta = node.peers.call(peer.id, "GET", f"/peer/jobs/{job_id}")
+                break
+            except MeshprintError:
+                continue
+    if not meta or (owner is not None and meta["owner"] != owner):
+        raise NotFound(f"you have no job {job_id}")
+    return meta
+
+
+def release_for_user(node: Node, user: str, password: str, job_id: str) -> Plaintext:
+    private = authenticate(node, user, password)
+    meta = find_job(node, job_id, owner=user)
+    user_share = open_sealed(private, unb64(meta["user_share"]), job_id.encode())
+    holders = holders_from_list(meta["holders_x"])
+    local = node.store.get(job_id)
+    if local is not None:
+        key = shamir.combine({local.share_x: local.share, USER_X: user_share})
+        return _local_plaintext(node, job_id, key, holders)
+    request = {"x": USER_X, "share": b64(user_share)}
+    return _remote_plaintext(node, job_id, [h.node for h in holders], "open", request, holders)
+
+
+# Authorized (controller-signed) release
+
+
+def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL) -> dict[str, str]:
+    """A release command signed with the CA key: only the controller can make one."""
+    now = time.time()
+    raw = json.dumps(
+        {
+            "type": "release",
+            "job": check_job_id(job_id),
+            "release_id": secrets.token_hex(16),
+            "issued_at": now,
+            "expires_at": now + ttl,
+        }
+    ).encode()
+    return {"command": b64(raw), "signature": b64(ca.sign(raw))}
+
+
+def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The command, when it is the controller's, for this job, current and not used here."""
+    try:
+        raw, signature = unb64(signed["command"]), unb64(signed["signature"])
+        command = json.loads(raw)
+    except (KeyError, ValueError, TypeError):
+        raise BadRequest("release command is malformed") from None
+    node.site.ca.verify(raw, signature)
+    if command.get("type") != "release" or command.get("job") != job_id:
+        raise Forbidden("release command is for another job")
+    if float(command.get("expires_at", 0)) < time.time():
+        raise Forbidden("release command has expired")
+    if not node.store.record_release(str(command["release_id"]), job_id):
+        raise Conflict(f"release {command['release_id']} was already used")
+    return command
+
+
+def release_authorized(node: Node, signed: dict[str, Any], job_id: str) -> Plaintext:
+    verify_command(node, signed, job_id)
+    local = node.store.get(job_id)
+    if local is None:
+        meta = find_job(node, job_id, owner=None)
+        holders = holders_from_list(meta["holders_x"])
+        return _remote_plaintext(
+            node, job_id, [h.node for h in holders], "release", signed, holders
+        )
+    for holder in local.holders:
+        if holder.node == node.id or not node.peers.is_live(holder.node):
+            continue
+        try:
+            other = node.peers.call(holder.node, "POST", f"/peer/jobs/{job_id}/share", signed)
+        except MeshprintError as err:
+            log.info("job %s: share from %s refused: %s", job_id, holder.node, err)
+            continue
+        key = shamir.combine({local.share_x: local.share, int(other["x"]): unb64(other["share"])})
+        return _local_plaintext(node, job_id, key, local.holders)
+    raise Unavailable(
+        "an authorized release needs a second holder of this job to be up; none answered "
+        "(the owner can still release it with their password)"
+    )
+
+
+# Decrypting
+
+
+def _local_plaintext(node: Node, job_id: str, key: bytes, holders: list[Any]) -> Plaintext:
+    """Decrypt our sealed copy. The first chunk is opened before returning, so a wrong
+    key is an error the caller can still answer properly."""
+    job = node.store.require(job_id)
+    sealed = node.store.open_sealed(job_id)
+
+    def chunks() -> Iterator[bytes]:
+        with sealed:
+            yield from decrypt_stream(sealed.read, key, job_id.encode())
+
+    stream = chunks()
+    try:
+        first = next(stream)
+    except IntegrityError:
+        stream.close()
+        raise Unauthorized("the shares given do not open this job") from None
+    return Plaintext(
+        job.size,
+        itertools.chain([first], stream),
+        lambda: node.delete_everywhere(job_id, "released"),
+    )
+
+
+def _remote_plaintext(
+    node: Node,
+    job_id: str,
+    candidates: list[str],
+    action: str,
+    request: dict[str, Any],
+    holders: list[Any],
+) -> Plaintext:
+    """Have a live holder decrypt and stream the document to us over mutual TLS."""
+    errors = []
+    for holder in candidates:
+        if holder == node.id or not node.peers.is_live(holder):
+            continue
+        try:
+            response = node.peers.stream(
+                holder,
+                "POST",
+                f"/peer/jobs/{job_id}/{action}",
+                json.dumps(request).encode(),
+                {"Content-Type": "application/json"},
+            )
+        except MeshprintError as err:
+            if err.status in (401, 403, 409):
+                raise
+            errors.append(f"{holder}: {err}")
+            continue
+        size = int(response.headers.get("Content-Length", "-1"))
+
+        def chunks() -> Iterator[bytes]:
+            with response:
+                while piece := response.read(READ_SIZE):
+                    yield piece
+
+        return Plaintext(
+            size,
+            chunks(),
+            lambda: node.delete_everywhere(job_id, "released", [h.node for h in holders]),
+        )
+    detail = "; ".join(errors) or "none of its holders is up"
+    raise Unavailable(f"job {job_id} cannot be released right now: {detail}")

@@ -1,0 +1,1 @@
+"""The edge mesh: peers and liveness, placement, replication, anti-entropy sync, repair."""

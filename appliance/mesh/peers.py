@@ -1,0 +1,144 @@
+"""Calling other members over mutual TLS, and who is alive.
+
+A peer is called by its node id: the TLS layer checks that its certificate carries that
+id and comes from the site CA, then we check it is a current, unrevoked member. Any
+successful call, in either direction, counts as a sign of life.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from appliance.api.client import Client, HttpError
+from appliance.errors import Forbidden, Unavailable
+from appliance.site.directory import Directory, NodeRecord
+
+SYNC_INTERVAL = 1.0
+LIVE_WINDOW = 4.0
+
+
+def cert_identity(cert: dict[str, Any] | None) -> tuple[str, str]:
+    """(node id, serial hex) from a peer certificate as ssl.getpeercert() gives it."""
+    if not cert:
+        raise Forbidden("a site member certificate is required")
+    cn = next(
+        (value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"),
+        None,
+    )
+    if not cn:
+        raise Forbidden("the certificate names no node")
+    return cn, format(int(cert["serialNumber"], 16), "x")
+
+
+class Peers:
+    def __init__(
+        self, self_id: str, context: ssl.SSLContext, directory: Callable[[], Directory]
+    ) -> None:
+        self.self_id = self_id
+        self.context = context
+        self.directory = directory
+        self.started = time.time()
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # Liveness
+
+    def saw(self, node_id: str) -> None:
+        with self._lock:
+            self._seen[node_id] = time.time()
+
+    def last_seen(self, node_id: str) -> float | None:
+        return self._seen.get(node_id)
+
+    def is_live(self, node_id: str) -> bool:
+        if node_id == self.self_id:
+            return True
+        seen = self._seen.get(node_id)
+        return seen is not None and time.time() - seen < LIVE_WINDOW
+
+    def gone_for(self, node_id: str) -> float:
+        """Seconds since the node was last seen, or since this node started if never."""
+        if self.is_live(node_id):
+            return 0.0
+        return time.time() - max(self._seen.get(node_id, 0.0), self.started)
+
+    def others(self) -> list[NodeRecord]:
+        return [n for n in self.directory().nodes.values() if n.id != self.self_id]
+
+    def live(self) -> list[NodeRecord]:
+        return [n for n in self.directory().nodes.values() if self.is_live(n.id)]
+
+    # Calls
+
+    def client(self, node_id: str, timeout: float = 60.0) -> Client:
+        record = self.directory().node(node_id)
+        if record is None:
+            raise Unavailable(f"node {node_id} is not a site member")
+        if not record.reachable:
+            raise Unavailable(f"node {node_id} has not announced an address yet")
+        assert record.host and record.peer_port
+        return _PeerClient(self, record, timeout)
+
+    def check_member(self, cert: dict[str, Any] | None) -> str:
+        """The node id of a calling member; Forbidden for anyone else."""
+        node_id, serial = cert_identity(cert)
+        if not self.directory().is_member(node_id, serial):
+            raise Forbidden(f"node {node_id} is not a current member of this site (or was revoked)")
+        self.saw(node_id)
+        return node_id
+
+    def call(
+        self, node_id: str, method: str, path: str, data: Any = None, timeout: float = 10.0
+    ) -> Any:
+        return self.client(node_id, timeout).json(method, path, data)
+
+    def stream(
+        self,
+        node_id: str,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+        timeout: float = 60.0,
+    ) -> http.client.HTTPResponse:
+        return self.client(node_id, timeout).request(method, path, body, headers, length)
+
+
+class _PeerClient(Client):
+    """A Client that checks the answering member and records liveness."""
+
+    def __init__(self, peers: Peers, record: NodeRecord, timeout: float) -> None:
+        assert record.host and record.peer_port
+        super().__init__(record.host, record.peer_port, peers.context, record.id, timeout)
+        self.peers = peers
+        self.node_id = record.id
+
+    def open(self) -> Any:
+        conn = super().open()
+        connect = conn.connect
+
+        def checked_connect() -> None:
+            connect()
+            assert isinstance(conn.sock, ssl.SSLSocket)
+            _, serial = cert_identity(conn.sock.getpeercert())
+            if serial in self.peers.directory().revoked:
+                conn.close()
+                raise Forbidden(f"node {self.node_id} presented a revoked certificate")
+
+        conn.connect = checked_connect  # type: ignore[method-assign]
+        return conn
+
+    def request(self, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        try:
+            response = super().request(*args, **kwargs)
+        except HttpError:
+            self.peers.saw(self.node_id)  # it answered
+            raise
+        self.peers.saw(self.node_id)
+        return response

@@ -1,0 +1,117 @@
+"""Streaming a sealed job to another holder while it is being sealed (or read from disk).
+
+Each upload runs in its own thread fed by a small bounded queue, so the sender never
+holds more than a few chunks per peer. A peer that fails stops taking chunks; the
+others go on. `abort()` cuts the stream so the peer drops what it received.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from appliance.errors import MeshprintError
+from appliance.mesh.peers import Peers
+
+QUEUE_CHUNKS = 8
+_END = object()
+_ABORT = object()
+META_HEADER = "X-Meshprint-Job"
+
+
+class Aborted(MeshprintError):
+    """The upload was cut on purpose (the source failed)."""
+
+
+def encode_meta(meta: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(meta, separators=(",", ":")).encode()).decode()
+
+
+def decode_meta(text: str) -> dict[str, Any]:
+    data = json.loads(base64.b64decode(text, validate=True))
+    if not isinstance(data, dict):
+        raise ValueError("metadata is not an object")
+    return data
+
+
+class ReplicaUpload(threading.Thread):
+    def __init__(
+        self,
+        peers: Peers,
+        node_id: str,
+        job_id: str,
+        meta: dict[str, Any],
+        length: int | None,
+        done: threading.Condition,
+    ) -> None:
+        super().__init__(name=f"replicate-{job_id}-{node_id}", daemon=True)
+        self.peers = peers
+        self.node_id = node_id
+        self.job_id = job_id
+        self.meta = meta
+        self.length = length
+        self.done_signal = done
+        self.queue: queue.Queue[object] = queue.Queue(QUEUE_CHUNKS)
+        self.ok = False
+        self.finished = False
+        self.error: str | None = None
+
+    def put(self, chunk: bytes) -> None:
+        if not self.finished:
+            self.queue.put(chunk)
+
+    def end(self) -> None:
+        if not self.finished:
+            self.queue.put(_END)
+
+    def abort(self) -> None:
+        if not self.finished:
+            self.queue.put(_ABORT)
+
+    def _chunks(self) -> Iterator[bytes]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if item is _ABORT:
+                raise Aborted("upload cut off because the source failed")
+            assert isinstance(item, bytes)
+            yield item
+
+    def run(self) -> None:
+        try:
+            response = self.peers.stream(
+                self.node_id,
+                "PUT",
+                f"/peer/jobs/{self.job_id}",
+                self._chunks(),
+                {META_HEADER: encode_meta(self.meta)},
+                self.length,
+                timeout=120.0,
+            )
+            response.read()
+            response.close()
+            self.ok = True
+        except MeshprintError as err:
+            self.error = str(err)
+        except Exception as err:  # a bug or an odd socket error: report it, never hang
+            self.error = f"{type(err).__name__}: {err}"
+        finally:
+            with self.done_signal:
+                self.finished = True
+                self.done_signal.notify_all()
+            self._drain()
+
+    def _drain(self) -> None:
+        """Keep taking chunks after a failure so the producer never blocks on us."""
+        while True:
+            try:
+                item = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                return  # `finished` is set, so nothing more will be queued
+            if item is _END or item is _ABORT:
+                return

@@ -1,0 +1,95 @@
+"""Anti-entropy: every tick each node tells each peer which jobs it holds and which
+directory version it has. The peer answers with tombstones for any of those jobs, newer
+holder lists, and its own directory version; the older side then fetches or pushes the
+directory. So a node that was off catches up with deletions, repairs and membership
+from whichever peer it reaches first. Each call doubles as a liveness heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from typing import TYPE_CHECKING, Any
+
+from appliance.crypto.userkeys import b64, unb64
+from appliance.errors import MeshprintError
+from appliance.store.jobs import holders_from_list, holders_to_list
+
+if TYPE_CHECKING:
+    from appliance.node import Node
+
+log = logging.getLogger(__name__)
+
+
+def run(node: Node) -> None:
+    directory = node.directory()
+    held = {job.id: job.holders_version for job in node.store.all()}
+    request = {"directory_version": directory.version, "held": held}
+    for peer in node.peers.others():
+        if not peer.reachable:
+            continue
+        try:
+            answer = node.peers.call(peer.id, "POST", "/peer/sync", request, timeout=3)
+        except MeshprintError as err:
+            log.debug("sync with %s failed: %s", peer.id, err)
+            continue
+        node.last_sync[peer.id] = {
+            "at": time.time(),
+            "jobs": answer.get("jobs", 0),
+            "disk_free": answer.get("disk_free"),
+        }
+        apply(node, peer.id, answer)
+
+
+def answer(node: Node, request: dict[str, Any]) -> dict[str, Any]:
+    """What a peer that sent `request` needs to know (run on the called node)."""
+    held: dict[str, int] = request.get("held") or {}
+    tombstoned = node.store.tombstoned(held)
+    holders = {}
+    for job_id, version in held.items():
+        if job_id in tombstoned:
+            continue
+        job = node.store.get(job_id)
+        if job is not None and job.holders_version > int(version):
+            holders[job_id] = {
+                "holders": holders_to_list(job.holders),
+                "version": job.holders_version,
+            }
+    return {
+        "directory_version": node.directory().version,
+        "tombstoned": tombstoned,
+        "holders": holders,
+        "jobs": len(node.store.all()),
+        "disk_free": shutil.disk_usage(node.store.jobs).free,
+    }
+
+
+def apply(node: Node, peer_id: str, answer: dict[str, Any]) -> None:
+    for job_id, reason in answer.get("tombstoned", {}).items():
+        log.info("job %s was %s elsewhere: deleting it here", job_id, reason)
+        node.store.delete(job_id, reason)
+    for job_id, change in answer.get("holders", {}).items():
+        holders = holders_from_list(change["holders"])
+        if node.id not in {h.node for h in holders}:
+            log.info(
+                "job %s is now held by %s: dropping this copy",
+                job_id,
+                ", ".join(h.node for h in holders),
+            )
+            node.store.drop(job_id)
+        else:
+            node.store.set_holders(job_id, holders, int(change["version"]))
+    ours = node.directory().version
+    theirs = int(answer.get("directory_version", 0))
+    if theirs > ours:
+        doc = node.peers.call(peer_id, "GET", "/peer/directory")
+        if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"])):
+            log.info("directory version %d from %s", theirs, peer_id)
+    elif ours > theirs:
+        node.peers.call(peer_id, "POST", "/peer/directory", directory_payload(node))
+
+
+def directory_payload(node: Node) -> dict[str, str]:
+    directory = node.directory()
+    return {"raw": b64(directory.raw), "signature": b64(directory.signature)}

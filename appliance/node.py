@@ -1,0 +1,226 @@
+"""A running node: its identity and state, the three HTTPS servers, and the maintenance
+loop (sync with peers, expiry, repair).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.api.http import Server
+from appliance.datadir import DataDir
+from appliance.errors import MeshprintError
+from appliance.mesh import repair, sync
+from appliance.mesh.peers import SYNC_INTERVAL, Peers
+from appliance.site.ca import SiteCA, load_cert, load_key
+from appliance.site.directory import Directory, NodeRecord
+from appliance.site.state import SiteState
+from appliance.site.tls import peer_client_context, server_context
+from appliance.store.db import Database
+from appliance.store.jobs import Holder, JobStore, holders_to_list
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PEER_PORT = 9264
+DEFAULT_SUBMIT_PORT = 9265
+DEFAULT_RELEASE_PORT = 9266
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where this node listens, and the address it tells the others."""
+
+    bind: str = "0.0.0.0"
+    advertise: str | None = None
+    peer_port: int = DEFAULT_PEER_PORT
+    submit_port: int = DEFAULT_SUBMIT_PORT
+    release_port: int = DEFAULT_RELEASE_PORT
+
+    @property
+    def address(self) -> str:
+        if self.advertise:
+            return self.advertise
+        if self.bind not in ("0.0.0.0", "::", ""):
+            return self.bind
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
+
+
+def open_site(data: DataDir) -> tuple[Database, SiteState]:
+    """The database and site state of a data directory (used by the node and the CLI)."""
+    identity = data.identity()
+    db = Database(data.db)
+    ca = SiteCA(load_cert(data.ca_cert), load_key(data.ca_key) if data.is_controller else None)
+    return db, SiteState(db, ca, identity.site_id)
+
+
+class Node:
+    def __init__(self, data: DataDir, endpoint: Endpoint) -> None:
+        self.data = data
+        self.endpoint = endpoint
+        identity = data.identity()
+        self.id = identity.node_id
+        self.role = identity.role
+        self.db, self.site = open_site(data)
+        self.store = JobStore(data.root, self.db)
+        self.peers = Peers(
+            self.id,
+            peer_client_context(data.node_cert, data.node_key, data.ca_cert),
+            self.directory,
+        )
+        self.servers: list[Server] = []
+        self._stop = threading.Event()
+        self.last_sync: dict[str, dict[str, Any]] = {}
+
+    def directory(self) -> Directory:
+        return self.site.directory()
+
+    @property
+    def is_controller(self) -> bool:
+        return self.site.ca.key is not None
+
+    # Life cycle
+
+    def start(self) -> None:
+        from appliance.api import peer, release, submit
+
+        self.store.recover()
+        cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
+        e = self.endpoint
+        self.servers = [
+            Server("peer", (e.bind, e.peer_port), peer.app(self), server_context(cert, key, ca)),
+            Server(
+                "submit", (e.bind, e.submit_port), submit.app(self), server_context(cert, key, None)
+            ),
+            Server(
+                "release",
+                (e.bind, e.release_port),
+                release.app(self),
+                server_context(cert, key, None),
+            ),
+        ]
+        for server in self.servers:
+            server.start()
+        threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
+        log.info(
+            "node %s (%s) up: peer %s:%d, submit %d, release %d",
+            self.id,
+            self.role,
+            e.address,
+            e.peer_port,
+            e.submit_port,
+            e.release_port,
+        )
+
+    def wait(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stop.set())
+        self._stop.wait()
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+    def _maintain(self) -> None:
+        while not self._stop.is_set():
+            for step in (self._announce, self._sync, self._expire, self._repair):
+                try:
+                    step()
+                except MeshprintError as err:
+                    log.info("%s: %s", step.__name__.strip("_"), err)
+                except Exception:
+                    log.exception("%s failed", step.__name__.strip("_"))
+            self._stop.wait(SYNC_INTERVAL)
+
+    # Steps of the maintenance loop
+
+    def my_record(self) -> dict[str, Any]:
+        e = self.endpoint
+        return {
+            "host": e.address,
+            "peer_port": e.peer_port,
+            "submit_port": e.submit_port,
+            "release_port": e.release_port,
+        }
+
+    def _announce(self) -> None:
+        """Make sure the directory has this node's current address."""
+        record = self.directory().node(self.id)
+        wanted = self.my_record()
+        if record is None or all(getattr(record, k) == v for k, v in wanted.items()):
+            return
+        if self.is_controller:
+            self.update_node(self.id, wanted)
+        else:
+            controller = self.directory().controller_id
+            self.peers.call(controller, "POST", "/peer/announce", wanted)
+
+    def update_node(self, node_id: str, fields: dict[str, Any]) -> Directory:
+        def change(doc: dict[str, Any]) -> None:
+            doc["nodes"][node_id].update(fields)
+
+        return self.site.edit(change)
+
+    def _sync(self) -> None:
+        sync.run(self)
+
+    def _expire(self) -> None:
+        now = time.time()
+        for job_id in self.store.expired(now):
+            log.info("job %s expired", job_id)
+            self.delete_everywhere(job_id, "expired")
+        self.store.prune_tombstones(now)
+
+    def _repair(self) -> None:
+        repair.run(self)
+
+    # Job changes that involve the other holders
+
+    def delete_everywhere(self, job_id: str, reason: str, holders: list[str] | None = None) -> None:
+        """Delete here (with a tombstone) and tell every holder; those that are off learn
+        of it from the tombstone when they next sync."""
+        job = self.store.get(job_id)
+        targets = set(holders or []) | ({h.node for h in job.holders} if job else set())
+        self.store.delete(job_id, reason)
+        for node_id in targets - {self.id}:
+            if not self.peers.is_live(node_id):
+                continue
+            try:
+                self.peers.call(
+                    node_id, "POST", f"/peer/jobs/{job_id}/delete", {"reason": reason}, timeout=5
+                )
+            except MeshprintError as err:
+                log.info("job %s: %s will delete it when it syncs (%s)", job_id, node_id, err)
+
+    def change_holders(self, job_id: str, holders: list[Holder]) -> None:
+        """Adopt a new holder list here and tell the live holders (old and new)."""
+        job = self.store.require(job_id)
+        version = job.holders_version + 1
+        self.store.set_holders(job_id, holders, version)
+        payload = {"holders": holders_to_list(holders), "version": version}
+        for node_id in {h.node for h in holders} | {h.node for h in job.holders}:
+            if node_id == self.id or not self.peers.is_live(node_id):
+                continue
+            try:
+                self.peers.call(node_id, "POST", f"/peer/jobs/{job_id}/holders", payload)
+            except MeshprintError as err:
+                log.info("job %s: %s will learn its holders on sync (%s)", job_id, node_id, err)
+
+
+def node_record(
+    node_id: str, name: str, role: str, cert_serial: str, machine_id: str
+) -> NodeRecord:
+    return NodeRecord(
+        id=node_id, name=name, role=role, cert_serial=cert_serial, machine_id=machine_id
+    )

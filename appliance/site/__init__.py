@@ -1,0 +1,1 @@
+"""The site: its certificate authority, join tokens, signed directory and TLS contexts."""

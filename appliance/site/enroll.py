@@ -1,0 +1,154 @@
+"""Making a node: creating a new site (this node becomes its controller) or joining one."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from pathlib import Path
+
+from cryptography import x509
+
+from appliance.api.client import Client
+from appliance.crypto.userkeys import unb64
+from appliance.datadir import DataDir, Identity
+from appliance.errors import BadRequest, Forbidden, Gone
+from appliance.site.ca import (
+    SiteCA,
+    cert_pem,
+    csr_for,
+    fingerprint,
+    key_pem,
+    new_key,
+    serial_hex,
+    write_private,
+)
+from appliance.site.directory import ROLES, Directory, NodeRecord
+from appliance.site.state import SiteState
+from appliance.site.tls import client_context, unverified_context
+from appliance.site.tokens import JoinToken
+from appliance.store.db import Database
+
+
+def new_node_id() -> str:
+    return "n" + secrets.token_hex(6)
+
+
+def machine_id() -> str:
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            return Path(path).read_text().strip()[:32]
+        except OSError:
+            continue
+    return socket.gethostname()
+
+
+def _hosts(host: str | None) -> list[str]:
+    return sorted({"127.0.0.1", *([host] if host else [])})
+
+
+def create_site(data: DataDir, name: str, host: str | None = None) -> Identity:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise BadRequest("the site needs a name of 1-64 characters")
+    data.prepare_new()
+    ca = SiteCA.create(name)
+    node_id, site_id = new_node_id(), "s" + secrets.token_hex(8)
+    key = new_key()
+    cert = ca.issue(key.public_key(), node_id, _hosts(host))
+    assert ca.key is not None
+    write_private(data.ca_key, key_pem(ca.key))
+    data.ca_cert.write_bytes(cert_pem(ca.cert))
+    write_private(data.node_key, key_pem(key))
+    data.node_cert.write_bytes(cert_pem(cert) + cert_pem(ca.cert))
+    record = NodeRecord(
+        id=node_id,
+        name=socket.gethostname(),
+        role="super",
+        cert_serial=serial_hex(cert),
+        machine_id=machine_id(),
+    )
+    SiteState(Database(data.db), ca, site_id).initialise(
+        Directory.create(ca, site_id, name, record)
+    )
+    identity = Identity(node_id, site_id, "super")
+    data.write_identity(identity)
+    return identity
+
+
+def fetch_ca(token: JoinToken) -> x509.Certificate:
+    """The site CA from the controller, checked against the fingerprint in the token."""
+    host, port = split_host_port(token.controller)
+    response = Client(host, port, unverified_context(), timeout=10).request("GET", "/v1/ca")
+    with response:
+        ca = x509.load_pem_x509_certificate(response.read())
+    if fingerprint(ca) != token.ca:
+        raise Forbidden(
+            f"the node at {token.controller} does not have this site's CA (fingerprint "
+            "mismatch): someone may be intercepting the connection; do not join"
+        )
+    return ca
+
+
+def join_site(
+    data: DataDir,
+    token_text: str,
+    role: str = "edge",
+    name: str | None = None,
+    host: str | None = None,
+) -> Identity:
+    token = JoinToken.decode(token_text)
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    if token.expires < time.time():
+        raise Gone("this join token has expired: ask for a new one (meshprint invite)")
+    if data.exists():
+        raise BadRequest(f"{data.root} already holds a meshprint node")
+    ca_cert = fetch_ca(token)
+    node_id = new_node_id()
+    key = new_key()
+    ca_path = data.root / ".join-ca.pem"
+    data.root.mkdir(parents=True, exist_ok=True)
+    ca_path.write_bytes(cert_pem(ca_cert))
+    try:
+        ctrl_host, ctrl_port = split_host_port(token.controller)
+        answer = Client(ctrl_host, ctrl_port, client_context(ca_path), timeout=30).json(
+            "POST",
+            "/v1/join",
+            {
+                "token": token_text.strip(),
+                "node_id": node_id,
+                "role": role,
+                "name": name or socket.gethostname(),
+                "machine_id": machine_id(),
+                "hosts": _hosts(host),
+                "csr": csr_for(key, node_id).decode(),
+            },
+        )
+    finally:
+        ca_path.unlink(missing_ok=True)
+    data.prepare_new()
+    ca = SiteCA(ca_cert, None)
+    state = SiteState(Database(data.db), ca, token.site)
+    directory = Directory.verify(
+        unb64(answer["directory"]["raw"]), unb64(answer["directory"]["signature"]), ca, token.site
+    )
+    state.initialise(directory)
+    write_private(data.node_key, key_pem(key))
+    data.ca_cert.write_bytes(cert_pem(ca_cert))
+    data.node_cert.write_bytes(answer["cert"].encode() + cert_pem(ca_cert))
+    identity = Identity(node_id, token.site, role)
+    data.write_identity(identity)
+    return identity
+
+
+def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or "]" in port:
+        if default_port is None:
+            raise BadRequest(f"{text!r} needs a port")
+        return text.strip("[]"), default_port
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise BadRequest(f"{text!r} is not host:port") from None

@@ -1,0 +1,92 @@
+"""This node's copy of the site: the newest verified directory and, on the controller,
+the join tokens it has handed out. Kept in the node's SQLite database so the running
+node and the command line see the same state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from appliance.errors import Forbidden, Gone, Unauthorized
+from appliance.site.ca import SiteCA, sha256_hex
+from appliance.site.directory import Directory
+from appliance.store.db import Database
+
+
+class SiteState:
+    def __init__(self, db: Database, ca: SiteCA, site_id: str) -> None:
+        self.db = db
+        self.ca = ca
+        self.site_id = site_id
+        self._cached: Directory | None = None
+
+    def directory(self) -> Directory:
+        """The newest directory this node holds (re-read only when its version changed)."""
+        rows = self.db.query("SELECT version FROM directory WHERE id=1")
+        if not rows:
+            raise Forbidden("this node has no site directory yet")
+        if self._cached is None or self._cached.version != rows[0]["version"]:
+            row = self.db.query("SELECT raw, signature FROM directory WHERE id=1")[0]
+            self._cached = Directory(bytes(row["raw"]), bytes(row["signature"]))
+        return self._cached
+
+    def adopt(self, raw: bytes, signature: bytes) -> bool:
+        """Store a directory from a peer when it verifies and is newer. True if adopted."""
+        incoming = Directory.verify(raw, signature, self.ca, self.site_id)
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT version FROM directory WHERE id=1").fetchone()
+            if row is not None and row["version"] >= incoming.version:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO directory (id, version, raw, signature) VALUES (1,?,?,?)",
+                (incoming.version, raw, signature),
+            )
+        return True
+
+    def initialise(self, directory: Directory) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO directory (id, version, raw, signature) VALUES (1,?,?,?)",
+                (directory.version, directory.raw, directory.signature),
+            )
+
+    def edit(self, change: Callable[[dict[str, Any]], None]) -> Directory:
+        """Controller only: sign and store the next directory version made by `change`."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT raw, signature FROM directory WHERE id=1").fetchone()
+            current = Directory(bytes(row["raw"]), bytes(row["signature"]))
+            new = current.edited(self.ca, change)
+            conn.execute(
+                "UPDATE directory SET version=?, raw=?, signature=? WHERE id=1",
+                (new.version, new.raw, new.signature),
+            )
+        return new
+
+    # Join tokens (controller only)
+
+    def add_token(self, secret: str, expires_at: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO join_tokens (secret_hash, expires_at) VALUES (?,?)",
+                (sha256_hex(secret.encode()), expires_at),
+            )
+
+    def redeem_token(self, secret: str, node_id: str) -> None:
+        """Mark a token used, once; Unauthorized for an unknown one, Gone for a spent one."""
+        digest = sha256_hex(secret.encode())
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT expires_at, used_at FROM join_tokens WHERE secret_hash=?", (digest,)
+            ).fetchone()
+            if row is None:
+                raise Unauthorized("this join token is not valid for this site")
+            if row["used_at"] is not None:
+                raise Gone("this join token was already used: ask for a new one (meshprint invite)")
+            if row["expires_at"] < time.time():
+                raise Gone("this join token has expired: ask for a new one (meshprint invite)")
+            conn.execute(
+                "UPDATE join_tokens SET used_at=?, used_by=? WHERE secret_hash=?",
+                (time.time(), node_id, digest),
+            )

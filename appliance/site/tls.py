@@ -1,0 +1,54 @@
+"""TLS contexts: mutual TLS between members, server-only TLS for clients.
+
+Node-to-node calls name the peer by its node id (the certificate's common name and a
+DNS name in it), so a node always knows which member answered, whatever its address.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+
+def _base(purpose: int) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(purpose)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    return ctx
+
+
+def server_context(cert_chain: Path, key: Path, client_ca: Path | None) -> ssl.SSLContext:
+    """Serve with the node certificate; with `client_ca`, require a client certificate."""
+    ctx = _base(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_chain, key)
+    if client_ca is not None:
+        ctx.load_verify_locations(cafile=str(client_ca))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def peer_client_context(cert_chain: Path, key: Path, ca: Path) -> ssl.SSLContext:
+    """Call a member: present our certificate, check theirs against the site CA and node id."""
+    ctx = _base(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_cert_chain(cert_chain, key)
+    ctx.load_verify_locations(cafile=str(ca))
+    return ctx
+
+
+def client_context(ca: Path | None) -> ssl.SSLContext:
+    """A user's client: trust only the site CA (any member may answer, whatever its address)."""
+    ctx = _base(ssl.PROTOCOL_TLS_CLIENT)
+    if ca is None:
+        ctx.load_default_certs()
+    else:
+        ctx.load_verify_locations(cafile=str(ca))
+        ctx.check_hostname = False
+    return ctx
+
+
+def unverified_context() -> ssl.SSLContext:
+    """Only to fetch the CA certificate when joining; the caller checks its fingerprint."""
+    ctx = _base(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx

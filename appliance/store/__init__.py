@@ -1,0 +1,1 @@
+"""The job store: metadata in SQLite, sealed documents in files."""

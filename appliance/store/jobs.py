@@ -1,0 +1,283 @@
+"""Held jobs on one node: a sealed document file plus a metadata row.
+
+A job becomes visible only when its sealed file is complete and fsynced under its
+final name *and* its row is committed; until then it lives in `incoming/` and is
+swept at start. So a crash at any moment leaves either the whole job or nothing.
+Deleting a job leaves a tombstone, which tells peers that were off to delete theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from appliance.errors import BadRequest, Gone, InsufficientStorage, NotFound
+from appliance.store.db import Database
+
+JOB_ID_RE = re.compile(r"^j[0-9a-f]{24}$")
+TOMBSTONE_DAYS = 7
+
+
+def new_job_id() -> str:
+    return "j" + secrets.token_hex(12)
+
+
+def check_job_id(job_id: str) -> str:
+    if not JOB_ID_RE.match(job_id):
+        raise NotFound(f"no job {job_id[:40]!r}: job ids look like j0123456789abcdef01234567")
+    return job_id
+
+
+@dataclass(frozen=True)
+class Holder:
+    node: str
+    x: int
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    title: str
+    size: int
+    sealed_size: int
+    created_at: float
+    expires_at: float
+    holders: list[Holder]
+    holders_version: int
+    share_x: int
+    share: bytes = field(repr=False)
+    user_share: bytes = field(repr=False)
+    state: str = "held"
+
+    def public(self) -> dict[str, object]:
+        """What the owner and admins may see: never shares or content."""
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "title": self.title,
+            "size": self.size,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "holders": [h.node for h in self.holders],
+            "state": self.state,
+        }
+
+
+def holders_from_list(items: list[list[object]]) -> list[Holder]:
+    """Holders from their wire and database form [[node id, share point], …]."""
+    return [Holder(str(node), int(x)) for node, x in items]  # type: ignore[call-overload]
+
+
+def holders_to_list(holders: list[Holder]) -> list[list[object]]:
+    return [[h.node, h.x] for h in holders]
+
+
+def _row_to_job(row: object) -> Job:
+    r = dict(row)  # type: ignore[call-overload]
+    r["holders"] = holders_from_list(json.loads(r["holders"]))
+    return Job(**r)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Incoming:
+    """A sealed document being written. `commit(job)` makes it a held job; `abort()` drops it."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.path = store.incoming / f"{job_id}.{secrets.token_hex(4)}.part"
+        self.file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit/abort
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as err:
+            self.abort()
+            raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
+        self.written += len(data)
+
+    def commit(self, job: Job) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            if self.written != job.sealed_size:
+                raise BadRequest(
+                    f"the document was cut off: got {self.written} of {job.sealed_size} bytes"
+                )
+            self.store.commit(job, self.path)
+        except OSError as err:
+            self.abort()
+            raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class JobStore:
+    def __init__(self, root: Path, db: Database) -> None:
+        self.jobs = root / "jobs"
+        self.incoming = root / "incoming"
+        self.db = db
+        self.jobs.mkdir(exist_ok=True)
+        self.incoming.mkdir(exist_ok=True)
+
+    def recover(self) -> None:
+        """At start: drop half-received documents and files no committed row points to."""
+        for part in self.incoming.iterdir():
+            part.unlink(missing_ok=True)
+        known = {row["id"] for row in self.db.query("SELECT id FROM jobs")}
+        for path in self.jobs.iterdir():
+            if path.suffix != ".sealed" or path.stem not in known:
+                path.unlink(missing_ok=True)
+
+    def path(self, job_id: str) -> Path:
+        return self.jobs / f"{check_job_id(job_id)}.sealed"
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.jobs).free
+
+    def check_space(self, needed: int, reserve: int) -> None:
+        free = self.free_bytes()
+        if needed + reserve > free:
+            raise InsufficientStorage(
+                f"this node is out of space: the job needs {needed} bytes, {free} are free and "
+                f"{reserve} are kept in reserve"
+            )
+
+    def receive(self, job_id: str) -> Incoming:
+        check_job_id(job_id)
+        if self.is_tombstoned(job_id):
+            raise Gone(f"job {job_id} was already released or deleted")
+        return Incoming(self, job_id)
+
+    def commit(self, job: Job, part: Path) -> None:
+        final = self.path(job.id)
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM tombstones WHERE id=?", (job.id,)).fetchone():
+                raise Gone(f"job {job.id} was already released or deleted")
+            os.replace(part, final)
+            _fsync_dir(self.jobs)
+            conn.execute(
+                "INSERT OR REPLACE INTO jobs (id, owner, title, size, sealed_size, created_at,"
+                " expires_at, holders, holders_version, share_x, share, user_share, state)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job.id,
+                    job.owner,
+                    job.title,
+                    job.size,
+                    job.sealed_size,
+                    job.created_at,
+                    job.expires_at,
+                    json.dumps(holders_to_list(job.holders)),
+                    job.holders_version,
+                    job.share_x,
+                    job.share,
+                    job.user_share,
+                    job.state,
+                ),
+            )
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self.db.query("SELECT * FROM jobs WHERE id=?", (check_job_id(job_id),))
+        return _row_to_job(rows[0]) if rows else None
+
+    def require(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id} on this node")
+        return job
+
+    def all(self, owner: str | None = None) -> list[Job]:
+        if owner is None:
+            rows = self.db.query("SELECT * FROM jobs ORDER BY created_at")
+        else:
+            rows = self.db.query("SELECT * FROM jobs WHERE owner=? ORDER BY created_at", (owner,))
+        return [_row_to_job(r) for r in rows]
+
+    def open_sealed(self, job_id: str) -> BinaryIO:
+        try:
+            return open(self.path(job_id), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"no job {job_id} on this node") from None
+
+    def set_holders(self, job_id: str, holders: list[Holder], version: int) -> bool:
+        """Adopt a newer holder list; drop the job here when this node is no longer in it."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET holders=?, holders_version=? WHERE id=? AND holders_version<?",
+                (json.dumps(holders_to_list(holders)), version, job_id, version),
+            )
+            return cur.rowcount > 0
+
+    def drop(self, job_id: str) -> None:
+        """Forget a job without a tombstone (it lives on, held elsewhere)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+        self.path(job_id).unlink(missing_ok=True)
+
+    def delete(self, job_id: str, reason: str) -> bool:
+        """Delete a job for good and leave a tombstone. True when this node held it."""
+        check_job_id(job_id)
+        with self.db.transaction() as conn:
+            held = conn.execute("DELETE FROM jobs WHERE id=?", (job_id,)).rowcount > 0
+            conn.execute(
+                "INSERT OR IGNORE INTO tombstones (id, reason, at) VALUES (?,?,?)",
+                (job_id, reason, time.time()),
+            )
+        self.path(job_id).unlink(missing_ok=True)
+        return held
+
+    def is_tombstoned(self, job_id: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM tombstones WHERE id=?", (job_id,)))
+
+    def tombstoned(self, job_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(job_ids)
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in self.db.query(
+                f"SELECT id, reason FROM tombstones WHERE id IN ({marks})", tuple(batch)
+            ):
+                out[row["id"]] = row["reason"]
+        return out
+
+    def expired(self, now: float) -> list[str]:
+        return [r["id"] for r in self.db.query("SELECT id FROM jobs WHERE expires_at<=?", (now,))]
+
+    def prune_tombstones(self, now: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM tombstones WHERE at<?", (now - TOMBSTONE_DAYS * 86400,))
+
+    def record_release(self, release_id: str, job_id: str) -> bool:
+        """Remember a release id; False when it was seen before (a replay)."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO releases (release_id, job_id, at) VALUES (?,?,?)",
+                (release_id, job_id, time.time()),
+            )
+            return cur.rowcount > 0

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up what meshprint needs on a Debian machine: system packages (only those missing)
+# and the project's virtual environment in .venv. Safe to run again; fast when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the node, the tests and the demo use.
+PACKAGES=(python3 python3-venv python3-dev gcc make ca-certificates openssl)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON=${PYTHON:-python3}
+stamp=.venv/.meshprint-setup
+if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: preparing the virtual environment in .venv"
+    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[test]"
+    touch "$stamp"
+fi
