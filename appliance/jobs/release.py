@@ -9,6 +9,8 @@ holder for its share; two live holders are needed, no password.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import itertools
 import json
 import logging
@@ -69,10 +71,8 @@ def authenticate(node: Node, name: str, password: str) -> X25519PrivateKey:
     """The user's private key; the same error (and about the same time) for any failure."""
     user = node.directory().user(name)
     if user is None:
-        try:
+        with contextlib.suppress(Unauthorized):
             unwrap_private_key(_DECOY, password)
-        except Unauthorized:
-            pass
         raise Unauthorized("wrong user name or password")
     return unwrap_private_key(WrappedKey.from_dict(user.wrapped_key), password)
 
@@ -228,16 +228,16 @@ def _remote_plaintext(
             errors.append(f"{holder}: {err}")
             continue
         size = int(response.headers.get("Content-Length", "-1"))
-
-        def chunks() -> Iterator[bytes]:
-            with response:
-                while piece := response.read(READ_SIZE):
-                    yield piece
-
         return Plaintext(
             size,
-            chunks(),
+            _read_through(response),
             lambda: node.delete_everywhere(job_id, "released", [h.node for h in holders]),
         )
     detail = "; ".join(errors) or "none of its holders is up"
     raise Unavailable(f"job {job_id} cannot be released right now: {detail}")
+
+
+def _read_through(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    with response:
+        while piece := response.read(READ_SIZE):
+            yield piece

@@ -1,0 +1,196 @@
+"""A mesh of real node processes on loopback, for `make demo`, the tests and benchmarks.
+
+Node 0 creates the site (super node, controller), node 1 joins as a super node and the
+rest as edge nodes; each listens on its own free ports on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.api.client import Client
+from appliance.errors import MeshprintError
+from appliance.site.tls import client_context
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalNode:
+    index: int
+    data: Path
+    peer_port: int = field(default_factory=free_port)
+    submit_port: int = field(default_factory=free_port)
+    release_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    id: str = ""
+
+    @property
+    def submit(self) -> str:
+        return f"{HOST}:{self.submit_port}"
+
+    @property
+    def release(self) -> str:
+        return f"{HOST}:{self.release_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.data.parent / f"{self.data.name}.log"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class LocalMesh:
+    def __init__(
+        self,
+        root: Path,
+        size: int = 3,
+        name: str = "Local office",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.env = {**os.environ, **(env or {})}
+        self.nodes = [LocalNode(i, self.root / f"node{i}") for i in range(size)]
+
+    @property
+    def ca(self) -> Path:
+        return self.nodes[0].data / "tls" / "ca.pem"
+
+    def cli(
+        self, *args: str, check: bool = True, input: bytes | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "appliance.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            input=input.decode() if input else None,
+        )
+        if check and result.returncode != 0:
+            raise MeshprintError(f"meshprint {args[0]} failed: {result.stderr.strip()}")
+        return result
+
+    def create(self) -> LocalMesh:
+        first = self.nodes[0]
+        self.cli("site", "create", "--data", str(first.data), "--name", self.name, "--host", HOST)
+        self.start(0)
+        for node in self.nodes[1:]:
+            token = self.cli("invite", "--data", str(first.data)).stdout.strip()
+            role = "super" if node.index == 1 else "edge"
+            self.cli(
+                "join",
+                token,
+                "--data",
+                str(node.data),
+                "--role",
+                role,
+                "--name",
+                f"node{node.index}",
+                "--host",
+                HOST,
+            )
+            self.start(node.index)
+        self.wait_live(len(self.nodes))
+        return self
+
+    def start(self, index: int, timeout: float = 20) -> LocalNode:
+        node = self.nodes[index]
+        if node.running:
+            return node
+        log = node.log.open("ab")
+        node.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "appliance.cli",
+                "node",
+                "--data",
+                str(node.data),
+                "--host",
+                HOST,
+                "--peer-port",
+                str(node.peer_port),
+                "--submit-port",
+                str(node.submit_port),
+                "--release-port",
+                str(node.release_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        log.close()
+        node.id = json.loads((node.data / "node.json").read_text())["node_id"]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if node.process.poll() is not None:
+                raise MeshprintError(f"node{index} exited: {node.log.read_text()[-2000:]}")
+            try:
+                self.client(index).json("GET", "/v1/health")
+                return node
+            except MeshprintError:
+                time.sleep(0.1)
+        raise MeshprintError(f"node{index} did not come up within {timeout}s")
+
+    def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
+        node = self.nodes[index]
+        if node.process is not None and node.process.poll() is None:
+            node.process.send_signal(sig)
+            node.process.wait(timeout=30)
+
+    def client(self, index: int, api: str = "release") -> Client:
+        node = self.nodes[index]
+        port = node.release_port if api == "release" else node.submit_port
+        return Client(HOST, port, client_context(self.ca), timeout=120)
+
+    def status(self, index: int = 0) -> dict[str, Any]:
+        result: dict[str, Any] = self.client(index).json("GET", "/v1/status")
+        return result
+
+    def wait_live(self, count: int, index: int = 0, timeout: float = 30) -> dict[str, Any]:
+        """Wait until node `index` sees `count` live members with announced addresses."""
+        deadline = time.time() + timeout
+        status: dict[str, Any] = {}
+        while time.time() < deadline:
+            try:
+                status = self.status(index)
+                live = [m for m in status["members"] if m["live"] and m["address"]]
+                if len(live) >= count:
+                    return status
+            except MeshprintError:
+                pass
+            time.sleep(0.2)
+        raise MeshprintError(f"only {status.get('members')} after {timeout}s")
+
+    def add_user(self, name: str, password: str) -> str:
+        secret = self.root / f".{name}.password"
+        secret.write_text(password + "\n")
+        secret.chmod(0o600)
+        token = self.cli(
+            "user", "add", name, "--data", str(self.nodes[0].data), "--password-file", str(secret)
+        ).stdout.strip()
+        return token
+
+    def close(self) -> None:
+        for node in self.nodes:
+            self.kill(node.index, signal.SIGTERM)
