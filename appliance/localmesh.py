@@ -182,6 +182,16 @@ class LocalMesh:
             time.sleep(0.2)
         raise MeshprintError(f"only {status.get('members')} after {timeout}s")
 
+    def wait_directory(self, timeout: float = 30) -> None:
+        """Wait until every running node has the controller's newest directory."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            versions = {self.status(n.index)["directory_version"] for n in self.nodes if n.running}
+            if len(versions) == 1:
+                return
+            time.sleep(0.1)
+        raise MeshprintError(f"directory did not converge within {timeout}s")
+
     def add_user(self, name: str, password: str) -> str:
         secret = self.root / f".{name}.password"
         secret.write_text(password + "\n")
@@ -189,6 +199,7 @@ class LocalMesh:
         token = self.cli(
             "user", "add", name, "--data", str(self.nodes[0].data), "--password-file", str(secret)
         ).stdout.strip()
+        self.wait_directory()
         return token
 
     def close(self) -> None:

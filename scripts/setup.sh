@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the node, the tests and the demo use.
-PACKAGES=(python3 python3-venv python3-dev gcc make ca-certificates openssl)
+# Debian packages the node, the tests and the demo use (faketime: the expiry tests).
+PACKAGES=(python3 python3-venv python3-dev gcc make ca-certificates openssl faketime)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

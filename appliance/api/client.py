@@ -71,28 +71,17 @@ class Client:
         Raises HttpError with the server's message, Unavailable when it can't be reached.
         """
         conn = self.open()
-        hdrs = dict(headers or {})
         try:
-            if body is None or isinstance(body, bytes):
-                conn.request(method, path, body=body, headers=hdrs)
+            try:
+                self._send(conn, method, path, body, dict(headers or {}), length)
+            except (OSError, http.client.HTTPException) as err:
+                # The server may have refused the upload early (401, 413, 507) and closed:
+                # its answer is more useful than the broken pipe.
+                response = _early_response(conn)
+                if response is None:
+                    raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
             else:
-                conn.putrequest(method, path)
-                for name, value in hdrs.items():
-                    conn.putheader(name, value)
-                if length is not None:
-                    conn.putheader("Content-Length", str(length))
-                else:
-                    conn.putheader("Transfer-Encoding", "chunked")
-                conn.endheaders()
-                for piece in body:
-                    if not piece:
-                        continue
-                    conn.send(
-                        piece if length is not None else b"%x\r\n%s\r\n" % (len(piece), piece)
-                    )
-                if length is None:
-                    conn.send(b"0\r\n\r\n")
-            response = conn.getresponse()
+                response = conn.getresponse()
         except MeshprintError:
             conn.close()
             raise
@@ -102,6 +91,32 @@ class Client:
         if response.status >= 400:
             raise _error_from(response, self.where)
         return response
+
+    @staticmethod
+    def _send(
+        conn: _Connection,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None,
+        headers: dict[str, str],
+        length: int | None,
+    ) -> None:
+        if body is None or isinstance(body, bytes):
+            conn.request(method, path, body=body, headers=headers)
+            return
+        conn.putrequest(method, path)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        if length is not None:
+            conn.putheader("Content-Length", str(length))
+        else:
+            conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for piece in body:
+            if piece:
+                conn.send(piece if length is not None else b"%x\r\n%s\r\n" % (len(piece), piece))
+        if length is None:
+            conn.send(b"0\r\n\r\n")
 
     def json(
         self, method: str, path: str, data: Any = None, headers: dict[str, str] | None = None
@@ -117,6 +132,18 @@ class Client:
             raise Unavailable(f"{self.where} answered something that is not JSON") from None
         finally:
             response.close()
+
+
+def _early_response(conn: _Connection) -> http.client.HTTPResponse | None:
+    """An error answer the server sent before it stopped reading our upload, if any."""
+    if conn.sock is None:
+        return None
+    try:
+        response = http.client.HTTPResponse(conn.sock, method="POST")
+        response.begin()
+    except (OSError, http.client.HTTPException):
+        return None
+    return response if response.status >= 400 else None
 
 
 def _error_from(response: http.client.HTTPResponse, where: str) -> HttpError:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 READ_SIZE = 256 * 1024
 JSON_LIMIT = 4 * 1024 * 1024
 IDLE_TIMEOUT = 60.0
+DISCARD_LIMIT = 64 * 1024 * 1024
 
 
 class Body:
@@ -249,9 +250,21 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("%s: %s %s failed", self.server.name, self.command, url.path)
             response = error_response(MeshprintError("internal error", 500))
         if not body.complete:
-            # The handler stopped reading early (an error): don't try to reuse the stream.
+            # The handler stopped reading early (an error): answer, then close. Reading on a
+            # little first lets a client that is still sending see the answer, not a reset.
             self.close_connection = True
+            self._send(response, request)
+            self._discard(body)
+            return
         self._send(response, request)
+
+    def _discard(self, body: Body) -> None:
+        self.request.settimeout(2.0)
+        try:
+            while body.received < DISCARD_LIMIT and body.read(READ_SIZE):
+                pass
+        except (MeshprintError, OSError):
+            pass
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

@@ -1,0 +1,118 @@
+"""Fixtures for integration tests: real node processes with real TLS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from appliance.api.auth import basic_header
+from appliance.api.client import HttpError
+from appliance.localmesh import LocalMesh
+
+PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
+
+
+class Site:
+    """A running LocalMesh plus its users, with client helpers."""
+
+    def __init__(self, mesh: LocalMesh) -> None:
+        self.mesh = mesh
+        self.tokens = {name: mesh.add_user(name, pw) for name, pw in PASSWORDS.items()}
+
+    def submit(
+        self,
+        index: int,
+        data: bytes,
+        user: str = "alice",
+        title: str = "doc",
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        response = self.mesh.client(index, "submit").request(
+            "POST",
+            f"/v1/jobs?title={quote(title)}",
+            data,
+            {"Authorization": basic_header(user, token or self.tokens[user])},
+        )
+        with response:
+            result: dict[str, Any] = json.loads(response.read())
+        return result
+
+    def release(
+        self, index: int, job_id: str, user: str = "alice", password: str | None = None
+    ) -> bytes:
+        response = self.mesh.client(index).request(
+            "POST",
+            f"/v1/jobs/{job_id}/release",
+            b"",
+            {"Authorization": basic_header(user, password or PASSWORDS[user])},
+        )
+        with response:
+            return response.read()
+
+    def jobs(self, index: int, user: str = "alice") -> list[dict[str, Any]]:
+        answer = self.mesh.client(index).json(
+            "GET", "/v1/jobs", headers={"Authorization": basic_header(user, PASSWORDS[user])}
+        )
+        jobs: list[dict[str, Any]] = answer["jobs"]
+        return jobs
+
+    def error(self, call: Any, *args: Any, **kwargs: Any) -> HttpError:
+        with pytest.raises(HttpError) as info:
+            call(*args, **kwargs)
+        return info.value
+
+    def settings(self, **values: str) -> None:
+        """Change site settings on the controller and wait until every node has them."""
+        for key, value in values.items():
+            self.mesh.cli("settings", key, value, "--data", str(self.mesh.nodes[0].data))
+        self.mesh.wait_directory()
+
+    def node_index(self, node_id: str) -> int:
+        return next(n.index for n in self.mesh.nodes if n.id == node_id)
+
+    def held_on(self, job_id: str) -> list[int]:
+        """Indexes of the nodes whose data directory has a sealed copy of the job."""
+        return [n.index for n in self.mesh.nodes if (n.data / "jobs" / f"{job_id}.sealed").exists()]
+
+
+def make_site(tmp: Path, size: int) -> Iterator[Site]:
+    mesh = LocalMesh(tmp, size=size)
+    try:
+        mesh.create()
+        yield Site(mesh)
+    finally:
+        mesh.close()
+
+
+@pytest.fixture(scope="module")
+def site4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """Four nodes (so one is never a holder), shared by a module's non-destructive tests."""
+    yield from make_site(tmp_path_factory.mktemp("site4"), 4)
+
+
+@pytest.fixture
+def site3(tmp_path: Path) -> Iterator[Site]:
+    """A fresh three-node site for a test that kills or reconfigures nodes."""
+    yield from make_site(tmp_path, 3)
+
+
+def wait_for(condition: Any, timeout: float = 30, interval: float = 0.2) -> Any:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def random_bytes(size: int) -> bytes:
+    return os.urandom(size)
