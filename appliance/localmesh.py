@@ -113,13 +113,15 @@ class LocalMesh:
         self.wait_live(len(self.nodes))
         return self
 
-    def start(self, index: int, timeout: float = 20) -> LocalNode:
+    def start(self, index: int, timeout: float = 20, prefix: list[str] | None = None) -> LocalNode:
+        """Start node `index`, optionally under a wrapper command (such as faketime)."""
         node = self.nodes[index]
         if node.running:
             return node
         log = node.log.open("ab")
         node.process = subprocess.Popen(
             [
+                *(prefix or []),
                 sys.executable,
                 "-m",
                 "appliance.cli",

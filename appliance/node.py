@@ -108,6 +108,8 @@ class Node:
         ]
         for server in self.servers:
             server.start()
+        if self.is_controller:
+            self._announce()  # so the directory has our address before we say we're ready
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
         log.info(
             "node %s (%s) up: peer %s:%d, submit %d, release %d",
