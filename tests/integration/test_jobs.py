@@ -196,14 +196,16 @@ def test_truncated_upload_leaves_nothing(site4: Site) -> None:
     node = site4.mesh.nodes[1]
     ctx = ssl.create_default_context(cafile=str(site4.mesh.ca))
     ctx.check_hostname = False
-    with socket.create_connection(("127.0.0.1", node.submit_port)) as raw:
-        with ctx.wrap_socket(raw) as tls:
-            auth = basic_header("alice", site4.tokens["alice"])
-            tls.sendall(
-                f"POST /v1/jobs?title=cut HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n"
-                f"Content-Length: {4 * MB}\r\n\r\n".encode()
-                + os.urandom(MB)
-            )
+    auth = basic_header("alice", site4.tokens["alice"])
+    with (
+        socket.create_connection(("127.0.0.1", node.submit_port)) as raw,
+        ctx.wrap_socket(raw) as tls,
+    ):
+        tls.sendall(
+            f"POST /v1/jobs?title=cut HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n"
+            f"Content-Length: {4 * MB}\r\n\r\n".encode()
+            + os.urandom(MB)
+        )
     wait_for(lambda: all(not any((n.data / "incoming").iterdir()) for n in site4.mesh.nodes))
     assert {j["id"] for j in site4.jobs(0)} == before
 

@@ -49,10 +49,12 @@ def test_join_refuses_a_controller_with_another_ca(site3: Site, tmp_path: Path) 
 
 
 def _raw_peer_call(port: int, context: ssl.SSLContext) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.sendall(b"GET /peer/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            return tls.recv(4096)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(b"GET /peer/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        return tls.recv(4096)
 
 
 def test_peer_port_refuses_clients_without_a_member_certificate(
