@@ -29,6 +29,7 @@ READ_SIZE = 256 * 1024
 JSON_LIMIT = 4 * 1024 * 1024
 IDLE_TIMEOUT = 60.0
 DISCARD_LIMIT = 64 * 1024 * 1024
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class Body:
@@ -72,10 +73,10 @@ class Body:
             line = self._rfile.readline(1024)
             if not line:
                 raise BadRequest("upload was cut off in the middle of a chunk")
-            try:
-                self._chunk_left = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise BadRequest("malformed chunked upload") from None
+            size = line.split(b";")[0].strip()
+            if not _HEX.fullmatch(size):
+                raise BadRequest("malformed chunked upload")
+            self._chunk_left = int(size, 16)
             if self._chunk_left == 0:
                 while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers

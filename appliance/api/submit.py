@@ -21,7 +21,7 @@ from appliance.site.tokens import JoinToken
 if TYPE_CHECKING:
     from appliance.node import Node
 
-NODE_ID_RE = re.compile(r"^n[0-9a-f]{12}$")
+NODE_ID_RE = re.compile(r"n[0-9a-f]{12}")
 
 
 def check_submit_token(node: Node, user: str, token: str) -> None:
@@ -72,7 +72,7 @@ def admit(node: Node, data: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("join request is malformed") from None
     if token.site != node.site.site_id:
         raise Unauthorized("this join token is for another site")
-    if not NODE_ID_RE.match(node_id) or role not in ROLES:
+    if not NODE_ID_RE.fullmatch(node_id) or role not in ROLES:
         raise BadRequest(f"node id must look like n0123456789ab and role be one of {ROLES}")
     public_key = csr.public_key()
     if not csr.is_signature_valid or not isinstance(public_key, ec.EllipticCurvePublicKey):

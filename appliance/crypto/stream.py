@@ -43,7 +43,9 @@ def plaintext_size(sealed_size: int, chunk_size: int) -> int:
     body = sealed_size - HEADER_SIZE
     chunks = max(1, -(-body // (chunk_size + TAG_SIZE)))
     size = body - chunks * TAG_SIZE
-    return size if size >= 0 else -1
+    if size < 0 or ciphertext_size(size, chunk_size) != sealed_size:
+        return -1
+    return size
 
 
 def parse_header(header: bytes) -> int:

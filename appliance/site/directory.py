@@ -19,12 +19,12 @@ from appliance.config import SiteSettings
 from appliance.errors import BadRequest, Forbidden
 from appliance.site.ca import SiteCA
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 ROLES = ("super", "edge")
 
 
 def check_user_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise BadRequest(
             f"{name!r} is not a valid user name: use 1-32 lower-case letters, digits, '.', '_' "
             "or '-', starting with a letter"

@@ -22,7 +22,7 @@ from typing import BinaryIO
 from appliance.errors import BadRequest, Gone, InsufficientStorage, NotFound
 from appliance.store.db import Database
 
-JOB_ID_RE = re.compile(r"^j[0-9a-f]{24}$")
+JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
 
 
@@ -31,7 +31,7 @@ def new_job_id() -> str:
 
 
 def check_job_id(job_id: str) -> str:
-    if not JOB_ID_RE.match(job_id):
+    if not JOB_ID_RE.fullmatch(job_id):
         raise NotFound(f"no job {job_id[:40]!r}: job ids look like j0123456789abcdef01234567")
     return job_id
 
@@ -217,6 +217,9 @@ class JobStore:
         else:
             rows = self.db.query("SELECT * FROM jobs WHERE owner=? ORDER BY created_at", (owner,))
         return [_row_to_job(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self.db.query("SELECT COUNT(*) FROM jobs")[0][0])
 
     def open_sealed(self, job_id: str) -> BinaryIO:
         try:
