@@ -113,15 +113,16 @@ class LocalMesh:
         self.wait_live(len(self.nodes))
         return self
 
-    def start(self, index: int, timeout: float = 20, prefix: list[str] | None = None) -> LocalNode:
-        """Start node `index`, optionally under a wrapper command (such as faketime)."""
+    def start(
+        self, index: int, timeout: float = 20, env: dict[str, str] | None = None
+    ) -> LocalNode:
+        """Start node `index` in a session of its own, with `env` added to its environment."""
         node = self.nodes[index]
         if node.running:
             return node
         log = node.log.open("ab")
         node.process = subprocess.Popen(
             [
-                *(prefix or []),
                 sys.executable,
                 "-m",
                 "appliance.cli",
@@ -139,7 +140,8 @@ class LocalMesh:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.env,
+            env={**self.env, **(env or {})},
+            start_new_session=True,
         )
         log.close()
         node.id = json.loads((node.data / "node.json").read_text())["node_id"]
@@ -157,8 +159,12 @@ class LocalMesh:
     def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
         node = self.nodes[index]
         if node.process is not None and node.process.poll() is None:
-            node.process.send_signal(sig)
-            node.process.wait(timeout=30)
+            os.killpg(node.process.pid, sig)
+            try:
+                node.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.process.pid, signal.SIGKILL)
+                node.process.wait(timeout=30)
 
     def client(self, index: int, api: str = "release") -> Client:
         node = self.nodes[index]
