@@ -104,6 +104,7 @@ class ReplicaUpload(threading.Thread):
             with self.done_signal:
                 self.finished = True
                 self.done_signal.notify_all()
+        if not self.ok:
             self._drain()
 
     def _drain(self) -> None:

@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from appliance.store.db import Database
 
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
+WRITEBACK_EVERY = 16 * 1024 * 1024
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 def new_job_id() -> str:
@@ -95,6 +98,33 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _Writeback(threading.Thread):
+    """Pushes what was written towards the disk while more arrives, so that the fsync
+    before a job is acknowledged has little left to do."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="writeback", daemon=True)
+        self.fd = fd
+        self.wake = threading.Event()
+        self.done = False
+
+    def run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            if self.done:
+                return
+            try:
+                _datasync(self.fd)
+            except OSError:
+                return  # the final fsync reports the error
+
+    def stop(self) -> None:
+        self.done = True
+        self.wake.set()
+        self.join()
+
+
 class Incoming:
     """A sealed document being written. `commit(job)` makes it a held job; `abort()` drops it."""
 
@@ -104,6 +134,7 @@ class Incoming:
         self.path = store.incoming / f"{job_id}.{secrets.token_hex(4)}.part"
         self.file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit/abort
         self.written = 0
+        self._writeback: _Writeback | None = None
 
     def write(self, data: bytes) -> None:
         try:
@@ -111,10 +142,22 @@ class Incoming:
         except OSError as err:
             self.abort()
             raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
+        before = self.written
         self.written += len(data)
+        if before // WRITEBACK_EVERY != self.written // WRITEBACK_EVERY:
+            if self._writeback is None:
+                self._writeback = _Writeback(self.file.fileno())
+                self._writeback.start()
+            self._writeback.wake.set()
+
+    def _stop_writeback(self) -> None:
+        if self._writeback is not None:
+            self._writeback.stop()
+            self._writeback = None
 
     def commit(self, job: Job) -> None:
         try:
+            self._stop_writeback()
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
@@ -131,6 +174,7 @@ class Incoming:
             raise
 
     def abort(self) -> None:
+        self._stop_writeback()
         if not self.file.closed:
             self.file.close()
         self.path.unlink(missing_ok=True)
