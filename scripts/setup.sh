@@ -4,8 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the node, the tests and the demo use (faketime: the expiry tests).
-PACKAGES=(python3 python3-venv python3-dev gcc make ca-certificates openssl faketime)
+# Debian packages the node, the tests and the demo use: CUPS and its IPP tools (the
+# printer fixtures and pycups), avahi and D-Bus (ippeveprinter needs them), faketime
+# (the expiry tests).
+PACKAGES=(python3 python3-venv python3-dev gcc make pkg-config ca-certificates openssl faketime
+          cups cups-client cups-bsd cups-ipp-utils cups-filters libcups2-dev
+          avahi-daemon avahi-utils dbus)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -25,6 +29,6 @@ if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: preparing the virtual environment in .venv"
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[test]"
+    .venv/bin/python -m pip install -q -e ".[appliance,test]"
     touch "$stamp"
 fi

@@ -1,0 +1,1 @@
+"""Printers: the registry, device protocols (IPP, SNMP) and delivery drivers."""

@@ -1,0 +1,52 @@
+"""Delivery drivers: send a decrypted document stream to a printer and track it.
+
+Every driver takes the plaintext as an iterator of byte chunks and must never write it
+to disk. `submit` returns once the printer (or CUPS) has accepted the whole document;
+`progress` reports where it is. Errors are `appliance.printers.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+SIDES = ("one-sided", "two-sided-long-edge", "two-sided-short-edge")
+
+
+@dataclass(frozen=True)
+class PrintOptions:
+    copies: int = 1
+    sides: str = "one-sided"
+    color: bool = True
+    title: str = "meshprint job"
+    user: str = "meshprint"
+    document_format: str = "application/octet-stream"  # MIME type, e.g. application/pdf
+
+
+class Stage(str, Enum):
+    QUEUED = "queued"
+    PRINTING = "printing"
+    PRINTED = "printed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: Stage
+    reason: str = ""  # the printer's own words when it has any ("media-jam", …)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a driver needs to find the job again at the printer."""
+
+    printer_job: str  # driver-specific: IPP job-id, CUPS job id, RAW receipt
+
+
+class Driver(Protocol):
+    def submit(self, document: Iterator[bytes], size: int | None,
+               options: PrintOptions) -> Submitted: ...
+
+    def progress(self, submitted: Submitted) -> Progress: ...
