@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 SIDES = ("one-sided", "two-sided-long-edge", "two-sided-short-edge")
@@ -25,7 +25,7 @@ class PrintOptions:
     document_format: str = "application/octet-stream"  # MIME type, e.g. application/pdf
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     QUEUED = "queued"
     PRINTING = "printing"
     PRINTED = "printed"
@@ -46,7 +46,8 @@ class Submitted:
 
 
 class Driver(Protocol):
-    def submit(self, document: Iterator[bytes], size: int | None,
-               options: PrintOptions) -> Submitted: ...
+    def submit(
+        self, document: Iterator[bytes], size: int | None, options: PrintOptions
+    ) -> Submitted: ...
 
     def progress(self, submitted: Submitted) -> Progress: ...
