@@ -30,6 +30,8 @@ from appliance.node import (
     Node,
     open_site,
 )
+from appliance.printers import registry
+from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
@@ -244,6 +246,55 @@ def cmd_settings(args: argparse.Namespace) -> None:
         site.edit(lambda doc: doc.__setitem__("settings", new.to_dict()))
     for key, value in site.directory().settings.describe().items():
         print(f"{key} = {value}")
+
+
+# Printers
+
+
+def cmd_printer_add(args: argparse.Namespace) -> None:
+    snmp = None
+    if args.snmp:
+        snmp = SnmpConfig.parse(args.snmp, args.community, args.snmp_v3)
+    elif args.community or args.snmp_v3:
+        raise BadRequest("--community and --snmp-v3 go with --snmp HOST[:PORT]")
+    record = new_printer(
+        args.name, args.uri, args.location or "", snmp, args.pin, args.allow_self_signed
+    )
+    _, site = open_site(_data(args))
+
+    def add(doc: dict[str, Any]) -> None:
+        printers = doc.setdefault("printers", {})
+        if record.name in printers:
+            raise BadRequest(f"printer {record.name} already exists (remove it first)")
+        printers[record.name] = record.to_dict()
+
+    site.edit(add)
+    print(f"added printer {record.name}: {record.uri}")
+
+
+def cmd_printer_list(args: argparse.Namespace) -> None:
+    _, site = open_site(_data(args))
+    records = registry.printers(site.directory().doc)
+    if args.json:
+        _print_json([r.public() for r in records.values()])
+        return
+    if not records:
+        print("no printers yet: meshprint printer add NAME --uri URI --data DIR")
+        return
+    for record in records.values():
+        snmp = f"snmp {record.snmp.host}:{record.snmp.port}" if record.snmp else "no snmp"
+        print(f"{record.name:20} {record.uri:40} {snmp:24} {record.location}")
+
+
+def cmd_printer_remove(args: argparse.Namespace) -> None:
+    _, site = open_site(_data(args))
+
+    def remove(doc: dict[str, Any]) -> None:
+        registry.find(doc, args.name)
+        del doc["printers"][args.name]
+
+    site.edit(remove)
+    print(f"removed printer {args.name}")
 
 
 # Client commands
@@ -494,6 +545,37 @@ def build_parser() -> argparse.ArgumentParser:
     data_arg(p)
     p = command("remove", cmd_member_remove, "remove a node and revoke its certificate", msub)
     p.add_argument("node_id")
+    data_arg(p)
+
+    printer = sub.add_parser("printer", help="the site's printers (on the controller)")
+    psub = printer.add_subparsers(dest="printer_command", required=True, metavar="ACTION")
+    p = command("add", cmd_printer_add, "add a printer", psub)
+    p.add_argument("name", help="what users pick, e.g. 2nd-floor")
+    data_arg(p)
+    p.add_argument(
+        "--uri",
+        required=True,
+        help="ipp://HOST[:PORT]/PATH, ipps://…, socket://HOST[:9100] or cups:QUEUE",
+    )
+    p.add_argument("--snmp", metavar="HOST[:PORT]", help="check status over SNMP here")
+    p.add_argument("--community", help="SNMP v2c community (default public)")
+    p.add_argument("--snmp-v3", metavar="USER[:AUTHKEY[:PRIVKEY]]", help="SNMP v3 credentials")
+    p.add_argument("--location", help="where it stands, shown to users")
+    p.add_argument(
+        "--pin",
+        metavar="SHA256",
+        help="ipps: trust exactly this certificate (its SHA-256 fingerprint)",
+    )
+    p.add_argument(
+        "--allow-self-signed",
+        action="store_true",
+        help="ipps: accept any certificate (weaker than --pin)",
+    )
+    p = command("list", cmd_printer_list, "list printers", psub)
+    data_arg(p)
+    p.add_argument("--json", action="store_true")
+    p = command("remove", cmd_printer_remove, "remove a printer", psub)
+    p.add_argument("name")
     data_arg(p)
 
     p = command(

@@ -91,6 +91,7 @@ class Directory:
             "controller": controller.id,
             "nodes": {controller.id: controller.__dict__},
             "users": {},
+            "printers": {},
             "revoked": [],
             "settings": SiteSettings().to_dict(),
         }

@@ -1,0 +1,201 @@
+"""The site's printers, kept in the signed directory so every node knows them.
+
+A printer is a name (what users pick), a URI saying how to reach it, and optionally an
+SNMP address and credentials for status checks:
+
+    ipp://HOST[:PORT]/PATH     direct IPP Print-Job (port 631 by default)
+    ipps://HOST[:PORT]/PATH    the same over TLS; certificate checked unless pinned or allowed
+    socket://HOST[:PORT]       RAW, port 9100 by default
+    cups:QUEUE                 a queue on this node's CUPS
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from appliance.errors import BadRequest, NotFound
+
+PRINTER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+QUEUE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,126}")
+HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+DEFAULT_PORTS = {"ipp": 631, "ipps": 631, "socket": 9100}
+URI_HELP = "use ipp://HOST[:PORT]/PATH, ipps://HOST[:PORT]/PATH, socket://HOST[:9100] or cups:QUEUE"
+
+
+def check_printer_name(name: str) -> str:
+    if not PRINTER_NAME_RE.fullmatch(name):
+        raise BadRequest(
+            f"{name!r} is not a valid printer name: use 1-40 lower-case letters, digits, "
+            "'.', '_' or '-'"
+        )
+    return name
+
+
+def check_host(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if not HOST_RE.fullmatch(host):
+        raise BadRequest(f"{host!r} is not a host name or IP address")
+    return host
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str  # ipp, ipps, socket, cups
+    host: str = ""
+    port: int = 0
+    path: str = ""  # IPP resource path, or the CUPS queue name
+
+    @property
+    def uri(self) -> str:
+        if self.scheme == "cups":
+            return f"cups:{self.path}"
+        if self.scheme == "socket":
+            return f"socket://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}{self.path}"
+
+
+def parse_uri(uri: str) -> Endpoint:
+    """Validate a printer URI; BadRequest with the accepted forms otherwise."""
+    uri = uri.strip()
+    if uri.startswith("cups:"):
+        queue = uri[len("cups:") :].lstrip("/")
+        if not QUEUE_RE.fullmatch(queue):
+            raise BadRequest(f"{uri!r}: a CUPS queue name is letters, digits, '_', '.', '-'")
+        return Endpoint("cups", path=queue)
+    parts = urlsplit(uri)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise BadRequest(f"{uri!r} is not a printer URI: {URI_HELP}")
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        raise BadRequest(f"{uri!r} has an invalid port") from None
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise BadRequest(f"{uri!r}: printer URIs carry no user, password, query or fragment")
+    host = check_host(parts.hostname)
+    if parts.scheme == "socket":
+        if parts.path not in ("", "/"):
+            raise BadRequest(f"{uri!r}: a socket:// URI has no path")
+        return Endpoint("socket", host, port)
+    return Endpoint(parts.scheme, host, port, parts.path or "/ipp/print")
+
+
+@dataclass(frozen=True)
+class SnmpConfig:
+    host: str
+    port: int = 161
+    community: str | None = None
+    v3_user: str | None = None
+    v3_auth_key: str | None = None
+    v3_priv_key: str | None = None
+
+    @classmethod
+    def parse(cls, address: str, community: str | None, v3: str | None) -> SnmpConfig:
+        host, _, port_text = (
+            address.rpartition(":") if address.count(":") == 1 else (address, "", "")
+        )
+        try:
+            port = int(port_text) if port_text else 161
+        except ValueError:
+            raise BadRequest(f"{address!r}: the SNMP port must be a number") from None
+        if not 0 < port < 65536:
+            raise BadRequest(f"{address!r}: the SNMP port must be 1-65535")
+        if community and v3:
+            raise BadRequest("give either --community (SNMP v2c) or --snmp-v3, not both")
+        if v3:
+            user, _, keys = v3.partition(":")
+            auth, _, priv = keys.partition(":")
+            if not user or (auth and len(auth) < 8) or (priv and len(priv) < 8):
+                raise BadRequest("--snmp-v3 is USER[:AUTHKEY[:PRIVKEY]], keys of 8+ characters")
+            return cls(check_host(host), port, None, user, auth or None, priv or None)
+        return cls(check_host(host), port, community or "public")
+
+
+@dataclass(frozen=True)
+class PrinterRecord:
+    name: str
+    uri: str
+    location: str = ""
+    snmp: SnmpConfig | None = None
+    pin_sha256: str | None = None
+    allow_self_signed: bool = False
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return parse_uri(self.uri)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("name")
+        return data
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> PrinterRecord:
+        snmp = data.get("snmp")
+        return cls(
+            name=name,
+            uri=data["uri"],
+            location=data.get("location", ""),
+            snmp=SnmpConfig(**snmp) if snmp else None,
+            pin_sha256=data.get("pin_sha256"),
+            allow_self_signed=bool(data.get("allow_self_signed", False)),
+        )
+
+    def public(self) -> dict[str, Any]:
+        """What users and status may see: no SNMP credentials."""
+        return {
+            "name": self.name,
+            "uri": self.uri,
+            "location": self.location,
+            "snmp": f"{self.snmp.host}:{self.snmp.port}" if self.snmp else None,
+        }
+
+
+def new_printer(
+    name: str,
+    uri: str,
+    location: str = "",
+    snmp: SnmpConfig | None = None,
+    pin_sha256: str | None = None,
+    allow_self_signed: bool = False,
+) -> PrinterRecord:
+    """A validated printer record (it is not added anywhere yet)."""
+    endpoint = parse_uri(uri)
+    if pin_sha256 is not None:
+        pin_sha256 = pin_sha256.replace(":", "").lower()
+        if not SHA256_RE.fullmatch(pin_sha256):
+            raise BadRequest("--pin is the printer certificate's SHA-256 fingerprint (64 hex)")
+    if (pin_sha256 or allow_self_signed) and endpoint.scheme != "ipps":
+        raise BadRequest("--pin and --allow-self-signed only apply to ipps:// printers")
+    if len(location) > 120:
+        raise BadRequest("the location is at most 120 characters")
+    return PrinterRecord(
+        check_printer_name(name),
+        endpoint.uri,
+        location.strip(),
+        snmp,
+        pin_sha256,
+        allow_self_signed,
+    )
+
+
+def printers(doc: dict[str, Any]) -> dict[str, PrinterRecord]:
+    return {
+        name: PrinterRecord.from_dict(name, data) for name, data in doc.get("printers", {}).items()
+    }
+
+
+def find(doc: dict[str, Any], name: str) -> PrinterRecord:
+    record = printers(doc).get(name)
+    if record is None:
+        known = ", ".join(sorted(doc.get("printers", {}))) or "none yet"
+        raise NotFound(f"no printer {name!r} (printers: {known})")
+    return record
