@@ -59,10 +59,10 @@ def app(node: Node) -> Callable[[Request], Response]:
     def receive(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
         try:
-            meta = decode_meta(request.headers.get(META_HEADER, ""))
-            if meta["id"] != job_id:
+            job = Job.from_replica_meta(decode_meta(request.headers.get(META_HEADER, "")), 0, 0)
+            if job.id != job_id:
                 raise ValueError("job id differs")
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             raise BadRequest("replica metadata is missing or malformed") from None
         if request.body.length is not None:
             node.store.check_space(request.body.length, node.directory().settings.disk_reserve)
@@ -74,23 +74,10 @@ def app(node: Node) -> Callable[[Request], Response]:
                     header += piece[: HEADER_SIZE - len(header)]
                 incoming.write(piece)
             chunk_size = parse_header(header)
-            size = plaintext_size(incoming.written, chunk_size)
-            if size < 0:
+            job.size = plaintext_size(incoming.written, chunk_size)
+            job.sealed_size = incoming.written
+            if job.size < 0:
                 raise IntegrityError("replica is not a whole sealed job")
-            job = Job(
-                id=job_id,
-                owner=str(meta["owner"]),
-                title=str(meta["title"]),
-                size=size,
-                sealed_size=incoming.written,
-                created_at=float(meta["created_at"]),
-                expires_at=float(meta["expires_at"]),
-                holders=holders_from_list(meta["holders"]),
-                holders_version=int(meta["holders_version"]),
-                share_x=int(meta["share_x"]),
-                share=unb64(meta["share"]),
-                user_share=unb64(meta["user_share"]),
-            )
         except BaseException:
             incoming.abort()
             raise

@@ -38,7 +38,13 @@ def app(node: Node) -> Callable[[Request], Response]:
     def submit(request: Request) -> Response:
         user, token = basic_credentials(request)
         check_submit_token(node, user, token)
-        receipt = ingest(node, user, request.query.get("title", "Untitled"), request.body)
+        receipt = ingest(
+            node,
+            user,
+            request.query.get("title", "Untitled"),
+            request.headers.get("Content-Type", ""),
+            request.body,
+        )
         return json_response(receipt.to_dict(), 201)
 
     @router.route("GET", "/v1/ca")

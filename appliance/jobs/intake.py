@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -17,18 +18,19 @@ from typing import TYPE_CHECKING
 from appliance.api.http import Body
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, Sealer, ciphertext_size
-from appliance.crypto.userkeys import b64, seal, unb64
+from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
 from appliance.jobs import USER_X
 from appliance.mesh.placement import choose_holders
 from appliance.mesh.replicate import ReplicaUpload
-from appliance.store.jobs import Holder, Job, holders_to_list, new_job_id
+from appliance.store.jobs import Holder, Job, new_job_id
 
 if TYPE_CHECKING:
     from appliance.node import Node
 
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
+FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
 
 
 @dataclass
@@ -46,12 +48,18 @@ class Receipt:
         }
 
 
+def clean_format(content_type: str) -> str:
+    """The document's MIME type from a Content-Type header; octet-stream when unusable."""
+    mime = content_type.split(";")[0].strip().lower()
+    return mime if FORMAT_RE.fullmatch(mime) else "application/octet-stream"
+
+
 def clean_title(title: str) -> str:
     title = "".join(ch for ch in title if ch.isprintable()).strip()
     return title[:TITLE_MAX] or "Untitled"
 
 
-def ingest(node: Node, owner: str, title: str, body: Body) -> Receipt:
+def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) -> Receipt:
     directory = node.directory()
     user = directory.user(owner)
     if user is None:
@@ -75,29 +83,33 @@ def ingest(node: Node, owner: str, title: str, body: Body) -> Receipt:
     key = os.urandom(32)
     shares = shamir.split(key, [h.x for h in holders] + [USER_X])
     now = time.time()
-    base = {
-        "id": job_id,
-        "owner": owner,
-        "title": clean_title(title),
-        "created_at": now,
-        "expires_at": now + settings.retention,
-        "holders": holders_to_list(holders),
-        "holders_version": 1,
-        "user_share": b64(seal(unb64(user.public_key), shares[USER_X], job_id.encode())),
-    }
+    job = Job(
+        id=job_id,
+        owner=owner,
+        title=clean_title(title),
+        format=clean_format(content_type),
+        size=0,  # known once the whole document has streamed in
+        sealed_size=0,
+        created_at=now,
+        expires_at=now + settings.retention,
+        holders=holders,
+        holders_version=1,
+        share_x=holders[0].x,
+        share=shares[holders[0].x],
+        user_share=seal(unb64(user.public_key), shares[USER_X], job_id.encode()),
+    )
     done = threading.Condition()
     uploads = [
         ReplicaUpload(
             node.peers,
             h.node,
             job_id,
-            {**base, "share_x": h.x, "share": b64(shares[h.x])},
+            job.replica_meta(holders, 1, h.x, shares[h.x]),
             sealed_size,
             done,
         )
         for h in holders[1:]
     ]
-    my_share = shares[holders[0].x]
     del shares
     sealer = Sealer(key, job_id.encode(), CHUNK_SIZE)
     del key
@@ -105,21 +117,8 @@ def ingest(node: Node, owner: str, title: str, body: Body) -> Receipt:
     for upload in uploads:
         upload.start()
     try:
-        size = _stream(body, sealer, incoming.write, uploads, settings.max_job_size)
-        job = Job(
-            id=job_id,
-            owner=owner,
-            title=base["title"],
-            size=size,
-            sealed_size=ciphertext_size(size),
-            created_at=now,
-            expires_at=base["expires_at"],
-            holders=holders,
-            holders_version=1,
-            share_x=holders[0].x,
-            share=my_share,
-            user_share=unb64(base["user_share"]),
-        )
+        job.size = _stream(body, sealer, incoming.write, uploads, settings.max_job_size)
+        job.sealed_size = ciphertext_size(job.size)
         incoming.commit(job)
     except BaseException:
         incoming.abort()

@@ -20,7 +20,7 @@ from appliance.errors import Forbidden, MeshprintError
 from appliance.jobs import USER_X
 from appliance.mesh.placement import COPIES, choose_holders
 from appliance.mesh.replicate import META_HEADER, encode_meta
-from appliance.store.jobs import Holder, Job, holders_to_list
+from appliance.store.jobs import Holder, Job
 
 if TYPE_CHECKING:
     from appliance.node import Node
@@ -78,18 +78,7 @@ def repair_job(node: Node, job: Job) -> bool:
         raise MeshprintError("no Shamir points left for this job")
     share = shamir.derive({job.share_x: job.share, int(answer["x"]): unb64(answer["share"])}, new_x)
     holders = [*keep, Holder(new.id, new_x)]
-    meta = {
-        "id": job.id,
-        "owner": job.owner,
-        "title": job.title,
-        "created_at": job.created_at,
-        "expires_at": job.expires_at,
-        "holders": holders_to_list(holders),
-        "holders_version": job.holders_version + 1,
-        "user_share": b64(job.user_share),
-        "share_x": new_x,
-        "share": b64(share),
-    }
+    meta = job.replica_meta(holders, job.holders_version + 1, new_x, share)
     with node.store.open_sealed(job.id) as sealed:
         response = node.peers.stream(
             new.id,

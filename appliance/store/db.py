@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     title TEXT NOT NULL,
+    format TEXT NOT NULL DEFAULT 'application/octet-stream',
     size INTEGER NOT NULL,
     sealed_size INTEGER NOT NULL,
     created_at REAL NOT NULL,
@@ -38,7 +39,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     share_x INTEGER NOT NULL,
     share BLOB NOT NULL,
     user_share BLOB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'held'
+    state TEXT NOT NULL DEFAULT 'held',
+    release_id TEXT,
+    delivery_node TEXT,
+    reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner);
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
@@ -46,6 +50,15 @@ CREATE TABLE IF NOT EXISTS tombstones (
     id TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
     at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    release_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    printer TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    printer_job TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS releases (
     release_id TEXT PRIMARY KEY,

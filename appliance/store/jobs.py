@@ -8,6 +8,7 @@ Deleting a job leaves a tombstone, which tells peers that were off to delete the
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -18,9 +19,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from appliance.errors import BadRequest, Gone, InsufficientStorage, NotFound
+from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
 from appliance.store.db import Database
 
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
@@ -59,7 +60,50 @@ class Job:
     share_x: int
     share: bytes = field(repr=False)
     user_share: bytes = field(repr=False)
+    format: str = "application/octet-stream"  # the document's MIME type, as submitted
+    # held; delivering (claimed by `release_id` on `delivery_node`); unknown (that delivery
+    # was cut off: it may have printed, so only an explicit reprint releases the job again)
     state: str = "held"
+    release_id: str | None = None
+    delivery_node: str | None = None
+    reason: str = ""  # why the last delivery failed, shown to the owner
+
+    def replica_meta(
+        self, holders: list[Holder], version: int, share_x: int, share: bytes
+    ) -> dict[str, Any]:
+        """What a new holder is sent with the sealed document: its own share only."""
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "title": self.title,
+            "format": self.format,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "holders": holders_to_list(holders),
+            "holders_version": version,
+            "user_share": base64.b64encode(self.user_share).decode(),
+            "share_x": share_x,
+            "share": base64.b64encode(share).decode(),
+        }
+
+    @classmethod
+    def from_replica_meta(cls, meta: dict[str, Any], size: int, sealed_size: int) -> Job:
+        """The job a holder stores from `replica_meta` (ValueError/KeyError if malformed)."""
+        return cls(
+            id=str(meta["id"]),
+            owner=str(meta["owner"]),
+            title=str(meta["title"]),
+            format=str(meta.get("format", "application/octet-stream"))[:100],
+            size=size,
+            sealed_size=sealed_size,
+            created_at=float(meta["created_at"]),
+            expires_at=float(meta["expires_at"]),
+            holders=holders_from_list(meta["holders"]),
+            holders_version=int(meta["holders_version"]),
+            share_x=int(meta["share_x"]),
+            share=base64.b64decode(meta["share"], validate=True),
+            user_share=base64.b64decode(meta["user_share"], validate=True),
+        )
 
     def public(self) -> dict[str, object]:
         """What the owner and admins may see: never shares or content."""
@@ -67,11 +111,15 @@ class Job:
             "id": self.id,
             "owner": self.owner,
             "title": self.title,
+            "format": self.format,
             "size": self.size,
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "holders": [h.node for h in self.holders],
             "state": self.state,
+            "release_id": self.release_id,
+            "delivery_node": self.delivery_node,
+            "reason": self.reason,
         }
 
 
@@ -225,13 +273,14 @@ class JobStore:
             os.replace(part, final)
             _fsync_dir(self.jobs)
             conn.execute(
-                "INSERT OR REPLACE INTO jobs (id, owner, title, size, sealed_size, created_at,"
-                " expires_at, holders, holders_version, share_x, share, user_share, state)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO jobs (id, owner, title, format, size, sealed_size,"
+                " created_at, expires_at, holders, holders_version, share_x, share, user_share,"
+                " state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job.id,
                     job.owner,
                     job.title,
+                    job.format,
                     job.size,
                     job.sealed_size,
                     job.created_at,
@@ -319,6 +368,46 @@ class JobStore:
     def prune_tombstones(self, now: float) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM tombstones WHERE at<?", (now - TOMBSTONE_DAYS * 86400,))
+
+    def claim(self, job_id: str, release_id: str, node: str, may_take_over: bool) -> Job:
+        """Mark the job as being delivered by `release_id`. The same release may claim again;
+        another only when `may_take_over` (the earlier delivery's node is gone and the owner
+        asked for a reprint). Conflict otherwise, so a job never prints twice by accident."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job {job_id} on this node")
+            job = _row_to_job(row)
+            busy = job.state in ("delivering", "unknown") and job.release_id != release_id
+            if busy and not may_take_over:
+                raise Conflict(
+                    f"job {job_id} is already being printed (release {job.release_id} on node "
+                    f"{job.delivery_node})"
+                )
+            conn.execute(
+                "UPDATE jobs SET state='delivering', release_id=?, delivery_node=?, reason=''"
+                " WHERE id=?",
+                (release_id, node, job_id),
+            )
+        job.state, job.release_id, job.delivery_node = "delivering", release_id, node
+        return job
+
+    def mark_unknown(self, job_id: str, release_id: str, reason: str) -> None:
+        """The delivery may or may not have printed: only an explicit reprint takes it on."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET state='unknown', reason=? WHERE id=? AND release_id=?",
+                (reason[:300], job_id, release_id),
+            )
+
+    def unclaim(self, job_id: str, release_id: str, reason: str) -> None:
+        """Back to held (the delivery did not happen), with the reason for the owner."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET state='held', release_id=NULL, delivery_node=NULL, reason=?"
+                " WHERE id=? AND release_id=?",
+                (reason[:300], job_id, release_id),
+            )
 
     def record_release(self, release_id: str, job_id: str) -> bool:
         """Remember a release id; False when it was seen before (a replay)."""

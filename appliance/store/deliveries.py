@@ -1,0 +1,69 @@
+"""The deliveries this node made: one row per release id, so a repeated or redelivered
+release command is answered from here instead of printing again."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from appliance.store.db import Database
+
+# Stages: delivering (sending to the printer), queued, printing, printed, failed, unknown
+# (this node stopped while sending: the job may or may not have printed).
+OPEN_STAGES = ("delivering", "queued", "printing")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    release_id: str
+    job_id: str
+    printer: str
+    stage: str
+    printer_job: str | None
+    reason: str
+    updated_at: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class DeliveryLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, release_id: str) -> Delivery | None:
+        rows = self.db.query("SELECT * FROM deliveries WHERE release_id=?", (release_id,))
+        return Delivery(**dict(rows[0])) if rows else None
+
+    def start(self, release_id: str, job_id: str, printer: str) -> Delivery | None:
+        """Record a new delivery; None when this release id was seen before."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO deliveries (release_id, job_id, printer, stage, reason,"
+                " updated_at) VALUES (?,?,?,'delivering','',?)",
+                (release_id, job_id, printer, time.time()),
+            )
+            if cur.rowcount == 0:
+                return None
+        return self.get(release_id)
+
+    def update(
+        self, release_id: str, stage: str, printer_job: str | None = None, reason: str = ""
+    ) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE deliveries SET stage=?, printer_job=COALESCE(?, printer_job), reason=?,"
+                " updated_at=? WHERE release_id=?",
+                (stage, printer_job, reason[:300], time.time(), release_id),
+            )
+
+    def open(self) -> list[Delivery]:
+        marks = ",".join("?" * len(OPEN_STAGES))
+        rows = self.db.query(f"SELECT * FROM deliveries WHERE stage IN ({marks})", OPEN_STAGES)
+        return [Delivery(**dict(r)) for r in rows]
+
+    def for_job(self, job_id: str) -> list[Delivery]:
+        rows = self.db.query(
+            "SELECT * FROM deliveries WHERE job_id=? ORDER BY updated_at", (job_id,)
+        )
+        return [Delivery(**dict(r)) for r in rows]
