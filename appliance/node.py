@@ -15,6 +15,7 @@ from typing import Any
 from appliance.api.http import Server
 from appliance.datadir import DataDir
 from appliance.errors import MeshprintError
+from appliance.jobs import deliver
 from appliance.mesh import repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.site.ca import SiteCA, load_cert, load_key
@@ -22,6 +23,7 @@ from appliance.site.directory import Directory, NodeRecord
 from appliance.site.state import SiteState
 from appliance.site.tls import peer_client_context, server_context
 from appliance.store.db import Database
+from appliance.store.deliveries import DeliveryLog
 from appliance.store.jobs import Holder, JobStore, holders_to_list
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class Node:
         self.role = identity.role
         self.db, self.site = open_site(data)
         self.store = JobStore(data.root, self.db)
+        self.deliveries = DeliveryLog(self.db)
         self.peers = Peers(
             self.id,
             peer_client_context(data.node_cert, data.node_key, data.ca_cert),
@@ -111,6 +114,7 @@ class Node:
         if self.is_controller:
             self._announce()  # so the directory has our address before we say we're ready
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
+        threading.Thread(target=deliver.resume, args=(self,), name="resume", daemon=True).start()
         log.info(
             "node %s (%s) up: peer %s:%d, submit %d, release %d",
             self.id,

@@ -10,8 +10,8 @@ from appliance.api.http import Request, Response, Router, json_response
 from appliance.crypto import shamir
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import BadRequest, Forbidden, IntegrityError, MeshprintError
-from appliance.jobs import release
+from appliance.errors import BadRequest, Forbidden, IntegrityError, MeshprintError, NotFound
+from appliance.jobs import deliver, release
 from appliance.mesh import repair, sync
 from appliance.mesh.replicate import META_HEADER, decode_meta
 from appliance.store.jobs import Job, check_job_id, holders_from_list, holders_to_list
@@ -158,6 +158,28 @@ def app(node: Node) -> Callable[[Request], Response]:
         job_id = check_job_id(request.params["job_id"])
         reason = str(request.json().get("reason", "deleted"))[:40]
         return json_response({"held": node.store.delete(job_id, reason)})
+
+    def delivery_step(step: str) -> Callable[[Request], Response]:
+        """claim / unclaim / unknown: a delivering node keeps the holders informed."""
+
+        def handle(request: Request) -> Response:
+            data = request.json()
+            if data.get("job") != request.params["job_id"]:
+                raise BadRequest("the delivery step names another job")
+            deliver.peer_action(node, step, data)
+            return json_response({"ok": True})
+
+        return handle
+
+    for step in ("claim", "unclaim", "unknown"):
+        router.route("POST", f"/peer/jobs/<job_id>/{step}")(delivery_step(step))
+
+    @router.route("GET", "/peer/releases/<release_id>")
+    def release_status(request: Request) -> Response:
+        found = node.deliveries.get(request.params["release_id"])
+        if found is None:
+            raise NotFound(f"no release {request.params['release_id']} here")
+        return json_response(found.to_dict())
 
     @router.route("GET", "/peer/health")
     def health(request: Request) -> Response:

@@ -4,6 +4,7 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from appliance.api.auth import basic_credentials
 from appliance.api.http import Request, Response, Router, json_response
 from appliance.api.peer import stream_plaintext
-from appliance.errors import MeshprintError
-from appliance.jobs import release
+from appliance.errors import BadRequest, MeshprintError, NotFound
+from appliance.jobs import deliver, release
 from appliance.mesh.placement import COPIES
+from appliance.printers.delivery import SIDES, PrintOptions
 from appliance.store.jobs import check_job_id
 
 if TYPE_CHECKING:
@@ -44,6 +46,33 @@ def mesh_jobs(node: Node, owner: str | None) -> dict[str, dict[str, Any]]:
                 jobs[item["id"]] = {**item, "copies": (known or {}).get("copies", [])}
             jobs[item["id"]]["copies"] = sorted({*jobs[item["id"]]["copies"], source})
     return jobs
+
+
+RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def check_release_id(release_id: str) -> str:
+    if not RELEASE_ID_RE.fullmatch(release_id):
+        raise BadRequest("a release id is 8-64 letters, digits, '_' or '-'")
+    return release_id
+
+
+def print_options(data: dict[str, Any], meta: dict[str, Any]) -> PrintOptions:
+    """Copies, sides and colour from a release request, checked."""
+    copies = data.get("copies", 1)
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 99:
+        raise BadRequest("copies must be a whole number from 1 to 99")
+    sides = data.get("sides", "one-sided")
+    if sides not in SIDES:
+        raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
+    return PrintOptions(
+        copies=copies,
+        sides=sides,
+        color=not data.get("mono", False),
+        title=str(meta["title"]),
+        user=str(meta["owner"]),
+        document_format=str(meta.get("format", "application/octet-stream")),
+    )
 
 
 def app(node: Node) -> Callable[[Request], Response]:
@@ -101,13 +130,54 @@ def app(node: Node) -> Callable[[Request], Response]:
 
     @router.route("POST", "/v1/jobs/<job_id>/release")
     def release_job(request: Request) -> Response:
+        """To a printer when the body names one (202 + the delivery), else the document."""
         job_id = check_job_id(request.params["job_id"])
+        data = request.json()
         if request.headers.get("Authorization"):
             user, password = basic_credentials(request)
-            plaintext = release.release_for_user(node, user, password, job_id)
+            private = release.authenticate(node, user, password)
+            meta = release.find_job(node, job_id, owner=user)
+
+            def open_plaintext() -> release.Plaintext:
+                return release.release_for_user(node, user, private, job_id, meta)
         else:
-            plaintext = release.release_authorized(node, request.json(), job_id)
-        return stream_plaintext(plaintext, finish=True)
+            meta = None
+
+            def open_plaintext() -> release.Plaintext:
+                return release.release_authorized(node, data, job_id)
+
+        if not data.get("printer"):
+            return stream_plaintext(open_plaintext(), finish=True)
+        meta = meta or release.find_job(node, job_id, owner=None)
+        release_id = data.get("release_id") or release.command_release_id(data)
+        delivery = deliver.deliver(
+            node,
+            job_id,
+            meta["holders"],
+            str(data["printer"]),
+            print_options(data, meta),
+            check_release_id(release_id),
+            bool(data.get("reprint")),
+            open_plaintext,
+        )
+        return json_response(delivery.to_dict(), 202)
+
+    @router.route("GET", "/v1/releases/<release_id>")
+    def release_status(request: Request) -> Response:
+        """Where a release to a printer is: queued, printing, printed, failed or unknown."""
+        release_id = check_release_id(request.params["release_id"])
+        found = node.deliveries.get(release_id)
+        if found is not None:
+            return json_response(found.to_dict())
+        for peer in node.peers.live():
+            if peer.id != node.id:
+                try:
+                    return json_response(
+                        node.peers.call(peer.id, "GET", f"/peer/releases/{release_id}")
+                    )
+                except MeshprintError:
+                    continue
+        raise NotFound(f"no release {release_id}")
 
     @router.route("DELETE", "/v1/jobs/<job_id>")
     def delete(request: Request) -> Response:

@@ -102,9 +102,9 @@ def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
     return meta
 
 
-def release_for_user(node: Node, user: str, password: str, job_id: str) -> Plaintext:
-    private = authenticate(node, user, password)
-    meta = find_job(node, job_id, owner=user)
+def release_for_user(node: Node, user: str, private: X25519PrivateKey, job_id: str,
+                     meta: dict[str, Any]) -> Plaintext:
+    """`private` is the owner's unwrapped key (`authenticate`), `meta` the job (`find_job`)."""
     user_share = open_sealed(private, unb64(meta["user_share"]), job_id.encode())
     holders = holders_from_list(meta["holders_x"])
     local = node.store.get(job_id)
@@ -148,6 +148,15 @@ def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str,
     if not node.store.record_release(str(command["release_id"]), job_id):
         raise Conflict(f"release {command['release_id']} was already used")
     return command
+
+
+def command_release_id(signed: dict[str, Any]) -> str:
+    """The release id inside a signed command (a fresh one when there is no command), so a
+    redelivered command is recognised as the same release."""
+    try:
+        return str(json.loads(unb64(signed["command"]))["release_id"])
+    except (KeyError, ValueError, TypeError):
+        return secrets.token_hex(16)
 
 
 def release_authorized(node: Node, signed: dict[str, Any], job_id: str) -> Plaintext:

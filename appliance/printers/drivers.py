@@ -1,0 +1,36 @@
+"""From a printer record to its driver and its SNMP preflight."""
+
+from __future__ import annotations
+
+from appliance.printers.delivery import Driver
+from appliance.printers.registry import PrinterRecord
+
+
+def driver_for(record: PrinterRecord) -> Driver:
+    endpoint = record.endpoint
+    if endpoint.scheme in ("ipp", "ipps"):
+        from appliance.printers.delivery.ipp import IppDriver
+
+        return IppDriver(
+            endpoint.uri, pin_sha256=record.pin_sha256, allow_self_signed=record.allow_self_signed
+        )
+    if endpoint.scheme == "socket":
+        from appliance.printers.delivery.raw import RawDriver
+
+        return RawDriver(endpoint.host, endpoint.port)
+    from appliance.printers.delivery.cups import CupsDriver
+
+    return CupsDriver(endpoint.path)
+
+
+def preflight(record: PrinterRecord) -> None:
+    """Raise PrinterNotReady / PrinterUnreachable when SNMP says the job must wait."""
+    if record.snmp is None:
+        return
+    from appliance.printers import snmp
+
+    config = record.snmp
+    v3 = None
+    if config.v3_user:
+        v3 = (config.v3_user, config.v3_auth_key, config.v3_priv_key)
+    snmp.preflight(snmp.SnmpTarget(config.host, config.port, community=config.community, v3=v3))
