@@ -31,6 +31,7 @@ from appliance.node import (
     open_site,
 )
 from appliance.printers import registry
+from appliance.printers.delivery import SIDES
 from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import check_user_name
@@ -351,9 +352,22 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_release(args: argparse.Namespace) -> None:
+    if bool(args.to) == bool(args.printer):
+        raise ConfigError("release to a printer (--printer NAME) or to a file (--to PATH)")
+    request: dict[str, Any] = {}
+    if args.printer:
+        request = {
+            "printer": args.printer,
+            "copies": args.copies,
+            "sides": args.sides,
+            "mono": args.mono,
+            "reprint": args.reprint,
+            "release_id": args.release_id or secrets.token_hex(16),
+        }
+    headers = {"Content-Type": "application/json"}
     if args.user:
         password = _read_secret(args.password_file, "password")
-        body, headers = b"", {"Authorization": basic_header(args.user, password)}
+        headers["Authorization"] = basic_header(args.user, password)
     elif args.data:
         from appliance.jobs.release import make_command
 
@@ -361,15 +375,19 @@ def cmd_release(args: argparse.Namespace) -> None:
         if not data.is_controller:
             raise ConfigError("an authorized release is signed on the site controller")
         _, site = open_site(data)
-        body = json.dumps(make_command(site.ca, args.job)).encode()
-        headers = {"Content-Type": "application/json"}
+        request.update(make_command(site.ca, args.job))
     else:
         raise ConfigError(
             "release as the owner (--user and --password-file) or as the "
             "admin on the controller (--data DIR)"
         )
     client = _client(args, DEFAULT_RELEASE_PORT)
-    response = client.request("POST", f"/v1/jobs/{quote(args.job)}/release", body, headers)
+    path = f"/v1/jobs/{quote(args.job)}/release"
+    response = client.request("POST", path, json.dumps(request).encode(), headers)
+    if args.printer:
+        delivery = json.loads(response.read())
+        _follow(client, delivery, args.wait)
+        return
     expected = int(response.headers.get("Content-Length", "-1"))
     written = _write_output(args.to, response)
     if expected >= 0 and written != expected:
@@ -378,6 +396,51 @@ def cmd_release(args: argparse.Namespace) -> None:
             "the job is still held: try again"
         )
     print(f"released {args.job} ({_size(written)}) to {args.to}", file=sys.stderr)
+
+
+def _follow(client: Client, delivery: dict[str, Any], wait: float) -> None:
+    """Print the delivery's progress until it is printed or failed (or `wait` runs out)."""
+    release_id = delivery["release_id"]
+    print(f"release {release_id}: {delivery['stage']} on {delivery['printer']}", flush=True)
+    deadline = time.time() + wait
+    last = delivery["stage"]
+    while last not in ("printed", "failed", "unknown") and time.time() < deadline:
+        time.sleep(0.5)
+        delivery = client.json("GET", f"/v1/releases/{quote(release_id)}")
+        if delivery["stage"] != last:
+            last = delivery["stage"]
+            reason = f" ({delivery['reason']})" if delivery["reason"] else ""
+            print(f"release {release_id}: {last}{reason}", flush=True)
+    if last in ("failed", "unknown"):
+        raise MeshprintError(f"the job was not printed: {delivery['reason'] or last}")
+
+
+def cmd_job_show(args: argparse.Namespace) -> None:
+    password = _read_secret(args.password_file, "password")
+    job = _client(args, DEFAULT_RELEASE_PORT).json(
+        "GET",
+        f"/v1/jobs/{quote(args.job)}",
+        headers={"Authorization": basic_header(args.user, password)},
+    )
+    if args.json:
+        _print_json(job)
+        return
+    now = time.time()
+    state = job["state"] + (f" ({job['reason']})" if job.get("reason") else "")
+    if job["state"] == "unknown":
+        state += " — it may have printed; release with --reprint to print it again"
+    print(
+        f"{job['id']}  {job['title']}\n  state:   {state}\n  size:    {_size(job['size'])}"
+        f"\n  age:     {_ago(now - job['created_at'])}\n  expires: in "
+        f"{_ago(job['expires_at'] - now)}\n  copies:  {len(job['copies'])} "
+        f"({', '.join(job['copies'])})"
+    )
+    for delivery in job.get("deliveries", []):
+        reason = f" ({delivery['reason']})" if delivery["reason"] else ""
+        print(
+            f"  release {delivery['release_id']} to {delivery['printer']}: "
+            f"{delivery['stage']}{reason}"
+        )
 
 
 def _write_output(target: str, response: Any) -> int:
@@ -615,7 +678,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", metavar="DIR", help="the controller's data directory, for an authorized release"
     )
-    p.add_argument("--to", required=True, metavar="PATH", help="output file, or - for stdout")
+    p.add_argument("--printer", metavar="NAME", help="print it on this site printer")
+    p.add_argument("--copies", type=int, default=1, help="with --printer (default 1)")
+    p.add_argument("--sides", default="one-sided", choices=SIDES, help="with --printer")
+    p.add_argument("--mono", action="store_true", help="with --printer: black and white")
+    p.add_argument(
+        "--reprint",
+        action="store_true",
+        help="print a job whose earlier delivery was cut off (it may have printed)",
+    )
+    p.add_argument("--release-id", help="an id of your own: repeating it never prints twice")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=120,
+        metavar="SECONDS",
+        help="with --printer: how long to follow it to 'printed' (default 120)",
+    )
+    p.add_argument("--to", metavar="PATH", help="output file, or - for stdout")
+
+    job = sub.add_parser("job", help="one held job")
+    jsub = job.add_subparsers(dest="job_command", required=True, metavar="ACTION")
+    p = command("show", cmd_job_show, "a job's state, copies and deliveries", jsub)
+    p.add_argument("job")
+    client_args(p)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password-file", metavar="FILE", help="default: ask")
+    p.add_argument("--json", action="store_true")
 
     p = command("status", cmd_status, "members, liveness, held jobs and replica health")
     client_args(p)

@@ -174,6 +174,11 @@ def app(node: Node) -> Callable[[Request], Response]:
     for step in ("claim", "unclaim", "unknown"):
         router.route("POST", f"/peer/jobs/<job_id>/{step}")(delivery_step(step))
 
+    @router.route("GET", "/peer/jobs/<job_id>/deliveries")
+    def job_deliveries(request: Request) -> Response:
+        job_id = check_job_id(request.params["job_id"])
+        return json_response([d.to_dict() for d in node.deliveries.for_job(job_id)])
+
     @router.route("GET", "/peer/releases/<release_id>")
     def release_status(request: Request) -> Response:
         found = node.deliveries.get(request.params["release_id"])

@@ -4,6 +4,7 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -127,6 +128,23 @@ def app(node: Node) -> Callable[[Request], Response]:
         for item in items:
             item.pop("holders_version", None)
         return json_response({"jobs": items})
+
+    @router.route("GET", "/v1/jobs/<job_id>")
+    def job_show(request: Request) -> Response:
+        job_id = check_job_id(request.params["job_id"])
+        user, password = basic_credentials(request)
+        release.authenticate(node, user, password)
+        job = mesh_jobs(node, user).get(job_id)
+        if job is None:
+            raise NotFound(f"you have no job {job_id} (printed and deleted jobs are gone)")
+        job.pop("holders_version", None)
+        deliveries = [d.to_dict() for d in node.deliveries.for_job(job_id)]
+        for peer in node.peers.live():
+            if peer.id != node.id:
+                with contextlib.suppress(MeshprintError):
+                    deliveries += node.peers.call(peer.id, "GET", f"/peer/jobs/{job_id}/deliveries")
+        job["deliveries"] = sorted(deliveries, key=lambda d: d["updated_at"])
+        return json_response(job)
 
     @router.route("POST", "/v1/jobs/<job_id>/release")
     def release_job(request: Request) -> Response:
