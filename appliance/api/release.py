@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.api.auth import basic_credentials
 from appliance.api.http import Request, Response, Router, json_response
 from appliance.api.peer import stream_plaintext
-from appliance.errors import BadRequest, MeshprintError, NotFound
+from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound
 from appliance.jobs import deliver, release
 from appliance.mesh.placement import COPIES
 from appliance.printers.delivery import SIDES, PrintOptions
@@ -129,6 +129,20 @@ def app(node: Node) -> Callable[[Request], Response]:
             item.pop("holders_version", None)
         return json_response({"jobs": items})
 
+    def repeated(data: dict[str, Any], job_id: str) -> Response | None:
+        """A release this node already made (the job may be printed and gone by now)."""
+        release_id = data.get("release_id") or (
+            release.command_release_id(data) if "command" in data else None
+        )
+        if not data.get("printer") or not release_id:
+            return None
+        earlier = node.deliveries.get(check_release_id(str(release_id)))
+        if earlier is None:
+            return None
+        if earlier.job_id != job_id:
+            raise Conflict(f"release {release_id} was for another job")
+        return json_response(earlier.to_dict(), 202)
+
     @router.route("GET", "/v1/jobs/<job_id>")
     def job_show(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
@@ -154,6 +168,9 @@ def app(node: Node) -> Callable[[Request], Response]:
         if request.headers.get("Authorization"):
             user, password = basic_credentials(request)
             private = release.authenticate(node, user, password)
+            earlier = repeated(data, job_id)
+            if earlier is not None:
+                return earlier
             meta = release.find_job(node, job_id, owner=user)
 
             def open_plaintext() -> release.Plaintext:
@@ -166,6 +183,9 @@ def app(node: Node) -> Callable[[Request], Response]:
 
         if not data.get("printer"):
             return stream_plaintext(open_plaintext(), finish=True)
+        earlier = repeated(data, job_id)
+        if earlier is not None:
+            return earlier
         meta = meta or release.find_job(node, job_id, owner=None)
         release_id = data.get("release_id") or release.command_release_id(data)
         delivery = deliver.deliver(

@@ -42,7 +42,7 @@ def claim_here(node: Node, job_id: str, release_id: str, deliverer: str, reprint
         and job.delivery_node is not None
         and not node.peers.is_live(job.delivery_node)
     )
-    if cut_off and not reprint and job.release_id != release_id:
+    if cut_off and not reprint:
         raise Conflict(
             f"job {job_id} may already have printed (its delivery by node {job.delivery_node} "
             "was cut off); release it again with reprint to print it anyway"

@@ -21,6 +21,7 @@ from appliance.crypto.stream import CHUNK_SIZE, Sealer, ciphertext_size
 from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
 from appliance.jobs import USER_X
+from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.placement import choose_holders
 from appliance.mesh.replicate import ReplicaUpload
 from appliance.store.jobs import Holder, Job, new_job_id
@@ -51,7 +52,7 @@ class Receipt:
 def clean_format(content_type: str) -> str:
     """The document's MIME type from a Content-Type header; octet-stream when unusable."""
     mime = content_type.split(";")[0].strip().lower()
-    return mime if FORMAT_RE.fullmatch(mime) else "application/octet-stream"
+    return mime if FORMAT_RE.fullmatch(mime) else OCTET_STREAM
 
 
 def clean_title(title: str) -> str:
@@ -80,6 +81,10 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
     holders = [
         Holder(n.id, x) for x, n in enumerate(choose_holders(job_id, me, live_peers), start=1)
     ]
+    first = _read_chunk(body, CHUNK_SIZE)  # also tells what the document is when unsaid
+    document_format = clean_format(content_type)
+    if document_format == OCTET_STREAM:
+        document_format = sniff(first)
     key = os.urandom(32)
     shares = shamir.split(key, [h.x for h in holders] + [USER_X])
     now = time.time()
@@ -87,7 +92,7 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
         id=job_id,
         owner=owner,
         title=clean_title(title),
-        format=clean_format(content_type),
+        format=document_format,
         size=0,  # known once the whole document has streamed in
         sealed_size=0,
         created_at=now,
@@ -117,7 +122,7 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
     for upload in uploads:
         upload.start()
     try:
-        job.size = _stream(body, sealer, incoming.write, uploads, settings.max_job_size)
+        job.size = _stream(body, first, sealer, incoming.write, uploads, settings.max_job_size)
         job.sealed_size = ciphertext_size(job.size)
         incoming.commit(job)
     except BaseException:
@@ -150,7 +155,12 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
 
 
 def _stream(
-    body: Body, sealer: Sealer, write: object, uploads: list[ReplicaUpload], limit: int
+    body: Body,
+    first: bytes,
+    sealer: Sealer,
+    write: object,
+    uploads: list[ReplicaUpload],
+    limit: int,
 ) -> int:
     """Seal the body chunk by chunk into the local file and every upload. Returns its size."""
     assert callable(write)
@@ -163,7 +173,7 @@ def _stream(
             upload.put(piece)
 
     emit(sealer.header)
-    current = _read_chunk(body, chunk_size)
+    current = first
     while True:
         size += len(current)
         if size > limit:

@@ -102,8 +102,9 @@ def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
     return meta
 
 
-def release_for_user(node: Node, user: str, private: X25519PrivateKey, job_id: str,
-                     meta: dict[str, Any]) -> Plaintext:
+def release_for_user(
+    node: Node, user: str, private: X25519PrivateKey, job_id: str, meta: dict[str, Any]
+) -> Plaintext:
     """`private` is the owner's unwrapped key (`authenticate`), `meta` the job (`find_job`)."""
     user_share = open_sealed(private, unb64(meta["user_share"]), job_id.encode())
     holders = holders_from_list(meta["holders_x"])

@@ -32,5 +32,5 @@ def preflight(record: PrinterRecord) -> None:
     config = record.snmp
     v3 = None
     if config.v3_user:
-        v3 = (config.v3_user, config.v3_auth_key, config.v3_priv_key)
+        v3 = snmp.SnmpV3User(config.v3_user, config.v3_auth_key, config.v3_priv_key)
     snmp.preflight(snmp.SnmpTarget(config.host, config.port, community=config.community, v3=v3))

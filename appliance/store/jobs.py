@@ -370,15 +370,18 @@ class JobStore:
             conn.execute("DELETE FROM tombstones WHERE at<?", (now - TOMBSTONE_DAYS * 86400,))
 
     def claim(self, job_id: str, release_id: str, node: str, may_take_over: bool) -> Job:
-        """Mark the job as being delivered by `release_id`. The same release may claim again;
-        another only when `may_take_over` (the earlier delivery's node is gone and the owner
-        asked for a reprint). Conflict otherwise, so a job never prints twice by accident."""
+        """Mark the job as being delivered by `release_id` from `node`. The same release from
+        the same node may claim again; anything else only when `may_take_over` (the earlier
+        delivery was cut off and the owner asked for a reprint). Conflict otherwise, so a
+        job never prints twice by accident — not even when a release is repeated elsewhere."""
         with self.db.transaction() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no job {job_id} on this node")
             job = _row_to_job(row)
-            busy = job.state in ("delivering", "unknown") and job.release_id != release_id
+            busy = job.state in ("delivering", "unknown") and (
+                job.release_id != release_id or job.delivery_node != node
+            )
             if busy and not may_take_over:
                 raise Conflict(
                     f"job {job_id} is already being printed (release {job.release_id} on node "

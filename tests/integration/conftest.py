@@ -32,12 +32,13 @@ class Site:
         user: str = "alice",
         title: str = "doc",
         token: str | None = None,
+        content_type: str | None = None,
     ) -> dict[str, Any]:
+        headers = {"Authorization": basic_header(user, token or self.tokens[user])}
+        if content_type:
+            headers["Content-Type"] = content_type
         response = self.mesh.client(index, "submit").request(
-            "POST",
-            f"/v1/jobs?title={quote(title)}",
-            data,
-            {"Authorization": basic_header(user, token or self.tokens[user])},
+            "POST", f"/v1/jobs?title={quote(title)}", data, headers
         )
         with response:
             result: dict[str, Any] = json.loads(response.read())
@@ -72,6 +73,33 @@ class Site:
         for key, value in values.items():
             self.mesh.cli("settings", key, value, "--data", str(self.mesh.nodes[0].data))
         self.mesh.wait_directory()
+
+    def add_printer(self, name: str, uri: str, *extra: str) -> None:
+        self.mesh.cli(
+            "printer", "add", name, "--uri", uri, *extra, "--data", str(self.mesh.nodes[0].data)
+        )
+        self.mesh.wait_directory()
+
+    def release_to(
+        self, index: int, job_id: str, printer: str, user: str = "alice", **options: Any
+    ) -> dict[str, Any]:
+        """Release to a printer and follow the delivery until it settles."""
+        response = self.mesh.client(index).request(
+            "POST",
+            f"/v1/jobs/{job_id}/release",
+            json.dumps({"printer": printer, **options}).encode(),
+            {
+                "Authorization": basic_header(user, PASSWORDS[user]),
+                "Content-Type": "application/json",
+            },
+        )
+        with response:
+            delivery: dict[str, Any] = json.loads(response.read())
+        return wait_for(lambda: self._settled(index, delivery["release_id"]), timeout=60)
+
+    def _settled(self, index: int, release_id: str) -> dict[str, Any] | None:
+        delivery: dict[str, Any] = self.mesh.client(index).json("GET", f"/v1/releases/{release_id}")
+        return delivery if delivery["stage"] in ("printed", "failed", "unknown") else None
 
     def node_index(self, node_id: str) -> int:
         return next(n.index for n in self.mesh.nodes if n.id == node_id)

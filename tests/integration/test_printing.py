@@ -1,0 +1,174 @@
+"""Releasing held jobs to real printers: ippeveprinter over IPP, a RAW sink, SNMP status
+from snmpsim, and exactly-once delivery when releases repeat or a holder dies mid-way."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.api.auth import basic_header
+from appliance.errors import MeshprintError
+from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+from tests.fixtures.rawsink import RawSink
+from tests.fixtures.snmpagent import SnmpPrinterAgent, snmp_printer
+from tests.integration.conftest import PASSWORDS, Site, make_site, random_bytes, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def psite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from make_site(tmp_path_factory.mktemp("printing"), 3)
+
+
+@pytest.fixture(scope="module")
+def bus() -> Iterator[MdnsBus]:
+    with MdnsBus() as bus:
+        yield bus
+
+
+@pytest.fixture
+def printer(bus: MdnsBus) -> Iterator[VirtualPrinter]:
+    with VirtualPrinter(bus) as printer:
+        yield printer
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[SnmpPrinterAgent]:
+    with snmp_printer(tmp_path / "snmp") as agent:
+        yield agent
+
+
+def _name(printer: VirtualPrinter | RawSink) -> str:
+    return f"p{printer.port}"
+
+
+def test_release_prints_once_on_an_ipp_printer_with_the_options(
+    psite: Site, printer: VirtualPrinter
+) -> None:
+    psite.add_printer(_name(printer), printer.uri, "--location", "Lobby")
+    data = b"Minutes of the board meeting\n" * 10_000
+    receipt = psite.submit(1, data, title="Board minutes", content_type="text/plain")
+    delivery = psite.release_to(
+        2,
+        receipt["id"],
+        _name(printer),
+        copies=2,
+        sides="two-sided-long-edge",
+        release_id="rel-ipp-0001",
+    )
+    assert delivery["stage"] == "printed", delivery
+    at_printer = printer.client().get_job_attributes(int(delivery["printer_job"]))
+    assert (at_printer.copies, at_printer.sides) == (2, "two-sided-long-edge")
+    assert at_printer.user == "alice" and at_printer.name == "Board minutes"
+    assert printer.document(int(delivery["printer_job"])).read_bytes() == data
+    wait_for(lambda: psite.held_on(receipt["id"]) == [])
+
+    # The same release again, here or at another node, never prints a second copy.
+    again = psite.mesh.client(2).request(
+        "POST",
+        f"/v1/jobs/{receipt['id']}/release",
+        json.dumps({"printer": _name(printer), "release_id": "rel-ipp-0001"}).encode(),
+        {"Authorization": basic_header("alice", PASSWORDS["alice"])},
+    )
+    assert json.loads(again.read())["stage"] == "printed"
+    err = psite.error(psite.release_to, 0, receipt["id"], _name(printer), release_id="rel-ipp-0001")
+    assert err.status == 404
+    assert {p.name.split("-")[0] for p in printer.spool.iterdir()} == {"1"}, "printed twice"
+
+
+def test_jammed_printer_keeps_the_job_held_until_it_is_fixed(
+    psite: Site, printer: VirtualPrinter, agent: SnmpPrinterAgent
+) -> None:
+    name = _name(printer)
+    psite.add_printer(
+        name, printer.uri, "--snmp", f"127.0.0.1:{agent.port}", "--community", agent.community
+    )
+    receipt = psite.submit(0, b"quarterly figures\n")
+    agent.jam()
+    err = psite.error(psite.release_to, 1, receipt["id"], name)
+    assert err.status == 503 and "jam" in str(err).lower()
+    job = next(j for j in psite.jobs(1) if j["id"] == receipt["id"])
+    assert job["state"] == "held" and "jam" in job["reason"].lower()
+    assert len(psite.held_on(receipt["id"])) == 3
+
+    agent.reset()
+    agent.empty_toner()
+    err = psite.error(psite.release_to, 1, receipt["id"], name)
+    assert err.status == 503 and "toner" in str(err).lower()
+
+    agent.reset()
+    assert psite.release_to(1, receipt["id"], name)["stage"] == "printed"
+
+
+def test_raw_printer_gets_the_document_byte_for_byte(psite: Site) -> None:
+    with RawSink() as sink:
+        psite.add_printer(_name(sink), f"socket://127.0.0.1:{sink.port}")
+        data = random_bytes(2_000_000)
+        receipt = psite.submit(2, data)
+        assert psite.release_to(0, receipt["id"], _name(sink))["stage"] == "printed"
+        assert sink.wait(1) == [data]
+    wait_for(lambda: psite.held_on(receipt["id"]) == [])
+
+
+def test_bad_printer_requests_leave_the_job_held(psite: Site) -> None:
+    receipt = psite.submit(0, b"stays")
+    err = psite.error(psite.release_to, 0, receipt["id"], "no-such-printer")
+    assert err.status == 404 and "no printer 'no-such-printer'" in str(err)
+    err = psite.error(psite.release_to, 0, receipt["id"], "x", copies=0)
+    assert err.status == 400 and "copies" in str(err)
+    psite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print")
+    err = psite.error(psite.release_to, 0, receipt["id"], "nobody-home")
+    assert err.status == 503
+    job = next(j for j in psite.jobs(0) if j["id"] == receipt["id"])
+    assert job["state"] == "held" and job["reason"]
+    assert len(psite.held_on(receipt["id"])) == 3
+
+
+@pytest.fixture
+def site3(tmp_path: Path) -> Iterator[Site]:
+    yield from make_site(tmp_path, 3)
+
+
+def test_holder_killed_mid_delivery_needs_an_explicit_reprint(site3: Site) -> None:
+    with RawSink(read_delay=0.05) as slow:
+        name = _name(slow)
+        site3.add_printer(name, f"socket://127.0.0.1:{slow.port}")
+        data = random_bytes(6_000_000)
+        receipt = site3.submit(0, data)
+        wait_for(lambda: len(site3.held_on(receipt["id"])) == 3)
+        errors: list[BaseException] = []
+
+        def release() -> None:
+            try:
+                site3.release_to(1, receipt["id"], name)
+            except (MeshprintError, AssertionError) as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=release)
+        thread.start()
+        wait_for(lambda: any(slow.directory.iterdir()), timeout=20)
+        site3.mesh.kill(1)
+        thread.join(30)
+        assert errors, "the release whose node died must not report success"
+        # While node 1 may still be alive, others refuse; once it is gone, they still do.
+        err = site3.error(site3.release_to, 2, receipt["id"], name)
+        assert err.status == 409
+
+        def node1_down() -> bool:
+            members = site3.mesh.status(2)["members"]
+            return not next(m for m in members if m["id"] == site3.mesh.nodes[1].id)["live"]
+
+        wait_for(node1_down)
+        # Node 1 may or may not have got it all out: the others must not guess.
+        err = site3.error(site3.release_to, 2, receipt["id"], name)
+        assert err.status == 409 and "may already have printed" in str(err)
+        job = next(j for j in site3.jobs(0) if j["id"] == receipt["id"])
+        assert job["state"] in ("delivering", "unknown")
+        delivery = site3.release_to(2, receipt["id"], name, reprint=True)
+        assert delivery["stage"] == "printed"
+        assert data in slow.received(include_broken=True)
