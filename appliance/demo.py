@@ -15,6 +15,7 @@ from pathlib import Path
 
 from appliance.errors import MeshprintError
 from appliance.localmesh import LocalMesh
+from appliance.printers.virtual import MdnsBus, VirtualPrinter
 
 
 def main() -> int:
@@ -30,6 +31,30 @@ def main() -> int:
         mesh.close()
         print(f"demo: {err}", file=sys.stderr)
         return 1
+    printer_line, release_to = "", "--to -"
+    bus = printer = None
+    try:
+        bus = MdnsBus(root / "mdns").start()
+        printer = VirtualPrinter(bus, root / "printer", name="meshprint demo printer").start()
+        mesh.cli(
+            "printer",
+            "add",
+            "demo-printer",
+            "--uri",
+            printer.uri,
+            "--location",
+            "on this machine",
+            "--data",
+            str(mesh.nodes[0].data),
+        )
+        mesh.wait_directory()
+        printer_line = (
+            f"\nVirtual printer: demo-printer ({printer.uri}); what it prints lands "
+            f"in {printer.spool}"
+        )
+        release_to = "--printer demo-printer"
+    except MeshprintError as err:
+        print(f"(no virtual printer: {err}; releases go to a file instead)")
     (root / "demo.password").write_text(password + "\n")
     (root / "sample.txt").write_text("Hello from meshprint: this page was held encrypted.\n")
     a, b, c = mesh.nodes
@@ -43,14 +68,15 @@ Site "Demo office" is up:
   node2 {c.id}  edge node                submit {c.submit}  release {c.release}
 
 Demo user: demo   password: {password}   submit token: {token}
-(password also in .demo/demo.password)
+(password also in .demo/demo.password){printer_line}
 
 Try, in another terminal:
   export MESHPRINT_CA={ca}
   {mp} status --node {a.release}
   {mp} submit .demo/sample.txt --node {b.submit} --user demo --token {token}
   {mp} jobs --node {c.release} --user demo --password-file .demo/demo.password
-  {mp} release JOB_ID --node {a.release} --user demo --password-file .demo/demo.password --to -
+  {mp} release JOB_ID --node {a.release} --user demo \\
+      --password-file .demo/demo.password {release_to}
 
 Stop a node (kill its process) and watch `status`: jobs stay releasable with one holder up.
 Press Ctrl-C to stop the demo.""",
@@ -68,6 +94,10 @@ Press Ctrl-C to stop the demo.""",
         time.sleep(0.5)
     print("\nStopping the demo mesh …")
     mesh.close()
+    if printer is not None:
+        printer.close()
+    if bus is not None:
+        bus.stop()
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import cups
 import pytest
 
+from appliance.printers import virtual as ippeve_fixture
 from appliance.printers.delivery import PrintOptions, Progress, Stage, Submitted
 from appliance.printers.delivery.cups import (
     CUPS_LOCK,
@@ -31,7 +32,6 @@ from appliance.printers.errors import (
     PrinterRejected,
     PrinterUnreachable,
 )
-from tests.fixtures import ippeve as ippeve_fixture
 from tests.fixtures.cups import PrivateCups, free_port, session_members
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.rawsink import RawSink
