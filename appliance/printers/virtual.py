@@ -24,11 +24,9 @@ Used by `make demo` (a printer that really takes jobs) and by the tests
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -42,6 +40,7 @@ from appliance.errors import MeshprintError
 from appliance.printers.ipp.client import IppClient
 from appliance.printers.ipp.exceptions import IppError
 from appliance.printers.ipp.models import PrinterInfo
+from appliance.sessions import free_port, stop_session
 
 
 class VirtualPrinterError(MeshprintError):
@@ -63,50 +62,6 @@ enable-wide-area=no
 publish-hinfo=no
 publish-workstation=no
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def session_members(sid: int) -> list[int]:
-    """Live processes of session `sid` (a process started with start_new_session=True
-    and everything it started)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rfind(")") + 2 :].split()  # after "pid (comm) "
-        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def stop_session(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    """SIGTERM the session, SIGKILL what is left after `timeout`; assert none survive."""
-    sid = process.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(sid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout)
-    deadline = time.monotonic() + timeout
-    while session_members(sid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in session_members(sid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(5)
-    deadline = time.monotonic() + 5
-    while left := session_members(sid):
-        if time.monotonic() > deadline:
-            raise VirtualPrinterError(f"processes of session {sid} survived SIGKILL: {left}")
-        time.sleep(0.05)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -32,7 +32,8 @@ from appliance.printers.errors import (
     PrinterRejected,
     PrinterUnreachable,
 )
-from tests.fixtures.cups import PrivateCups, free_port, session_members
+from appliance.sessions import free_port, session_members
+from tests.fixtures.cups import PrivateCups
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.rawsink import RawSink
 

@@ -1,0 +1,71 @@
+"""Processes the project starts for itself (local mesh nodes, the virtual printer, test
+daemons): each runs in a session of its own, so stopping it never leaves a child behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from appliance.errors import MeshprintError
+
+HOST = "127.0.0.1"
+
+
+class ProcessesLeft(MeshprintError):
+    """Processes of a stopped session survived SIGKILL."""
+
+    status = 500
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def session_members(sid: int) -> list[int]:
+    """Ids of the live (not zombie) processes whose session id is `sid`: a process started
+    with `start_new_session=True` and all its descendants share it."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...; comm may contain spaces and parentheses.
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def stop_session(process: subprocess.Popen[bytes], timeout: float = 5.0) -> list[int]:
+    """SIGTERM the session, SIGKILL what is left after `timeout`. Returns the ids that had
+    to be killed; raises ProcessesLeft if any survive that."""
+    sid = process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+    grace = time.monotonic() + 2
+    while session_members(sid) and time.monotonic() < grace:
+        time.sleep(0.05)
+    killed = session_members(sid)
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
+    deadline = time.monotonic() + 5
+    while left := session_members(sid):
+        if time.monotonic() > deadline:
+            raise ProcessesLeft(f"processes of session {sid} survived SIGKILL: {left}")
+        time.sleep(0.05)
+    return killed
