@@ -287,6 +287,40 @@ def cmd_printer_list(args: argparse.Namespace) -> None:
         print(f"{record.name:20} {record.uri:40} {snmp:24} {record.location}")
 
 
+def cmd_printer_test(args: argparse.Namespace) -> None:
+    from appliance.printers.check import check
+
+    _, site = open_site(_data(args))
+    report = check(registry.find(site.directory().doc, args.name), test_page=args.page)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{report.printer}: {report.uri}")
+        print(
+            f"  reachable: {'yes' if report.reachable else 'no'}"
+            + (f" — {report.description}" if report.description else "")
+        )
+        if report.formats:
+            print(f"  formats:   {', '.join(report.formats)}")
+        if report.status:
+            status = report.status
+            print(
+                f"  status:    device {status['device']}, printer {status['printer']}, "
+                f"{status['pages']} pages printed"
+            )
+            for supply in status["supplies"]:
+                level = "?" if supply["percent"] is None else f"{supply['percent']}%"
+                print(f"  supply:    {supply['name']}: {level}")
+            for alert in status["alerts"]:
+                print(f"  alert:     {alert}")
+        if report.test_page:
+            print(f"  test page: {report.test_page}")
+        for problem in report.problems:
+            print(f"  problem:   {problem}")
+    if not report.ok:
+        raise MeshprintError(f"printer {report.printer} is not ready")
+
+
 def cmd_printer_remove(args: argparse.Namespace) -> None:
     _, site = open_site(_data(args))
 
@@ -636,6 +670,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command("list", cmd_printer_list, "list printers", psub)
     data_arg(p)
+    p.add_argument("--json", action="store_true")
+    p = command(
+        "test",
+        cmd_printer_test,
+        "check a printer: reachable, what it is, SNMP status and supplies",
+        psub,
+    )
+    p.add_argument("name")
+    data_arg(p)
+    p.add_argument("--page", action="store_true", help="also print a short test page")
     p.add_argument("--json", action="store_true")
     p = command("remove", cmd_printer_remove, "remove a printer", psub)
     p.add_argument("name")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from appliance.printers.delivery import Driver
 from appliance.printers.registry import PrinterRecord
+
+if TYPE_CHECKING:
+    from appliance.printers import snmp
 
 
 def driver_for(record: PrinterRecord) -> Driver:
@@ -23,14 +28,22 @@ def driver_for(record: PrinterRecord) -> Driver:
     return CupsDriver(endpoint.path)
 
 
-def preflight(record: PrinterRecord) -> None:
-    """Raise PrinterNotReady / PrinterUnreachable when SNMP says the job must wait."""
-    if record.snmp is None:
-        return
+def snmp_target(record: PrinterRecord) -> snmp.SnmpTarget | None:
+    config = record.snmp
+    if config is None:
+        return None
     from appliance.printers import snmp
 
-    config = record.snmp
     v3 = None
     if config.v3_user:
         v3 = snmp.SnmpV3User(config.v3_user, config.v3_auth_key, config.v3_priv_key)
-    snmp.preflight(snmp.SnmpTarget(config.host, config.port, community=config.community, v3=v3))
+    return snmp.SnmpTarget(config.host, config.port, community=config.community, v3=v3)
+
+
+def preflight(record: PrinterRecord) -> None:
+    """Raise PrinterNotReady / PrinterUnreachable when SNMP says the job must wait."""
+    target = snmp_target(record)
+    if target is not None:
+        from appliance.printers import snmp
+
+        snmp.preflight(target)

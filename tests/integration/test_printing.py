@@ -172,3 +172,31 @@ def test_holder_killed_mid_delivery_needs_an_explicit_reprint(site3: Site) -> No
         delivery = site3.release_to(2, receipt["id"], name, reprint=True)
         assert delivery["stage"] == "printed"
         assert data in slow.received(include_broken=True)
+
+
+def test_printer_test_reports_what_the_printer_says(
+    psite: Site, printer: VirtualPrinter, agent: SnmpPrinterAgent
+) -> None:
+    name = f"{_name(printer)}-t"
+    psite.add_printer(
+        name, printer.uri, "--snmp", f"127.0.0.1:{agent.port}", "--community", agent.community
+    )
+    data = ["printer", "test", name, "--data", str(psite.mesh.nodes[0].data)]
+    report = json.loads(psite.mesh.cli(*data, "--json", "--page").stdout)
+    assert report["ok"] and report["reachable"]
+    assert "text/plain" in report["formats"]
+    assert report["status"]["pages"] == 12345
+    assert report["status"]["supplies"][0]["percent"] == 42
+    assert report["test_page"].startswith("printed")
+    assert any(printer.spool.iterdir())
+
+    agent.jam()
+    jammed = psite.mesh.cli(*data, check=False)
+    assert jammed.returncode == 1 and "jam" in jammed.stdout.lower()
+    assert "Traceback" not in jammed.stderr
+
+    psite.add_printer("gone", "socket://127.0.0.1:9")
+    gone = psite.mesh.cli(
+        "printer", "test", "gone", "--data", str(psite.mesh.nodes[0].data), check=False
+    )
+    assert gone.returncode == 1 and "nothing answers" in gone.stdout

@@ -51,6 +51,7 @@ _STAGES = {
 _JOB_ATTRIBUTES = ["job-state", "job-state-reasons", "job-printer-state-message"]
 _QUEUE_ATTRIBUTES = [
     "printer-name",
+    "printer-make-and-model",
     "printer-is-accepting-jobs",
     "printer-state",
     "printer-state-message",
@@ -326,6 +327,12 @@ class CupsDriver:
             final = Progress(Stage.FAILED, "job-canceled-by-user: cancelled by meshprint")
         with CUPS_LOCK:
             _FINISHED[(self.server or "", job_id)] = final
+
+    def info(self) -> dict[str, Any]:
+        """The queue's state as CUPS reports it; PrinterError if there is no such queue."""
+        with CUPS_LOCK:
+            conn = _connect(self.server, _admin_user())
+            return self._check_queue(conn, PrintOptions())
 
     # -- internals --
 

@@ -1,0 +1,117 @@
+"""`meshprint printer test`: is a printer reachable, what does it say about itself, and
+what does SNMP report (status, supplies, alerts)? Optionally a short test page."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.errors import MeshprintError
+from appliance.printers import snmp
+from appliance.printers.delivery import PrintOptions, Stage
+from appliance.printers.delivery.cups import CupsDriver
+from appliance.printers.delivery.ipp import IppDriver
+from appliance.printers.drivers import driver_for, snmp_target
+from appliance.printers.errors import PrinterUnreachable
+from appliance.printers.registry import PrinterRecord
+
+
+@dataclass
+class Report:
+    printer: str
+    uri: str
+    reachable: bool = False
+    description: str = ""
+    formats: list[str] = field(default_factory=list)
+    status: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+    test_page: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def check(record: PrinterRecord, test_page: bool = False) -> Report:
+    report = Report(record.name, record.uri)
+    try:
+        _probe(record, report)
+        report.reachable = True
+    except MeshprintError as err:
+        report.problems.append(str(err))
+    target = snmp_target(record)
+    if target is not None:
+        try:
+            status = snmp.read_status(target)
+            report.status = _status(status)
+            if status.blocking_reason():
+                report.problems.append(status.blocking_reason() or "")
+        except MeshprintError as err:
+            report.problems.append(f"SNMP: {err}")
+    if test_page and report.ok:
+        report.test_page = _print_test_page(record)
+    return report
+
+
+def _probe(record: PrinterRecord, report: Report) -> None:
+    endpoint = record.endpoint
+    if endpoint.scheme in ("ipp", "ipps"):
+        driver = driver_for(record)
+        assert isinstance(driver, IppDriver)
+        info = driver.info()
+        report.description = info.make_and_model or info.name
+        report.formats = list(info.document_formats)
+        if not info.accepting_jobs:
+            report.problems.append("the printer is not accepting jobs")
+    elif endpoint.scheme == "cups":
+        attrs = CupsDriver(endpoint.path).info()
+        report.description = str(attrs.get("printer-make-and-model") or endpoint.path)
+    else:
+        try:
+            with socket.create_connection((endpoint.host, endpoint.port), timeout=3):
+                report.description = f"accepts RAW connections on port {endpoint.port}"
+        except OSError as err:
+            raise PrinterUnreachable(
+                f"nothing answers at {endpoint.host}:{endpoint.port} ({err.strerror or err}): "
+                "is the printer on and the address right?"
+            ) from None
+
+
+def _status(status: snmp.PrinterStatus) -> dict[str, Any]:
+    return {
+        "device": status.device_status,
+        "printer": status.printer_status,
+        "errors": list(status.errors),
+        "pages": status.page_count,
+        "supplies": [{"name": s.description, "percent": s.percent} for s in status.supplies],
+        "alerts": list(status.alerts),
+    }
+
+
+def _print_test_page(record: PrinterRecord) -> str:
+    text = (
+        f"meshprint test page\n\nPrinter: {record.name}\nAddress: {record.uri}\n"
+        f"Location: {record.location or '-'}\nTime: {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+    ).encode()
+
+    def page() -> Iterator[bytes]:
+        yield text
+
+    driver = driver_for(record)
+    options = PrintOptions(
+        title="meshprint test page", user="meshprint", document_format="text/plain"
+    )
+    submitted = driver.submit(page(), len(text), options)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        progress = driver.progress(submitted)
+        if progress.stage in (Stage.PRINTED, Stage.FAILED):
+            return progress.stage.value + (f" ({progress.reason})" if progress.reason else "")
+        time.sleep(0.5)
+    return "sent; the printer has not reported it printed yet"
