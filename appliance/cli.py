@@ -30,7 +30,7 @@ from appliance.node import (
     Node,
     open_site,
 )
-from appliance.printers import registry
+from appliance.printers import monitor, registry
 from appliance.printers.delivery import SIDES
 from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site.ca import sha256_hex
@@ -273,18 +273,33 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
     print(f"added printer {record.name}: {record.uri}")
 
 
+def _printer_state(entry: dict[str, Any]) -> str:
+    """One line from a polled printer status: ready, supplies and pages, or the reason."""
+    if entry.get("ready") is None:
+        return "status unknown (no SNMP, or not polled yet)"
+    parts = ["ready" if entry["ready"] else f"NOT READY: {entry['reason']}"]
+    for supply in entry.get("supplies", []):
+        if supply.get("percent") is not None:
+            parts.append(f"{supply['name']} {supply['percent']}%")
+    if entry.get("pages") is not None:
+        parts.append(f"{entry['pages']} pages")
+    parts += [f"alert: {alert}" for alert in entry.get("alerts", []) if entry["ready"]]
+    return " · ".join(parts)
+
+
 def cmd_printer_list(args: argparse.Namespace) -> None:
-    _, site = open_site(_data(args))
+    db, site = open_site(_data(args))
     records = registry.printers(site.directory().doc)
+    polled = monitor.known(db)
     if args.json:
-        _print_json([r.public() for r in records.values()])
+        _print_json([{**r.public(), **polled.get(r.name, {})} for r in records.values()])
         return
     if not records:
         print("no printers yet: meshprint printer add NAME --uri URI --data DIR")
         return
     for record in records.values():
-        snmp = f"snmp {record.snmp.host}:{record.snmp.port}" if record.snmp else "no snmp"
-        print(f"{record.name:20} {record.uri:40} {snmp:24} {record.location}")
+        print(f"{record.name:20} {record.uri:40} {record.location}")
+        print(f"{'':20} {_printer_state(polled.get(record.name, {}))}")
 
 
 def cmd_printer_test(args: argparse.Namespace) -> None:
@@ -527,6 +542,10 @@ def cmd_status(args: argparse.Namespace) -> None:
         f"\njobs held: {jobs['held']}  fully replicated: {jobs['fully_replicated']}  "
         f"under-replicated: {jobs['under_replicated']}"
     )
+    if status.get("printers"):
+        print()
+        for printer in status["printers"]:
+            print(f"printer {printer['name']:16} {_printer_state(printer)}")
 
 
 # Parser

@@ -18,6 +18,7 @@ from appliance.errors import MeshprintError
 from appliance.jobs import deliver
 from appliance.mesh import repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
+from appliance.printers import monitor
 from appliance.site.ca import SiteCA, load_cert, load_key
 from appliance.site.directory import Directory, NodeRecord
 from appliance.site.state import SiteState
@@ -115,6 +116,7 @@ class Node:
             self._announce()  # so the directory has our address before we say we're ready
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
         threading.Thread(target=deliver.resume, args=(self,), name="resume", daemon=True).start()
+        monitor.start(self, self._stop)
         log.info(
             "node %s (%s) up: peer %s:%d, submit %d, release %d",
             self.id,

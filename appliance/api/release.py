@@ -16,6 +16,7 @@ from appliance.api.peer import stream_plaintext
 from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound
 from appliance.jobs import deliver, release
 from appliance.mesh.placement import COPIES
+from appliance.printers import monitor, registry
 from appliance.printers.delivery import SIDES, PrintOptions
 from appliance.store.jobs import check_job_id
 
@@ -104,9 +105,15 @@ def app(node: Node) -> Callable[[Request], Response]:
                     "jobs": held if node.peers.is_live(record.id) else None,
                 }
             )
+        polled = monitor.known(node.db)
+        printers = [
+            {**p.public(), **polled.get(name, {"ready": None, "reason": "not checked"})}
+            for name, p in registry.printers(directory.doc).items()
+        ]
         return json_response(
             {
                 "site": directory.name,
+                "printers": printers,
                 "node": node.id,
                 "directory_version": directory.version,
                 "settings": directory.settings.describe(),

@@ -49,7 +49,7 @@ def check(record: PrinterRecord, test_page: bool = False) -> Report:
     if target is not None:
         try:
             status = snmp.read_status(target)
-            report.status = _status(status)
+            report.status = snmp_summary(status)
             if status.blocking_reason():
                 report.problems.append(status.blocking_reason() or "")
         except MeshprintError as err:
@@ -83,7 +83,7 @@ def _probe(record: PrinterRecord, report: Report) -> None:
             ) from None
 
 
-def _status(status: snmp.PrinterStatus) -> dict[str, Any]:
+def snmp_summary(status: snmp.PrinterStatus) -> dict[str, Any]:
     return {
         "device": status.device_status,
         "printer": status.printer_status,

@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     reason TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS printer_status (
+    name TEXT PRIMARY KEY,
+    checked_at REAL NOT NULL,
+    ready INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT '{}'
+);
 CREATE TABLE IF NOT EXISTS releases (
     release_id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,

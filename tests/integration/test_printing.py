@@ -200,3 +200,27 @@ def test_printer_test_reports_what_the_printer_says(
         "printer", "test", "gone", "--data", str(psite.mesh.nodes[0].data), check=False
     )
     assert gone.returncode == 1 and "nothing answers" in gone.stdout
+
+
+def test_status_and_printer_list_show_supplies_and_alerts(
+    psite: Site, printer: VirtualPrinter, agent: SnmpPrinterAgent
+) -> None:
+    name = f"{_name(printer)}-s"
+    psite.add_printer(
+        name, printer.uri, "--snmp", f"127.0.0.1:{agent.port}", "--community", agent.community
+    )
+
+    def polled(ready: bool) -> dict[str, object] | None:
+        entry = next(p for p in psite.mesh.status(0)["printers"] if p["name"] == name)
+        return entry if entry["ready"] is ready else None
+
+    entry = wait_for(lambda: polled(True))
+    assert entry["pages"] == 12345 and entry["supplies"][0]["percent"] == 42
+    listing = psite.mesh.cli("printer", "list", "--data", str(psite.mesh.nodes[0].data)).stdout
+    assert name in listing and "ready" in listing and "42%" in listing
+    agent.jam()
+    assert "jam" in str(wait_for(lambda: polled(False), timeout=45)["reason"]).lower()
+    status = psite.mesh.cli(
+        "status", "--node", psite.mesh.nodes[0].release, "--ca", str(psite.mesh.ca)
+    ).stdout
+    assert "NOT READY" in status

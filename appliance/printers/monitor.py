@@ -1,0 +1,80 @@
+"""Printer status, polled over SNMP by super nodes and kept in the node's database, so the
+status API and `meshprint printer list` on the same machine show toner, pages and alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from appliance.errors import MeshprintError
+from appliance.printers import registry
+from appliance.printers.drivers import snmp_target
+from appliance.store.db import Database
+
+if TYPE_CHECKING:
+    from appliance.node import Node
+
+log = logging.getLogger(__name__)
+POLL_INTERVAL = 15.0
+
+
+def record(db: Database, name: str, ready: bool, reason: str, status: dict[str, Any]) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO printer_status (name, checked_at, ready, reason, status)"
+            " VALUES (?,?,?,?,?)",
+            (name, time.time(), int(ready), reason[:300], json.dumps(status)),
+        )
+
+
+def known(db: Database) -> dict[str, dict[str, Any]]:
+    """The last status of each printer: ready, reason, checked_at and the SNMP details."""
+    return {
+        row["name"]: {
+            "ready": bool(row["ready"]),
+            "reason": row["reason"],
+            "checked_at": row["checked_at"],
+            **json.loads(row["status"]),
+        }
+        for row in db.query("SELECT * FROM printer_status")
+    }
+
+
+def poll_once(node: Node) -> None:
+    from appliance.printers import snmp
+    from appliance.printers.check import snmp_summary
+
+    for printer in registry.printers(node.directory().doc).values():
+        target = snmp_target(printer)
+        if target is None:
+            continue
+        try:
+            status = snmp.read_status(target)
+            reason = status.blocking_reason() or ""
+            record(node.db, printer.name, not reason, reason, snmp_summary(status))
+        except MeshprintError as err:
+            record(node.db, printer.name, False, str(err), {})
+
+
+def start(node: Node, stop: threading.Event) -> None:
+    """Poll in a thread of its own: a printer that does not answer never slows the node."""
+    if node.role != "super":
+        return
+
+    def run() -> None:
+        polled_at, polled_for = 0.0, None
+        while not stop.is_set():
+            printers = node.directory().doc.get("printers", {})
+            # Poll every interval, and at once when a printer is added or changed.
+            if printers != polled_for or time.time() - polled_at >= POLL_INTERVAL:
+                try:
+                    poll_once(node)
+                except Exception:
+                    log.exception("printer status poll failed")
+                polled_at, polled_for = time.time(), printers
+            stop.wait(1.0)
+
+    threading.Thread(target=run, name="printer-monitor", daemon=True).start()
