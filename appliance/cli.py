@@ -336,6 +336,27 @@ def cmd_printer_test(args: argparse.Namespace) -> None:
         raise MeshprintError(f"printer {report.printer} is not ready")
 
 
+def cmd_printer_discover(args: argparse.Namespace) -> None:
+    from appliance.printers.discover import discover
+
+    _data(args).identity()  # discovery runs on a node of the site
+    found = discover(args.subnet, args.community)
+    if args.json:
+        _print_json([f.to_dict() for f in found])
+        return
+    if not found:
+        print(
+            "no printers found" + ("" if args.subnet else " (try --subnet CIDR for an SNMP sweep)")
+        )
+    for item in found:
+        print(f"{item.name}  [{', '.join(item.sources)}]")
+        print(f"  {item.make_and_model or 'unknown model'} at {item.host}")
+        for uri in item.uris:
+            print(f"  uri:     {uri}")
+        if item.formats:
+            print(f"  formats: {', '.join(item.formats)}")
+
+
 def cmd_printer_remove(args: argparse.Namespace) -> None:
     _, site = open_site(_data(args))
 
@@ -699,6 +720,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     data_arg(p)
     p.add_argument("--page", action="store_true", help="also print a short test page")
+    p.add_argument("--json", action="store_true")
+    p = command(
+        "discover",
+        cmd_printer_discover,
+        "find printers over DNS-SD (and an SNMP sweep of --subnet)",
+        psub,
+    )
+    data_arg(p)
+    p.add_argument("--subnet", metavar="CIDR", help="also sweep this network over SNMP (≤ /22)")
+    p.add_argument("--community", default="public", help="SNMP community for the sweep")
     p.add_argument("--json", action="store_true")
     p = command("remove", cmd_printer_remove, "remove a printer", psub)
     p.add_argument("name")

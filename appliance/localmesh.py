@@ -70,15 +70,19 @@ class LocalMesh:
         return self.nodes[0].data / "tls" / "ca.pem"
 
     def cli(
-        self, *args: str, check: bool = True, input: bytes | None = None, timeout: float = 120
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
+        """Run `meshprint ARGS` (with `env` added to the environment)."""
         result = subprocess.run(
             [sys.executable, "-m", "appliance.cli", *args],
             capture_output=True,
             text=True,
-            env=self.env,
+            env={**self.env, **(env or {})},
             timeout=timeout,
-            input=input.decode() if input else None,
         )
         if check and result.returncode != 0:
             raise MeshprintError(f"meshprint {args[0]} failed: {result.stderr.strip()}")

@@ -224,3 +224,27 @@ def test_status_and_printer_list_show_supplies_and_alerts(
         "status", "--node", psite.mesh.nodes[0].release, "--ca", str(psite.mesh.ca)
     ).stdout
     assert "NOT READY" in status
+
+
+def test_discover_finds_printers_over_dns_sd_and_snmp(
+    psite: Site, bus: MdnsBus, agent: SnmpPrinterAgent
+) -> None:
+    with VirtualPrinter(bus, name="Front Desk Laser") as laser:
+        env = {"DBUS_SYSTEM_BUS_ADDRESS": bus.address}
+
+        def found() -> list[dict[str, object]] | None:
+            out = psite.mesh.cli(
+                "printer", "discover", "--data", str(psite.mesh.nodes[0].data), "--json", env=env
+            ).stdout
+            items = [f for f in json.loads(out) if f["name"] == "Front Desk Laser"]
+            return items or None
+
+        (item,) = wait_for(found, timeout=20)
+        assert laser.uri in item["uris"] and "dns-sd" in item["sources"]
+        assert "text/plain" in item["formats"] and item["make_and_model"]
+    # An SNMP sweep of the loopback address finds the simulated printer too.
+    from appliance.printers.discover import discover
+
+    hits = discover("127.0.0.1/32", agent.community, env=env, snmp_port=agent.port)
+    swept = [f for f in hits if "snmp" in f.sources]
+    assert swept and swept[0].host == "127.0.0.1"
