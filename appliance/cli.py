@@ -262,6 +262,9 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         args.name, args.uri, args.location or "", snmp, args.pin, args.allow_self_signed
     )
     _, site = open_site(_data(args))
+    registry.check_new(site.directory().doc, record.name)
+    if args.cups_queue:
+        record = _through_cups(record, args.cups_queue)
 
     def add(doc: dict[str, Any]) -> None:
         printers = doc.setdefault("printers", {})
@@ -271,6 +274,22 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
 
     site.edit(add)
     print(f"added printer {record.name}: {record.uri}")
+
+
+def _through_cups(record: registry.PrinterRecord, queue: str) -> registry.PrinterRecord:
+    """Create a driverless `everywhere` queue on this machine's CUPS for an IPP printer,
+    wait until CUPS has really built its driver, and print through that queue."""
+    from appliance.printers.delivery.cups import create_everywhere_queue
+
+    if record.endpoint.scheme not in ("ipp", "ipps"):
+        raise BadRequest("--cups-queue needs an ipp:// or ipps:// printer URI")
+    registry.parse_uri(f"cups:{queue}")
+    print(
+        f"creating CUPS queue {queue} for {record.uri} (waiting until it is ready) …",
+        file=sys.stderr,
+    )
+    create_everywhere_queue(queue, record.uri)
+    return new_printer(record.name, f"cups:{queue}", record.location, record.snmp)
 
 
 def _printer_state(entry: dict[str, Any]) -> str:
@@ -707,6 +726,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-self-signed",
         action="store_true",
         help="ipps: accept any certificate (weaker than --pin)",
+    )
+    p.add_argument(
+        "--cups-queue",
+        metavar="QUEUE",
+        help="ipp(s): create a driverless 'everywhere' queue on this machine's CUPS "
+        "and print through it",
     )
     p = command("list", cmd_printer_list, "list printers", psub)
     data_arg(p)

@@ -193,6 +193,11 @@ def printers(doc: dict[str, Any]) -> dict[str, PrinterRecord]:
     }
 
 
+def check_new(doc: dict[str, Any], name: str) -> None:
+    if name in doc.get("printers", {}):
+        raise BadRequest(f"printer {name} already exists (remove it first)")
+
+
 def find(doc: dict[str, Any], name: str) -> PrinterRecord:
     record = printers(doc).get(name)
     if record is None:
