@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from appliance.node import Node
 
 log = logging.getLogger(__name__)
-TRACK_INTERVAL = 1.0
+TRACK_FIRST = 0.02  # the printer is asked at once after the document went out, then soon …
+TRACK_INTERVAL = 1.0  # … then less and less often, up to once a second
 TRACK_TIMEOUT = 3600.0
 
 
@@ -148,12 +149,14 @@ def track(
     driver = driver_for(printer)
     release_id = step["release_id"]
     deadline = time.time() + TRACK_TIMEOUT
+    pause = 0.0
     while time.time() < deadline:
+        time.sleep(pause)
+        pause = min(max(pause * 2, TRACK_FIRST), TRACK_INTERVAL)
         try:
             progress = driver.progress(submitted)
         except MeshprintError as err:
             log.info("job %s at %s: %s", job_id, printer.name, err)
-            time.sleep(TRACK_INTERVAL)
             continue
         node.deliveries.update(release_id, progress.stage, reason=progress.reason)
         if progress.stage == Stage.PRINTED:
@@ -164,7 +167,6 @@ def track(
             reason = f"{printer.name} did not print it: {progress.reason or 'job failed'}"
             _on_holders(node, holders, "unclaim", {**step, "reason": reason})
             return
-        time.sleep(TRACK_INTERVAL)
     node.deliveries.update(release_id, "unknown", reason="no answer from the printer for an hour")
     _on_holders(node, holders, "unknown", {**step, "reason": "the printer stopped reporting"})
 
