@@ -69,3 +69,16 @@ def stop_session(process: subprocess.Popen[bytes], timeout: float = 5.0) -> list
             raise ProcessesLeft(f"processes of session {sid} survived SIGKILL: {left}")
         time.sleep(0.05)
     return killed
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain `text` (say, a temp directory)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found

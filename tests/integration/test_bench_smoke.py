@@ -1,4 +1,5 @@
-"""Smoke test: the intake benchmark runs end to end with small sizes and cleans up."""
+"""Smoke tests: each benchmark runs end to end with small sizes, reports its ratios and
+cleans up after itself (no process it started is left, its directory is gone)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from appliance.sessions import processes_mentioning, session_members
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes that contain `text`."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in args:
-            found.append(args)
-    return found
-
-
-def test_intake_bench_quick_runs_and_reports_ratios() -> None:
+def run_quick(bench: str) -> tuple[subprocess.CompletedProcess[str], str]:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "intake.py"), "--quick"],
+        [sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,6 +26,11 @@ def test_intake_bench_quick_runs_and_reports_ratios() -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    return result, output
+
+
+def test_intake_bench_quick_runs_and_reports_ratios() -> None:
+    result, output = run_quick("intake")
 
     ratios = [line for line in result.stdout.splitlines() if line.startswith("RATIO")]
     assert len(ratios) == 2, output[-4000:]
@@ -50,3 +45,28 @@ def test_intake_bench_quick_runs_and_reports_ratios() -> None:
     root = removed.group(1)
     assert not Path(root).exists()
     assert processes_mentioning(root) == []
+
+
+def test_release_bench_quick_runs_reports_a_ratio_and_cleans_up() -> None:
+    result, output = run_quick("release")
+
+    ratios = [line for line in result.stdout.splitlines() if line.startswith("RATIO")]
+    assert len(ratios) == 2, output[-4000:]  # 1 MB best and median
+    for line in ratios:
+        assert re.search(r"1 MB .*meshprint/CUPS = \d+\.\d\d\s.*(PASS|MISS)$", line), line
+    assert "CUPS sent:" in result.stdout and "meshprint sent:" in result.stdout
+
+    # Every process it started ran in a session of its own: all of them have ended.
+    sessions = re.search(r"SESSIONS ((?:\d+ ?)+)$", result.stdout, re.MULTILINE)
+    assert sessions, output[-4000:]
+    sids = [int(s) for s in sessions.group(1).split()]
+    assert len(sids) >= 7, sids  # dbus, avahi, ippeveprinter, cupsd, three nodes
+    assert {sid: session_members(sid) for sid in sids if session_members(sid)} == {}
+
+    # ... and nothing runs from its directory, which is gone.
+    removed = re.search(r"removed (\S+);", result.stdout)
+    assert removed, output[-4000:]
+    root = removed.group(1)
+    assert not Path(root).exists()
+    assert processes_mentioning(root) == []
+    assert "processes left: none" in result.stdout

@@ -32,7 +32,7 @@ from appliance.printers.errors import (
     PrinterRejected,
     PrinterUnreachable,
 )
-from appliance.sessions import free_port, session_members
+from appliance.sessions import free_port, processes_mentioning, session_members
 from tests.fixtures.cups import PrivateCups
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.rawsink import RawSink
@@ -45,18 +45,6 @@ MB = 1024 * 1024
 def chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
     for offset in range(0, len(data), size):
         yield data[offset : offset + size]
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in args:
-            found.append(args)
-    return found
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1):  # type: ignore[no-untyped-def]
