@@ -82,3 +82,13 @@ def processes_mentioning(text: str) -> list[str]:
         if text in args:
             found.append(args)
     return found
+
+
+def unix_socket_answers(path: Path) -> bool:
+    """Whether something accepts connections on the Unix socket `path` (a daemon is up)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True

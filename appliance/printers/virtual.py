@@ -40,7 +40,7 @@ from appliance.errors import MeshprintError
 from appliance.printers.ipp.client import IppClient
 from appliance.printers.ipp.exceptions import IppError
 from appliance.printers.ipp.models import PrinterInfo
-from appliance.sessions import free_port, stop_session
+from appliance.sessions import free_port, stop_session, unix_socket_answers
 
 
 class VirtualPrinterError(MeshprintError):
@@ -145,9 +145,9 @@ class MdnsBus:
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
-        while not _unix_socket_answers(self.socket):
+        while not unix_socket_answers(self.socket):
             if self.dbus.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dbus-daemon did not start:\n{_tail(log)}")
+                raise VirtualPrinterError(f"dbus-daemon did not start:\n{_tail(log)}")
             time.sleep(0.02)
 
     def _start_avahi(self, timeout: float) -> None:
@@ -187,7 +187,7 @@ class MdnsBus:
         deadline = time.monotonic() + timeout
         while "Server startup complete" not in log.read_text(errors="replace"):
             if self.avahi.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"avahi-daemon did not start:\n{_tail(log)}")
+                raise VirtualPrinterError(f"avahi-daemon did not start:\n{_tail(log)}")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -197,15 +197,6 @@ class MdnsBus:
         self.avahi = self.dbus = None
         shutil.rmtree(self._sock_dir, ignore_errors=True)
         self._root.cleanup()
-
-
-def _unix_socket_answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-        return True
 
 
 class VirtualPrinter:
@@ -306,7 +297,7 @@ class VirtualPrinter:
                 return
             except IppError as err:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
+                    raise VirtualPrinterError(
                         f"ippeveprinter on port {port} did not come up ({err}):\n{_tail(self.log)}"
                     ) from None
             time.sleep(0.05)
