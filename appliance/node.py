@@ -20,7 +20,7 @@ from appliance.mesh import repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
 from appliance.site.ca import SiteCA, load_cert, load_key
-from appliance.site.directory import Directory, NodeRecord
+from appliance.site.directory import Directory
 from appliance.site.state import SiteState
 from appliance.site.tls import peer_client_context, server_context
 from appliance.store.db import Database
@@ -224,11 +224,3 @@ class Node:
                 self.peers.call(node_id, "POST", f"/peer/jobs/{job_id}/holders", payload)
             except MeshprintError as err:
                 log.info("job %s: %s will learn its holders on sync (%s)", job_id, node_id, err)
-
-
-def node_record(
-    node_id: str, name: str, role: str, cert_serial: str, machine_id: str
-) -> NodeRecord:
-    return NodeRecord(
-        id=node_id, name=name, role=role, cert_serial=cert_serial, machine_id=machine_id
-    )

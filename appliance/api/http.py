@@ -113,7 +113,6 @@ class Request:
     body: Body
     client: tuple[str, int]
     peer_cert: dict[str, Any] | None = None
-    peer_der: bytes | None = None
     params: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
 
@@ -242,7 +241,6 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if isinstance(self.connection, ssl.SSLSocket):
             request.peer_cert = self.connection.getpeercert() or None
-            request.peer_der = self.connection.getpeercert(binary_form=True)
         try:
             response = self.server.app(request)
         except MeshprintError as err:

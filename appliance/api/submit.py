@@ -14,6 +14,7 @@ from appliance.api.auth import basic_credentials
 from appliance.api.http import Request, Response, Router, json_response
 from appliance.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from appliance.jobs.intake import ingest
+from appliance.mesh.sync import directory_payload
 from appliance.site.ca import cert_pem, serial_hex, sha256_hex
 from appliance.site.directory import ROLES
 from appliance.site.tokens import JoinToken
@@ -98,8 +99,6 @@ def admit(node: Node, data: dict[str, Any]) -> dict[str, Any]:
         }
 
     directory = node.site.edit(add)
-    from appliance.mesh.sync import directory_payload
-
     return {
         "site_id": node.site.site_id,
         "cert": cert_pem(cert).decode(),

@@ -100,10 +100,7 @@ def deliver(
         return earlier  # the same release again: never a second print
     printer = registry.find(node.directory().doc, printer_name)
     step = {"job": job_id, "release_id": release_id, "node": node.id, "reprint": reprint}
-    try:
-        claimed = _on_holders(node, holders, "claim", step)
-    except Conflict:
-        raise
+    claimed = _on_holders(node, holders, "claim", step)  # Conflict: another delivery has it
     if not claimed:
         raise MeshprintError(f"no holder of job {job_id} is up to claim it", 503)
     delivery = node.deliveries.start(release_id, job_id, printer.name)

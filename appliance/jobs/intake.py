@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from appliance.api.http import Body
 from appliance.crypto import shamir
-from appliance.crypto.stream import CHUNK_SIZE, Sealer, ciphertext_size
+from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
 from appliance.jobs import USER_X
@@ -81,7 +81,7 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
     holders = [
         Holder(n.id, x) for x, n in enumerate(choose_holders(job_id, me, live_peers), start=1)
     ]
-    first = _read_chunk(body, CHUNK_SIZE)  # also tells what the document is when unsaid
+    first = body.read(CHUNK_SIZE)  # also tells what the document is when unsaid
     document_format = clean_format(content_type)
     if document_format == OCTET_STREAM:
         document_format = sniff(first)
@@ -116,13 +116,18 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
         for h in holders[1:]
     ]
     del shares
-    sealer = Sealer(key, job_id.encode(), CHUNK_SIZE)
+    source = _Counted(body, first, settings.max_job_size)
+    sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE)
     del key
     incoming = node.store.receive(job_id)
     for upload in uploads:
         upload.start()
     try:
-        job.size = _stream(body, first, sealer, incoming.write, uploads, settings.max_job_size)
+        for piece in sealed:
+            incoming.write(piece)
+            for upload in uploads:
+                upload.put(piece)
+        job.size = source.size
         job.sealed_size = ciphertext_size(job.size)
         incoming.commit(job)
     except BaseException:
@@ -154,46 +159,22 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
     )
 
 
-def _stream(
-    body: Body,
-    first: bytes,
-    sealer: Sealer,
-    write: object,
-    uploads: list[ReplicaUpload],
-    limit: int,
-) -> int:
-    """Seal the body chunk by chunk into the local file and every upload. Returns its size."""
-    assert callable(write)
-    chunk_size = sealer.chunk_size
-    size = 0
+class _Counted:
+    """The body as `read(n)` for the sealer: what was already read comes first, the size
+    is counted and the site's limit enforced as the document streams."""
 
-    def emit(piece: bytes) -> None:
-        write(piece)
-        for upload in uploads:
-            upload.put(piece)
+    def __init__(self, body: Body, first: bytes, limit: int) -> None:
+        self.body, self.pending, self.limit, self.size = body, first, limit, 0
 
-    emit(sealer.header)
-    current = first
-    while True:
-        size += len(current)
-        if size > limit:
-            raise TooLarge(f"the document is larger than this site's limit of {limit} bytes")
-        following = _read_chunk(body, chunk_size) if len(current) == chunk_size else b""
-        emit(sealer.seal(current, final=not following))
-        if not following:
-            return size
-        current = following
-
-
-def _read_chunk(body: Body, size: int) -> bytes:
-    parts, got = [], 0
-    while got < size:
-        piece = body.read(size - got)
-        if not piece:
-            break
-        parts.append(piece)
-        got += len(piece)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    def read(self, n: int) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending[:n], self.pending[n:]
+        else:
+            data = self.body.read(n)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge(f"the document is larger than this site's limit of {self.limit} bytes")
+        return data
 
 
 def _settle(node: Node, job: Job, uploads: list[ReplicaUpload]) -> None:

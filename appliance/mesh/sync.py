@@ -46,21 +46,19 @@ def answer(node: Node, request: dict[str, Any]) -> dict[str, Any]:
     """What a peer that sent `request` needs to know (run on the called node)."""
     held: dict[str, int] = request.get("held") or {}
     tombstoned = node.store.tombstoned(held)
-    holders = {}
-    for job_id, version in held.items():
-        if job_id in tombstoned:
-            continue
-        job = node.store.get(job_id)
-        if job is not None and job.holders_version > int(version):
-            holders[job_id] = {
-                "holders": holders_to_list(job.holders),
-                "version": job.holders_version,
-            }
+    mine = {job.id: job for job in node.store.all()}  # one query, not one per held job
+    holders = {
+        job_id: {"holders": holders_to_list(job.holders), "version": job.holders_version}
+        for job_id, version in held.items()
+        if job_id not in tombstoned
+        and (job := mine.get(job_id)) is not None
+        and job.holders_version > int(version)
+    }
     return {
         "directory_version": node.directory().version,
         "tombstoned": tombstoned,
         "holders": holders,
-        "jobs": node.store.count(),
+        "jobs": len(mine),
         "disk_free": shutil.disk_usage(node.store.jobs).free,
     }
 

@@ -16,9 +16,7 @@ def driver_for(record: PrinterRecord) -> Driver:
     if endpoint.scheme in ("ipp", "ipps"):
         from appliance.printers.delivery.ipp import IppDriver
 
-        return IppDriver(
-            endpoint.uri, pin_sha256=record.pin_sha256, allow_self_signed=record.allow_self_signed
-        )
+        return IppDriver.for_record(record)
     if endpoint.scheme == "socket":
         from appliance.printers.delivery.raw import RawDriver
 
@@ -29,15 +27,11 @@ def driver_for(record: PrinterRecord) -> Driver:
 
 
 def snmp_target(record: PrinterRecord) -> snmp.SnmpTarget | None:
-    config = record.snmp
-    if config is None:
+    if record.snmp is None:
         return None
     from appliance.printers import snmp
 
-    v3 = None
-    if config.v3_user:
-        v3 = snmp.SnmpV3User(config.v3_user, config.v3_auth_key, config.v3_priv_key)
-    return snmp.SnmpTarget(config.host, config.port, community=config.community, v3=v3)
+    return snmp.SnmpTarget.from_config(record.snmp)
 
 
 def preflight(record: PrinterRecord) -> None:

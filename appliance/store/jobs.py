@@ -311,9 +311,6 @@ class JobStore:
             rows = self.db.query("SELECT * FROM jobs WHERE owner=? ORDER BY created_at", (owner,))
         return [_row_to_job(r) for r in rows]
 
-    def count(self) -> int:
-        return int(self.db.query("SELECT COUNT(*) FROM jobs")[0][0])
-
     def open_sealed(self, job_id: str) -> BinaryIO:
         try:
             return open(self.path(job_id), "rb")
