@@ -1,0 +1,298 @@
+"""Client commands: submit, jobs, release, job show, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from appliance.api.auth import basic_header
+from appliance.api.client import Client, describe
+from appliance.cli.common import (
+    READ_SIZE,
+    ago,
+    client_args,
+    client_for,
+    command,
+    data_dir,
+    human_size,
+    print_json,
+    read_secret,
+)
+from appliance.cli.printers import printer_state
+from appliance.errors import ConfigError, MeshprintError
+from appliance.node import (
+    DEFAULT_RELEASE_PORT,
+    DEFAULT_SUBMIT_PORT,
+    open_site,
+)
+from appliance.printers.delivery import SIDES
+
+# Client commands
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    try:
+        source = sys.stdin.buffer if args.file == "-" else path.open("rb")
+    except OSError as err:
+        raise ConfigError(f"cannot read {args.file}: {err.strerror}") from None
+    token = args.token or os.environ.get("MESHPRINT_TOKEN")
+    if not token:
+        raise ConfigError("give the user's submit token with --token (or MESHPRINT_TOKEN)")
+    title = args.title or (path.name if args.file != "-" else "Untitled")
+    client = client_for(args, DEFAULT_SUBMIT_PORT)
+    length = None if args.file == "-" else path.stat().st_size
+    with source:
+        response = client.request(
+            "POST",
+            f"/v1/jobs?title={quote(title)}",
+            iter(lambda: source.read(READ_SIZE), b""),
+            {
+                "Authorization": basic_header(args.user, token),
+                "Content-Type": "application/octet-stream",
+            },
+            length,
+        )
+    receipt = json.loads(response.read())
+    if args.json:
+        print_json(receipt)
+    else:
+        print(receipt["id"])
+
+
+def cmd_jobs(args: argparse.Namespace) -> None:
+    password = read_secret(args.password_file, "password")
+    jobs = client_for(args, DEFAULT_RELEASE_PORT).json(
+        "GET", "/v1/jobs", headers={"Authorization": basic_header(args.user, password)}
+    )["jobs"]
+    if args.json:
+        print_json(jobs)
+        return
+    if not jobs:
+        print("no held jobs")
+        return
+    now = time.time()
+    print(f"{'JOB':26} {'SIZE':>9} {'AGE':>7} {'EXPIRES':>8} {'COPIES':>6}  TITLE")
+    for job in jobs:
+        print(
+            f"{job['id']:26} {human_size(job['size']):>9} {ago(now - job['created_at']):>7} "
+            f"{ago(job['expires_at'] - now):>8} {len(job['copies']):>6}  {job['title']}"
+        )
+
+
+def cmd_release(args: argparse.Namespace) -> None:
+    if bool(args.to) == bool(args.printer):
+        raise ConfigError("release to a printer (--printer NAME) or to a file (--to PATH)")
+    request: dict[str, Any] = {}
+    if args.printer:
+        request = {
+            "printer": args.printer,
+            "copies": args.copies,
+            "sides": args.sides,
+            "mono": args.mono,
+            "reprint": args.reprint,
+            "release_id": args.release_id or secrets.token_hex(16),
+        }
+    headers = {"Content-Type": "application/json"}
+    if args.user:
+        password = read_secret(args.password_file, "password")
+        headers["Authorization"] = basic_header(args.user, password)
+    elif args.data:
+        from appliance.jobs.release import make_command
+
+        data = data_dir(args)
+        if not data.is_controller:
+            raise ConfigError("an authorized release is signed on the site controller")
+        _, site = open_site(data)
+        request.update(make_command(site.ca, args.job))
+    else:
+        raise ConfigError(
+            "release as the owner (--user and --password-file) or as the "
+            "admin on the controller (--data DIR)"
+        )
+    client = client_for(args, DEFAULT_RELEASE_PORT)
+    path = f"/v1/jobs/{quote(args.job)}/release"
+    response = client.request("POST", path, json.dumps(request).encode(), headers)
+    if args.printer:
+        delivery = json.loads(response.read())
+        _follow(client, delivery, args.wait)
+        return
+    expected = int(response.headers.get("Content-Length", "-1"))
+    written = _write_output(args.to, response)
+    if expected >= 0 and written != expected:
+        raise MeshprintError(
+            f"the release stopped after {written} of {expected} bytes; "
+            "the job is still held: try again"
+        )
+    print(f"released {args.job} ({human_size(written)}) to {args.to}", file=sys.stderr)
+
+
+def _follow(client: Client, delivery: dict[str, Any], wait: float) -> None:
+    """Print the delivery's progress until it is printed or failed (or `wait` runs out)."""
+    release_id = delivery["release_id"]
+    print(f"release {release_id}: {delivery['stage']} on {delivery['printer']}", flush=True)
+    deadline = time.time() + wait
+    last = delivery["stage"]
+    while last not in ("printed", "failed", "unknown") and time.time() < deadline:
+        time.sleep(0.5)
+        delivery = client.json("GET", f"/v1/releases/{quote(release_id)}")
+        if delivery["stage"] != last:
+            last = delivery["stage"]
+            reason = f" ({delivery['reason']})" if delivery["reason"] else ""
+            print(f"release {release_id}: {last}{reason}", flush=True)
+    if last in ("failed", "unknown"):
+        raise MeshprintError(f"the job was not printed: {delivery['reason'] or last}")
+
+
+def cmd_job_show(args: argparse.Namespace) -> None:
+    password = read_secret(args.password_file, "password")
+    job = client_for(args, DEFAULT_RELEASE_PORT).json(
+        "GET",
+        f"/v1/jobs/{quote(args.job)}",
+        headers={"Authorization": basic_header(args.user, password)},
+    )
+    if args.json:
+        print_json(job)
+        return
+    now = time.time()
+    state = job["state"] + (f" ({job['reason']})" if job.get("reason") else "")
+    if job["state"] == "unknown":
+        state += " — it may have printed; release with --reprint to print it again"
+    print(
+        f"{job['id']}  {job['title']}\n  state:   {state}\n  size:    {human_size(job['size'])}"
+        f"\n  age:     {ago(now - job['created_at'])}\n  expires: in "
+        f"{ago(job['expires_at'] - now)}\n  copies:  {len(job['copies'])} "
+        f"({', '.join(job['copies'])})"
+    )
+    for delivery in job.get("deliveries", []):
+        reason = f" ({delivery['reason']})" if delivery["reason"] else ""
+        print(
+            f"  release {delivery['release_id']} to {delivery['printer']}: "
+            f"{delivery['stage']}{reason}"
+        )
+
+
+def _write_output(target: str, response: Any) -> int:
+    written = 0
+    if target == "-":
+        while piece := response.read(READ_SIZE):
+            sys.stdout.buffer.write(piece)
+            written += len(piece)
+        sys.stdout.buffer.flush()
+        return written
+    path = Path(target)
+    part = path.with_name(f".{path.name}.part")
+    try:
+        with part.open("wb") as out:
+            while piece := response.read(READ_SIZE):
+                out.write(piece)
+                written += len(piece)
+    except OSError as err:
+        part.unlink(missing_ok=True)
+        raise MeshprintError(f"release interrupted: {describe(err)}") from None
+    expected = int(response.headers.get("Content-Length", "-1"))
+    if expected >= 0 and written != expected:
+        part.unlink(missing_ok=True)
+        return written
+    os.replace(part, path)
+    return written
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    status = client_for(args, DEFAULT_RELEASE_PORT).json("GET", "/v1/status")
+    if args.json:
+        print_json(status)
+        return
+    now = time.time()
+    print(
+        f"site {status['site']} (directory v{status['directory_version']}), "
+        f"asked node {status['node']}"
+    )
+    print(f"\n{'NODE':14} {'ROLE':5} {'STATE':5} {'SEEN':>6} {'JOBS':>5}  ADDRESS")
+    for m in status["members"]:
+        seen = ago(now - m["last_seen"]) if m["last_seen"] else "never"
+        jobs = "-" if m["jobs"] is None else str(m["jobs"])
+        mark = " (controller)" if m["controller"] else ""
+        print(
+            f"{m['id']:14} {m['role']:5} {'up' if m['live'] else 'down':5} {seen:>6} "
+            f"{jobs:>5}  {m['address'] or '-'}{mark}"
+        )
+    jobs = status["jobs"]
+    print(
+        f"\njobs held: {jobs['held']}  fully replicated: {jobs['fully_replicated']}  "
+        f"under-replicated: {jobs['under_replicated']}"
+    )
+    if status.get("printers"):
+        print()
+        for printer in status["printers"]:
+            print(f"printer {printer['name']:16} {printer_state(printer)}")
+
+
+def register(sub: Any) -> None:
+    """Add these commands to the top-level subparsers `sub`."""
+    p = command(sub, "submit", cmd_submit, "hand a document in; prints the job id")
+    p.add_argument("file", help="the document, or - for standard input")
+    client_args(p)
+    p.add_argument("--user", required=True)
+    p.add_argument("--token", help="the user's submit token (default: $MESHPRINT_TOKEN)")
+    p.add_argument("--title", help="the job's title (default: the file name)")
+    p.add_argument("--json", action="store_true", help="print the whole receipt as JSON")
+
+    p = command(sub, "jobs", cmd_jobs, "list your held jobs")
+    client_args(p)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password-file", metavar="FILE", help="default: ask")
+    p.add_argument("--json", action="store_true")
+
+    p = command(
+        sub,
+        "release",
+        cmd_release,
+        "release a held job to a file: as its owner (--user), or as the admin on "
+        "the controller (--data) while two of its holders are up",
+    )
+    p.add_argument("job")
+    client_args(p)
+    p.add_argument("--user", help="the job's owner")
+    p.add_argument("--password-file", metavar="FILE", help="default: ask")
+    p.add_argument(
+        "--data", metavar="DIR", help="the controller's data directory, for an authorized release"
+    )
+    p.add_argument("--printer", metavar="NAME", help="print it on this site printer")
+    p.add_argument("--copies", type=int, default=1, help="with --printer (default 1)")
+    p.add_argument("--sides", default="one-sided", choices=SIDES, help="with --printer")
+    p.add_argument("--mono", action="store_true", help="with --printer: black and white")
+    p.add_argument(
+        "--reprint",
+        action="store_true",
+        help="print a job whose earlier delivery was cut off (it may have printed)",
+    )
+    p.add_argument("--release-id", help="an id of your own: repeating it never prints twice")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=120,
+        metavar="SECONDS",
+        help="with --printer: how long to follow it to 'printed' (default 120)",
+    )
+    p.add_argument("--to", metavar="PATH", help="output file, or - for stdout")
+
+    job = sub.add_parser("job", help="one held job")
+    jsub = job.add_subparsers(dest="job_command", required=True, metavar="ACTION")
+    p = command(jsub, "show", cmd_job_show, "a job's state, copies and deliveries")
+    p.add_argument("job")
+    client_args(p)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password-file", metavar="FILE", help="default: ask")
+    p.add_argument("--json", action="store_true")
+
+    p = command(sub, "status", cmd_status, "members, liveness, held jobs and replica health")
+    client_args(p)
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,267 @@
+"""Site, node, user, member and settings commands (most run on the controller)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import time
+from typing import Any
+
+from appliance.cli.common import command, data_arg, data_dir, read_secret
+from appliance.config import parse_duration
+from appliance.crypto.userkeys import b64, check_password, create_user_key
+from appliance.errors import BadRequest, ConfigError, NotFound
+from appliance.node import (
+    DEFAULT_PEER_PORT,
+    DEFAULT_RELEASE_PORT,
+    DEFAULT_SUBMIT_PORT,
+    Endpoint,
+    Node,
+    open_site,
+)
+from appliance.site.ca import sha256_hex
+from appliance.site.directory import check_user_name
+from appliance.site.enroll import create_site, join_site
+from appliance.site.tokens import JoinToken
+
+
+def cmd_site_create(args: argparse.Namespace) -> None:
+    data = data_dir(args)
+    identity = create_site(data, args.name, args.host)
+    print(
+        f"Created site {args.name!r} ({identity.site_id}); this node is {identity.node_id}, "
+        "its controller."
+    )
+    print(f"Site CA certificate (give it to clients): {data.ca_cert}")
+    print(f"Next: meshprint node --data {args.data}")
+
+
+def cmd_invite(args: argparse.Namespace) -> None:
+    data = data_dir(args)
+    if not data.is_controller:
+        raise ConfigError("invite on the site controller (the node that created the site)")
+    ttl = parse_duration(args.ttl)
+    if not 1 <= ttl <= 7 * 86400:
+        raise ConfigError("--ttl must be between 1s and 7d")
+    _, site = open_site(data)
+    directory = site.directory()
+    me = directory.node(directory.controller_id)
+    assert me is not None
+    if not me.reachable:
+        raise ConfigError(
+            f"start the node first (meshprint node --data {args.data}) so the "
+            "token can carry its address"
+        )
+    token = JoinToken.new(
+        site.site_id, f"{me.host}:{me.submit_port}", site.ca.fingerprint, time.time() + ttl
+    )
+    site.add_token(token.secret, token.expires)
+    print(token.encode())
+
+
+def cmd_join(args: argparse.Namespace) -> None:
+    identity = join_site(data_dir(args), args.token, args.role, args.name, args.host)
+    print(f"Joined site {identity.site_id} as {identity.role} node {identity.node_id}.")
+    print(f"Next: meshprint node --data {args.data}")
+
+
+def cmd_node(args: argparse.Namespace) -> None:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    endpoint = Endpoint(
+        args.host, args.advertise, args.peer_port, args.submit_port, args.release_port
+    )
+    node = Node(data_dir(args), endpoint)
+    try:
+        node.start()
+    except OSError as err:
+        node.stop()
+        raise ConfigError(f"cannot listen on {args.host}: {err.strerror}") from None
+    print(
+        f"node {node.id} ready: peer {endpoint.address}:{endpoint.peer_port}, submit "
+        f"https://{endpoint.address}:{endpoint.submit_port}, release "
+        f"https://{endpoint.address}:{endpoint.release_port}",
+        flush=True,
+    )
+    node.wait()
+
+
+def cmd_user_add(args: argparse.Namespace) -> None:
+    data = data_dir(args)
+    name = check_user_name(args.name)
+    password = read_secret(args.password_file, "password", confirm=True)
+    check_password(password)
+    public, wrapped = create_user_key(password)
+    token = secrets.token_urlsafe(24)
+    _, site = open_site(data)
+
+    def add(doc: dict[str, Any]) -> None:
+        if name in doc["users"]:
+            raise BadRequest(f"user {name} already exists")
+        doc["users"][name] = {
+            "public_key": b64(public),
+            "wrapped_key": wrapped.to_dict(),
+            "token_hash": sha256_hex(token.encode()),
+        }
+
+    site.edit(add)
+    print(token)
+
+
+def cmd_user_list(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    for name in site.directory().users:
+        print(name)
+
+
+def cmd_user_remove(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+
+    def remove(doc: dict[str, Any]) -> None:
+        if doc["users"].pop(args.name, None) is None:
+            raise NotFound(f"no user {args.name}")
+
+    site.edit(remove)
+    print(f"removed user {args.name}")
+
+
+def cmd_member_list(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    directory = site.directory()
+    for record in directory.nodes.values():
+        address = f"{record.host}:{record.peer_port}" if record.reachable else "-"
+        controller = " (controller)" if record.id == directory.controller_id else ""
+        print(f"{record.id}  {record.role:5}  {address:21}  {record.name}{controller}")
+
+
+def cmd_member_remove(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    directory = site.directory()
+    record = directory.node(args.node_id)
+    if record is None:
+        raise NotFound(f"no member {args.node_id}")
+    if record.id == directory.controller_id:
+        raise BadRequest("the controller cannot remove itself")
+
+    def remove(doc: dict[str, Any]) -> None:
+        del doc["nodes"][record.id]
+        doc["revoked"] = sorted({*doc["revoked"], record.cert_serial})
+
+    site.edit(remove)
+    print(
+        f"removed {record.id}; its certificate is revoked on every node as the directory "
+        "reaches it, and its jobs are re-replicated after the grace period"
+    )
+
+
+def cmd_settings(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    if args.key is not None:
+        if args.value is None:
+            raise BadRequest("settings: give a value: meshprint settings KEY VALUE")
+        new = site.directory().settings.changed(args.key, args.value)
+        site.edit(lambda doc: doc.__setitem__("settings", new.to_dict()))
+    for key, value in site.directory().settings.describe().items():
+        print(f"{key} = {value}")
+
+
+def register(sub: Any) -> None:
+    """Add these commands to the top-level subparsers `sub`."""
+    site = sub.add_parser("site", help="create a site").add_subparsers(
+        dest="site_command", required=True, metavar="ACTION"
+    )
+    p = command(
+        site,
+        "create",
+        cmd_site_create,
+        "create a site: its CA, and this node as super node and controller",
+    )
+    data_arg(p)
+    p.add_argument("--name", required=True, help="the site's name, e.g. the office")
+    p.add_argument("--host", help="an address to put in this node's certificate")
+
+    p = command(sub, "invite", cmd_invite, "print a one-time join token for a new node")
+    data_arg(p)
+    p.add_argument("--ttl", default="30m", help="how long the token is valid (default 30m)")
+
+    p = command(sub, "join", cmd_join, "make this machine a member of a site")
+    p.add_argument("token", help="the token from 'meshprint invite'")
+    data_arg(p)
+    p.add_argument(
+        "--role",
+        choices=["edge", "super"],
+        default="edge",
+        help="edge (an office PC, default) or super (an always-on node)",
+    )
+    p.add_argument("--name", help="a name for this node (default: the host name)")
+    p.add_argument("--host", help="an address to put in this node's certificate")
+
+    p = command(sub, "node", cmd_node, "run the node: peer, submit and release APIs")
+    data_arg(p)
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument(
+        "--advertise",
+        help="address other nodes use (default: --host, or this "
+        "machine's address when listening on all)",
+    )
+    p.add_argument(
+        "--peer-port",
+        type=int,
+        default=DEFAULT_PEER_PORT,
+        help=f"node-to-node API, mutual TLS (default {DEFAULT_PEER_PORT})",
+    )
+    p.add_argument(
+        "--submit-port",
+        type=int,
+        default=DEFAULT_SUBMIT_PORT,
+        help=f"submission API (default {DEFAULT_SUBMIT_PORT})",
+    )
+    p.add_argument(
+        "--release-port",
+        type=int,
+        default=DEFAULT_RELEASE_PORT,
+        help=f"release API (default {DEFAULT_RELEASE_PORT})",
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="default info",
+    )
+
+    user = sub.add_parser("user", help="manage users (on the controller)").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    p = command(user, "add", cmd_user_add, "add a user; prints their submit token")
+    p.add_argument("name")
+    data_arg(p)
+    p.add_argument(
+        "--password-file", metavar="FILE", help="first line is the password (default: ask twice)"
+    )
+    p = command(user, "list", cmd_user_list, "list users")
+    data_arg(p)
+    p = command(user, "remove", cmd_user_remove, "remove a user")
+    p.add_argument("name")
+    data_arg(p)
+
+    member = sub.add_parser("member", help="list or remove nodes (on the controller)")
+    msub = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
+    p = command(msub, "list", cmd_member_list, "list the site's nodes")
+    data_arg(p)
+    p = command(msub, "remove", cmd_member_remove, "remove a node and revoke its certificate")
+    p.add_argument("node_id")
+    data_arg(p)
+
+    p = command(
+        sub,
+        "settings",
+        cmd_settings,
+        "show site settings, or change one (on the controller): retention, "
+        "repair_grace, max_job_size, disk_reserve",
+    )
+    p.add_argument("key", nargs="?", help="setting to change")
+    p.add_argument("value", nargs="?", help="new value, e.g. 8h, 10m, 512M")
+    data_arg(p)
