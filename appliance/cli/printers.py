@@ -23,13 +23,27 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         snmp = SnmpConfig.parse(args.snmp, args.community, args.snmp_v3)
     elif args.community or args.snmp_v3:
         raise BadRequest("--community and --snmp-v3 go with --snmp HOST[:PORT]")
+    data = data_dir(args)
+    on_node = args.on_node
+    if on_node is None and args.uri.startswith("cups:"):
+        on_node = data.identity().node_id  # the queue is on this machine's CUPS
     record = new_printer(
-        args.name, args.uri, args.location or "", snmp, args.pin, args.allow_self_signed
+        args.name,
+        args.uri,
+        args.location or "",
+        snmp,
+        args.pin,
+        args.allow_self_signed,
+        args.pdl,
+        on_node,
     )
-    _, site = open_site(data_dir(args))
-    registry.check_new(site.directory().doc, record.name)
+    _, site = open_site(data)
+    doc = site.directory().doc
+    registry.check_new(doc, record.name)
+    if record.node is not None and record.node not in doc.get("nodes", {}):
+        raise BadRequest(f"--on-node {record.node}: no such node (see 'meshprint member list')")
     if args.cups_queue:
-        record = _through_cups(record, args.cups_queue)
+        record = _through_cups(record, args.cups_queue, data.identity().node_id)
 
     def add(doc: dict[str, Any]) -> None:
         printers = doc.setdefault("printers", {})
@@ -41,7 +55,9 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
     print(f"added printer {record.name}: {record.uri}")
 
 
-def _through_cups(record: registry.PrinterRecord, queue: str) -> registry.PrinterRecord:
+def _through_cups(
+    record: registry.PrinterRecord, queue: str, this_node: str
+) -> registry.PrinterRecord:
     """Create a driverless `everywhere` queue on this machine's CUPS for an IPP printer,
     wait until CUPS has really built its driver, and print through that queue."""
     from appliance.printers.delivery.cups import create_everywhere_queue
@@ -54,7 +70,7 @@ def _through_cups(record: registry.PrinterRecord, queue: str) -> registry.Printe
         file=sys.stderr,
     )
     create_everywhere_queue(queue, record.uri)
-    return new_printer(record.name, f"cups:{queue}", record.location, record.snmp)
+    return new_printer(record.name, f"cups:{queue}", record.location, record.snmp, node=this_node)
 
 
 def printer_state(entry: dict[str, Any]) -> str:
@@ -177,6 +193,19 @@ def register(sub: Any) -> None:
         "--allow-self-signed",
         action="store_true",
         help="ipps: accept any certificate (weaker than --pin)",
+    )
+    p.add_argument(
+        "--pdl",
+        choices=registry.PDL_CHOICES,
+        help="socket:// (RAW): the language the printer speaks (default "
+        f"{registry.DEFAULT_PDL}); other formats are converted through CUPS's filters, "
+        "as-is sends documents unchanged",
+    )
+    p.add_argument(
+        "--on-node",
+        metavar="NODE_ID",
+        help="cups:QUEUE: the node whose CUPS has the queue (default: this node); releases "
+        "of this printer are delivered by that node",
     )
     p.add_argument(
         "--cups-queue",
