@@ -11,6 +11,7 @@ back; a held job released to a virtual printer prints with the defaults it came 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from appliance.intake import queue
+from appliance.intake.door import SECRET_HEADER
 from appliance.printers.delivery.cups import CUPS_LOCK, _connect
 from appliance.printers.virtual import VirtualPrinterError
 from tests.fixtures.cups import PrivateCups
@@ -200,6 +202,20 @@ def test_install_refuses_a_directory_without_a_node(sp: SecurePrint) -> None:
         check=False,
     )
     assert result.returncode == 1 and "not a meshprint node" in result.stderr
+
+
+def test_intake_door_wants_the_secret_of_this_machine(installed: SecurePrint) -> None:
+    client = installed.site.mesh.client(1, "submit")
+    err = installed.site.error(
+        client.request, "POST", "/v1/intake?user=alice", b"%PDF-1.4", {SECRET_HEADER: "guess"}
+    )
+    assert err.status == 401
+    secret = json.loads((installed.site.mesh.nodes[1].data / "intake.json").read_text())["secret"]
+    elsewhere = installed.site.mesh.client(0, "submit")  # another node: another secret
+    err = installed.site.error(
+        elsewhere.request, "POST", "/v1/intake?user=alice", b"%PDF-1.4", {SECRET_HEADER: secret}
+    )
+    assert err.status == 401
 
 
 def test_queue_answers_driverless_clients_over_ipp_and_ipps(installed: SecurePrint) -> None:
