@@ -20,6 +20,7 @@ Run with no arguments it prints its device line, for `lpinfo -v`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shlex
@@ -148,8 +149,8 @@ def submit(
         response = client.request("POST", path, _chunks(source), headers, length=size)
         try:
             receipt: dict[str, Any] = json.loads(response.read() or b"{}")
-        except ValueError:
-            receipt = {}
+        except (ValueError, OSError, http.client.HTTPException):
+            receipt = {}  # accepted (201): only the details of the receipt are lost
         finally:
             response.close()
     except HttpError as err:

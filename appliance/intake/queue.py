@@ -98,7 +98,14 @@ def _write_if_changed(path: Path, text: str, mode: int) -> bool:
 
 def install_backend(settings: Settings) -> list[str]:
     path = settings.backend_dir / backend.SCHEME
-    if not _write_if_changed(path, backend_script(), 0o700):
+    try:
+        changed = _write_if_changed(path, backend_script(), 0o700)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot install the backend {path}: {err.strerror} (run as root; "
+            "--backend-dir is CUPS' ServerBin/backend)"
+        ) from None
+    if not changed:
         return []
     return [f"installed the backend {path}"]
 

@@ -292,6 +292,9 @@ def test_lp_job_is_held_for_its_user_on_three_holders(installed: SecurePrint, pd
     assert held["size"] == len(PDF)
     assert held["options"] == {"copies": 2, "sides": "two-sided-long-edge", "color": False}
     wait_for(lambda: len(installed.site.held_on(held["id"])) == 3)
+    # CUPS keeps no copy of the document once the job is done (PreserveJobFiles No).
+    spooled = [p.name for p in (installed.cupsd.root / "spool").glob(f"d{job:05d}-*")]
+    assert spooled == []
 
 
 def test_ipp_print_job_from_a_phone_is_held(installed: SecurePrint, pdf: Path) -> None:
