@@ -82,6 +82,7 @@ class Node:
         self.servers: list[Server] = []
         self._stop = threading.Event()
         self.last_sync: dict[str, dict[str, Any]] = {}
+        self.intake_secret = ""  # the Secure Print backend's key to the local door
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -94,8 +95,10 @@ class Node:
 
     def start(self) -> None:
         from appliance.api import peer, release, submit
+        from appliance.intake import door
 
         self.store.recover()
+        self.intake_secret = door.prepare(self.data, self.endpoint)
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
         self.servers = [

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.errors import BadRequest, Conflict, MeshprintError, Unavailable
+from appliance.jobs.options import clean_options
 from appliance.jobs.release import Plaintext
 from appliance.printers import registry
 from appliance.printers.delivery import SIDES, PrintOptions, Stage, Submitted
@@ -45,17 +46,21 @@ def check_release_id(release_id: str) -> str:
 
 
 def print_options(data: dict[str, Any], meta: dict[str, Any]) -> PrintOptions:
-    """Copies, sides and colour from a release request, checked."""
-    copies = data.get("copies", 1)
+    """Copies, sides and colour from a release request, checked; what the request leaves
+    out comes from the job's default options (what its sender asked for), then 1 copy,
+    one-sided, colour."""
+    defaults = clean_options(meta.get("options"))
+    copies = data.get("copies", defaults.get("copies", 1))
     if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 99:
         raise BadRequest("copies must be a whole number from 1 to 99")
-    sides = data.get("sides", "one-sided")
+    sides = data.get("sides", defaults.get("sides", "one-sided"))
     if sides not in SIDES:
         raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
+    color = not data["mono"] if "mono" in data else defaults.get("color", True)
     return PrintOptions(
         copies=copies,
         sides=sides,
-        color=not data.get("mono", False),
+        color=bool(color),
         title=str(meta["title"]),
         user=str(meta["owner"]),
         document_format=str(meta.get("format", "application/octet-stream")),
