@@ -61,10 +61,12 @@ def cmd_broker_config(args: argparse.Namespace) -> None:
         bind=args.bind,
         hosts=(host, *args.host),
         upstream=upstream,
+        revoked=tuple(sorted(directory.revoked)),
     )
     written = broker.write(config, site.ca)
     print(f"wrote {', '.join(p.name for p in written)} to {config.out}")
     print(f"start it with: mosquitto -c {config.conf}")
+    print("(run this again after 'member remove', and restart it, to refuse that member)")
     if args.no_announce:
         return
     where = broker.BrokerAddress(host, args.port)
@@ -82,18 +84,18 @@ def cmd_broker_off(args: argparse.Namespace) -> None:
     print("the site directory no longer names a broker: nodes disconnect from it")
 
 
-def _holders(data: DataDir, job_id: str) -> list[str]:
-    """The job's holders, from this node's copy or from the first member that answers."""
+def _deliverer(data: DataDir, job_id: str) -> str:
+    """A holder of the job that answers now (this node when it holds a copy)."""
     from appliance.mesh.peers import Peers
     from appliance.site.tls import peer_client_context
     from appliance.store.jobs import JobStore, check_job_id
 
     check_job_id(job_id)
     db, site = open_site(data)
+    me = data.identity().node_id
     job = JobStore(data.root, db).get(job_id)
     if job is not None:
-        return [h.node for h in job.holders]
-    me = data.identity().node_id
+        return me
     peers = Peers(
         me, peer_client_context(data.node_cert, data.node_key, data.ca_cert), site.directory
     )
@@ -101,10 +103,10 @@ def _holders(data: DataDir, job_id: str) -> list[str]:
         if not record.reachable:
             continue
         try:
-            meta: dict[str, Any] = peers.call(record.id, "GET", f"/peer/jobs/{job_id}", timeout=5)
+            peers.call(record.id, "GET", f"/peer/jobs/{job_id}", timeout=5)
         except MeshprintError:
             continue
-        return [str(h[0]) for h in meta["holders_x"]]
+        return record.id  # it answered with its copy: a live holder
     raise NotFound(f"no member that answered holds job {job_id}")
 
 
@@ -114,7 +116,7 @@ def cmd_broker_release(args: argparse.Namespace) -> None:
     data = _controller(args)
     _, site = open_site(data)
     directory = site.directory()
-    target = args.holder or _holders(data, args.job)[0]
+    target = args.holder or _deliverer(data, args.job)
     if directory.node(target) is None:
         raise ConfigError(f"{target} is not a node of this site")
     signed = commands.release_command(

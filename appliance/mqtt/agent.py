@@ -88,6 +88,7 @@ class Agent:
         self.printers_topic = topics.node_topic(site, node.id, topics.PRINTERS)
         self.command_topic = topics.node_topic(site, node.id, topics.COMMAND)
         self.connected = threading.Event()
+        self._unreachable_logged = False
         self._commands: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
         data = node.data
         self.client = tls_client(
@@ -96,6 +97,7 @@ class Agent:
         self.client.will_set(self.presence_topic, self._presence("offline"), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = self._on_message
         self._worker = threading.Thread(target=self._work, name="mqtt-commands", daemon=True)
 
@@ -146,9 +148,23 @@ class Agent:
             log.warning("mqtt: the broker refused us: %s (retrying)", reason)
             return
         log.info("mqtt: connected to %s:%d", self.address.host, self.address.port)
+        self._unreachable_logged = False
         client.subscribe(self.command_topic, qos=1)
         client.publish(self.presence_topic, self._presence("online"), qos=1, retain=True)
         self.connected.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        """No TCP connection, no TLS handshake within the timeout, or a certificate refused:
+        said once per outage (paho retries with backoff)."""
+        if not self._unreachable_logged:
+            self._unreachable_logged = True
+            log.warning(
+                "mqtt: cannot reach the site broker at %s:%d (no answer, or TLS refused); "
+                "retrying with backoff up to %d s — releases work by HTTPS meanwhile",
+                self.address.host,
+                self.address.port,
+                MAX_BACKOFF,
+            )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any

@@ -9,6 +9,7 @@ directory names a broker, and stops it when the entry goes.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pwd
 import shutil
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from appliance.errors import ConfigError
 from appliance.mqtt import topics
@@ -94,12 +98,14 @@ class BrokerConfig:
     bind: str = "0.0.0.0"
     hosts: tuple[str, ...] = ()
     upstream: Upstream | None = None
+    revoked: tuple[str, ...] = ()  # certificate serials (hex) of removed members
 
     conf = property(lambda self: self.out / "mosquitto.conf")
     acl = property(lambda self: self.out / "acl")
     ca = property(lambda self: self.out / "ca.pem")
     cert = property(lambda self: self.out / "broker.pem")
     key = property(lambda self: self.out / "broker.key")
+    crl = property(lambda self: self.out / "crl.pem")
     log = property(lambda self: self.out / "mosquitto.log")
     store = property(lambda self: self.out / "data")
 
@@ -118,7 +124,8 @@ def write(config: BrokerConfig, ca: SiteCA) -> list[Path]:
     config.cert.write_bytes(cert_pem(cert) + cert_pem(ca.cert))
     config.ca.write_bytes(cert_pem(ca.cert))
     config.acl.write_text(topics.acl_rules(config.site_id, config.controller))
-    written = [config.conf, config.acl, config.ca, config.cert, config.key]
+    config.crl.write_bytes(revocation_list(ca, config.revoked))
+    written = [config.conf, config.acl, config.ca, config.crl, config.cert, config.key]
     bridge = ""
     if config.upstream is not None:
         bridge, copied = _bridge(config, config.upstream)
@@ -127,6 +134,28 @@ def write(config: BrokerConfig, ca: SiteCA) -> list[Path]:
     config.log.touch()
     _give_to_mosquitto(config)
     return written
+
+
+def revocation_list(ca: SiteCA, serials: tuple[str, ...]) -> bytes:
+    """A CRL of the removed members' certificates, valid as long as the CA (an expired CRL
+    would lock every node out), so the broker refuses them at the handshake."""
+    assert ca.key is not None
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(ca.cert.not_valid_after_utc)
+    )
+    for serial in sorted(serials):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(serial, 16))
+            .revocation_date(now - dt.timedelta(minutes=5))
+            .build()
+        )
+    crl = builder.sign(ca.key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)
 
 
 def _conf(c: BrokerConfig) -> str:
@@ -150,6 +179,7 @@ max_queued_messages 10000
 # node id) is its user name for the ACL.
 listener {c.port} {c.bind}
 cafile {c.ca}
+crlfile {c.crl}
 certfile {c.cert}
 keyfile {c.key}
 require_certificate true

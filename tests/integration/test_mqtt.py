@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -343,3 +344,43 @@ def test_broker_release_command_line(
         check=False,
     )
     assert bad.returncode == 1 and "controller" in bad.stderr
+
+
+def test_a_broker_that_never_answers_is_survived(
+    msite: Site, broker: SiteBroker, printer: VirtualPrinter, tmp_path: Any
+) -> None:
+    data = str(msite.mesh.nodes[0].data)
+    with socket.socket() as hole:  # accepts TCP connections, never says a word
+        hole.bind((HOST, 0))
+        hole.listen(16)
+        port = hole.getsockname()[1]
+        msite.mesh.cli(
+            "broker", "config", "--data", data, "--out", str(tmp_path / "hole"),
+            "--port", str(port), "--bind", HOST, "--address", HOST,
+        )  # fmt: skip
+        msite.mesh.wait_directory()
+        log_has(msite, 1, f"mqtt: cannot reach the site broker at {HOST}:{port}", timeout=40)
+        job_id = held_job(msite, 0)
+        assert msite.release_to(1, job_id, f"p{printer.port}")["stage"] == "printed"
+    back = time.time()
+    broker.configure()  # the real broker again
+    broker.stop()
+    broker.start()
+    msite.mesh.wait_directory()
+    wait_online(msite, broker, after=back)
+
+
+def test_a_removed_member_is_refused_by_the_broker(msite: Site, broker: SiteBroker) -> None:
+    """Last in this module: it removes node 2 from the site."""
+    node2 = msite.mesh.nodes[2]
+    msite.mesh.cli("member", "remove", node2.id, "--data", str(msite.mesh.nodes[0].data))
+    broker.configure()  # writes the revocation list
+    broker.stop()
+    broker.start()
+    topic = topics.node_topic(site_id(msite), node2.id, topics.EVENTS)
+    with pytest.raises(MeshprintError, match=r"cannot reach|did not answer|refused"):
+        publish(msite, broker, 2, topic, b"{}")
+    publish(
+        msite, broker, 1, topics.node_topic(site_id(msite), msite.mesh.nodes[1].id, "events"), b"{}"
+    )
+    log_has(msite, 2, "mqtt: cannot reach the site broker", timeout=40)

@@ -120,3 +120,13 @@ def test_broker_address_from_the_directory() -> None:
     assert broker.address({}) is None
     assert broker.address({"broker": {"host": "10.0.0.5"}}) == broker.BrokerAddress("10.0.0.5")
     assert broker.address({"broker": {"host": "h", "port": 1}}) == broker.BrokerAddress("h", 1)
+
+
+def test_removed_members_are_on_the_brokers_revocation_list(tmp_path: Path, ca: SiteCA) -> None:
+    config = broker.BrokerConfig(SITE, "ctl", tmp_path / "b", revoked=("1f", "abc123"))
+    broker.write(config, ca)
+    assert f"crlfile {config.crl}" in config.conf.read_text().splitlines()
+    crl = x509.load_pem_x509_crl(config.crl.read_bytes())
+    assert crl.is_signature_valid(ca.cert.public_key())  # type: ignore[arg-type]
+    assert {r.serial_number for r in crl} == {0x1F, 0xABC123}
+    assert crl.next_update_utc == ca.cert.not_valid_after_utc  # never locks the site out
