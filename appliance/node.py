@@ -120,6 +120,7 @@ class Node:
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
         threading.Thread(target=deliver.resume, args=(self,), name="resume", daemon=True).start()
         monitor.start(self, self._stop)
+        self._start_control_plane()
         log.info(
             "node %s (%s) up: peer %s:%d, submit %d, release %d",
             self.id,
@@ -129,6 +130,15 @@ class Node:
             e.submit_port,
             e.release_port,
         )
+
+    def _start_control_plane(self) -> None:
+        """The MQTT agent runs whenever the site directory names a broker."""
+        try:
+            from appliance.mqtt import agent
+        except ImportError as err:
+            log.warning("mqtt: no control plane (%s); install meshprint[appliance]", err)
+            return
+        agent.start(self, self._stop)
 
     def wait(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly."""

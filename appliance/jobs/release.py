@@ -124,11 +124,13 @@ def release_with_share(
 # Authorized (controller-signed) release
 
 
-def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL) -> dict[str, str]:
-    """A release command signed with the CA key: only the controller can make one."""
+def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL, **extra: Any) -> dict[str, str]:
+    """A release command signed with the CA key: only the controller can make one.
+    `extra` fields (a print request, a target node) are signed with it."""
     now = time.time()
     raw = json.dumps(
         {
+            **extra,
             "type": "release",
             "job": check_job_id(job_id),
             "release_id": secrets.token_hex(16),
@@ -139,18 +141,29 @@ def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL) -> dict[str, s
     return {"command": b64(raw), "signature": b64(ca.sign(raw))}
 
 
-def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
-    """The command, when it is the controller's, for this job, current and not used here."""
+def check_command(node: Node, signed: dict[str, Any]) -> dict[str, Any]:
+    """The command inside `signed` when it is the controller's, a release and current
+    (without using it up: `verify_command` does that)."""
     try:
         raw, signature = unb64(signed["command"]), unb64(signed["signature"])
         command = json.loads(raw)
+        if not isinstance(command, dict):
+            raise ValueError("not an object")
     except (KeyError, ValueError, TypeError):
         raise BadRequest("release command is malformed") from None
     node.site.ca.verify(raw, signature)
-    if command.get("type") != "release" or command.get("job") != job_id:
-        raise Forbidden("release command is for another job")
+    if command.get("type") != "release" or not isinstance(command.get("release_id"), str):
+        raise Forbidden("not a release command")
     if float(command.get("expires_at", 0)) < time.time():
         raise Forbidden("release command has expired")
+    return command
+
+
+def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The command, when it is the controller's, for this job, current and not used here."""
+    command = check_command(node, signed)
+    if command.get("job") != job_id:
+        raise Forbidden("release command is for another job")
     if not node.store.record_release(str(command["release_id"]), job_id):
         raise Conflict(f"release {command['release_id']} was already used")
     return command
