@@ -24,10 +24,10 @@ def test_node_waits_for_the_site_then_serves_and_says_so(tmp_path: Path) -> None
     sock.settimeout(30)
     ports = [str(free_port()) for _ in range(3)]
     env = {**os.environ, "NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "4000000"}
+    port_args = ["--peer-port", ports[0], "--submit-port", ports[1], "--release-port", ports[2]]
     cli = [sys.executable, "-m", "appliance.cli"]
     proc = subprocess.Popen(
-        [*cli, "node", "--data", str(data), "--host", "127.0.0.1"]
-        + ["--peer-port", ports[0], "--submit-port", ports[1], "--release-port", ports[2]],
+        [*cli, "node", "--data", str(data), "--host", "127.0.0.1", *port_args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
