@@ -37,12 +37,12 @@ ENABLED = {
         "meshprint-node.service",
         "meshprint-webui.service",
         "meshprint-firstboot.service",
-        "nftables.service",
         "cups.service",
         "avahi-daemon.service",
         "mosquitto.service",
     ],
     "sockets.target.wants": ["meshprint-webui.socket", "meshprint-redirect.socket"],
+    "sysinit.target.wants": ["nftables.service"],
 }
 DESIGN_TCP_PORTS = "22, 80, 443, 631, 8883, 9263, 9264, 9265, 9266"
 
