@@ -19,6 +19,7 @@ from appliance.jobs import deliver
 from appliance.mesh import repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
+from appliance.sdnotify import Notifier
 from appliance.site.ca import SiteCA, load_cert, load_key
 from appliance.site.directory import Directory
 from appliance.site.state import SiteState
@@ -81,6 +82,7 @@ class Node:
         )
         self.servers: list[Server] = []
         self._stop = threading.Event()
+        self.notifier = Notifier.from_env()
         self.last_sync: dict[str, dict[str, Any]] = {}
         self.intake_secret = ""  # the Secure Print backend's key to the local door
 
@@ -130,6 +132,9 @@ class Node:
             e.submit_port,
             e.release_port,
         )
+        self.notifier.ready(
+            f"serving: peer {e.peer_port}, submit {e.submit_port}, release {e.release_port}"
+        )
 
     def _start_control_plane(self) -> None:
         """The MQTT agent runs whenever the site directory names a broker."""
@@ -149,12 +154,14 @@ class Node:
 
     def stop(self) -> None:
         self._stop.set()
+        self.notifier.stopping()
         for server in self.servers:
             server.shutdown()
             server.server_close()
 
     def _maintain(self) -> None:
         while not self._stop.is_set():
+            self.notifier.watchdog()
             for step in (self._announce, self._sync, self._expire, self._repair):
                 try:
                     step()

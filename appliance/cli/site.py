@@ -20,6 +20,8 @@ from appliance.node import (
     Node,
     open_site,
 )
+from appliance.sdnotify import Notifier
+from appliance.service import wait_for_site
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
@@ -74,6 +76,8 @@ def cmd_node(args: argparse.Namespace) -> None:
     endpoint = Endpoint(
         args.host, args.advertise, args.peer_port, args.submit_port, args.release_port
     )
+    if not wait_for_site(data_dir(args), Notifier.from_env()):
+        return
     node = Node(data_dir(args), endpoint)
     try:
         node.start()
