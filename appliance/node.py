@@ -93,7 +93,7 @@ class Node:
     # Life cycle
 
     def start(self) -> None:
-        from appliance.api import peer, release, submit
+        from appliance.api import peer, release, submit, wsgi
 
         self.store.recover()
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
@@ -106,7 +106,7 @@ class Node:
             Server(
                 "release",
                 (e.bind, e.release_port),
-                release.app(self),
+                release.app(self, wsgi.release_page(self, self._loopback())),
                 server_context(cert, key, None),
             ),
         ]
@@ -126,6 +126,12 @@ class Node:
             e.submit_port,
             e.release_port,
         )
+
+    def _loopback(self) -> str:
+        """Where this machine reaches its own release API (the web release page uses it)."""
+        e = self.endpoint
+        host = "127.0.0.1" if e.bind in ("0.0.0.0", "::", "") else e.bind
+        return f"{host}:{e.release_port}"
 
     def wait(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly."""
