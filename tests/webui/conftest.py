@@ -4,6 +4,7 @@ the page's CSRF token."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,4 +105,5 @@ def admin_browser(browser: Browser, code: str) -> Iterator[Browser]:
 
 
 def text(response: Any) -> str:
-    return str(response.get_data(as_text=True))
+    """The page as a person reads it (HTML entities decoded)."""
+    return html.unescape(response.get_data(as_text=True))

@@ -310,6 +310,9 @@ SECRET_WORDS = re.compile(
 )
 
 
+PERSONAL_EVENTS = ("user", "admin", "release")  # they name people: not in the bundle
+
+
 def scrub(value: Any) -> Any:
     """A copy of `value` with every secret-looking field replaced."""
     if isinstance(value, dict):
@@ -342,8 +345,14 @@ def diagnostics() -> Any:
             ),
         )
         bundle.writestr("directory.json", json.dumps(doc, indent=2))
-        bundle.writestr("status.json", json.dumps(scrub(_status()), indent=2, default=str))
-        bundle.writestr("events.json", json.dumps(store().events(200), indent=2))
+        status = scrub(_status())
+        status.pop("events", None)
+        bundle.writestr("status.json", json.dumps(status, indent=2, default=str))
+        events = [
+            {**e, "text": f"({e['kind']} event)"} if e["kind"] in PERSONAL_EVENTS else e
+            for e in store().events(200)
+        ]
+        bundle.writestr("events.json", json.dumps(events, indent=2))
     buffer.seek(0)
     event("admin", "diagnostics bundle downloaded")
     stamp = time.strftime("%Y%m%d-%H%M")
