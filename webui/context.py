@@ -3,6 +3,7 @@ and a client for this node's local release API."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,18 @@ def human_age(seconds: float) -> str:
     return f"{seconds // 86400} d {(seconds % 86400) // 3600} h"
 
 
+def since(timestamp: float) -> str:
+    """'just now', '5 min ago', '2 h ago'."""
+    age = human_age(time.time() - timestamp)
+    return age if age == "just now" else f"{age} ago"
+
+
 def jinja_helpers() -> dict[str, Any]:
     from appliance.humanize import human_size
 
-    return {"human_size": human_size, "human_age": human_age, "local_time": local_time}
+    return {
+        "human_size": human_size,
+        "human_age": human_age,
+        "since": since,
+        "local_time": local_time,
+    }

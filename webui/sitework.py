@@ -28,6 +28,7 @@ CSV_MAX_ROWS = 500
 DISCOVERY_CACHE = 30.0
 _discovered: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 _discover_lock = threading.Lock()
+OWN_QUEUE = "/printers/Secure_Print"
 URI_PREFERENCE = {"ipp": 0, "ipps": 1, "socket": 2}
 
 
@@ -51,8 +52,8 @@ def discover(fresh: bool = False) -> list[dict[str, Any]]:
         items = []
         for item in found:
             uris = sorted(item.uris, key=lambda u: URI_PREFERENCE.get(u.split(":")[0], 9))
-            if not uris:
-                continue
+            if not uris or any(OWN_QUEUE in u for u in uris):
+                continue  # nothing usable, or a meshprint Secure Print queue (a loop)
             items.append(
                 {
                     **item.to_dict(),

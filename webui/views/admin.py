@@ -83,9 +83,9 @@ def _status() -> dict[str, Any]:
 
 
 def _when(at: float) -> str:
-    from webui.context import human_age
+    from webui.context import since
 
-    return human_age(time.time() - at) + " ago"
+    return since(at)
 
 
 def _db_site() -> Any:

@@ -10,6 +10,7 @@ under a key that only the user's session cookie holds (webui/store.py).
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -78,7 +79,7 @@ def index() -> Any:
         jobs=jobs,
         printers=_printers(),
         selected=printer or session.get("printer", ""),
-        now=__import__("time").time(),
+        now=time.time(),
         sides=SIDES,
     )
 
