@@ -68,3 +68,25 @@ class WebServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def serve_demo(
+    root: Path, data: Path, release: str, env: dict[str, str] | None = None
+) -> tuple[WebServer, str]:
+    """`make demo`: the whole web UI for the node in `data` on a loopback port; returns
+    the server and the setup code that claims it."""
+    from appliance.sessions import free_port
+    from appliance.site import setupcode
+    from webui import create_app
+
+    code = setupcode.ensure(data)
+    app = create_app(
+        {
+            "MESHPRINT_DATA": str(data),
+            "RELEASE_API": release,
+            "RELEASE_URL": f"https://{release}",
+            "DISCOVERY_ENV": env,
+        }
+    )
+    cert, key = self_signed(root / "web")
+    return WebServer(app, "127.0.0.1", free_port(), cert, key).start(), code
