@@ -5,10 +5,12 @@ the dashboard and the release page land in docs/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -47,6 +49,21 @@ def phone(chromium: Any) -> Iterator[Any]:
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+def submit(appliance: Appliance, configured: dict[str, Any], data: bytes, title: str) -> Any:
+    """Alice prints a document (through the submit API, as the Secure Print queue does)."""
+    response = appliance.mesh.client(0, "submit").request(
+        "POST",
+        f"/v1/jobs?title={quote(title)}",
+        data,
+        {
+            "Authorization": basic_header(ALICE[0], configured["alice_token"]),
+            "Content-Type": "text/plain",
+        },
+    )
+    with response:
+        return json.loads(response.read())
 
 
 def sign_in_admin(page: Any, appliance: Appliance) -> None:
@@ -158,8 +175,15 @@ def test_admin_adds_a_user_and_a_printer(
     configured: dict[str, Any], appliance: Appliance, page: Any, bus: MdnsBus
 ) -> None:
     sign_in_admin(page, appliance)
-    page.wait_for_selector("[data-field=state] .badge.ok")  # the node is up (live updates)
+    page.wait_for_selector("[data-field=state] .badge.ok")  # the node is up
+    assert page.inner_text("[data-field=held]") == "0"
+    # A job arrives: the dashboard shows it without a reload (dashboard.js polls).
+    receipt = submit(appliance, configured, b"Draft contract\n", "Contract.txt")
+    page.wait_for_selector("[data-field=held]:text-is('1')", timeout=30_000)
     screenshot(page, "dashboard")
+    appliance.mesh.client(0).request(
+        "DELETE", f"/v1/jobs/{receipt['id']}", headers={"Authorization": basic_header(*ALICE)}
+    ).close()
 
     page.click("nav >> text=Users")
     form = page.locator("form.user-form")
@@ -189,17 +213,7 @@ def test_admin_adds_a_user_and_a_printer(
 def test_user_releases_a_held_job_from_a_phone(
     configured: dict[str, Any], appliance: Appliance, phone: Any, printer: VirtualPrinter
 ) -> None:
-    mesh = appliance.mesh
-    response = mesh.client(0, "submit").request(
-        "POST",
-        "/v1/jobs?title=Invoice%20March.txt",
-        b"Invoice for March\n" * 200,
-        {
-            "Authorization": basic_header(ALICE[0], configured["alice_token"]),
-            "Content-Type": "text/plain",
-        },
-    )
-    response.read()
+    submit(appliance, configured, b"Invoice for March\n" * 200, "Invoice March.txt")
     # The phone scans the printer's QR poster: the release page on the node's release port.
     phone.goto(f"{appliance.release_url}/release?printer={PRINTER}")
     phone.fill("input[name=name]", ALICE[0])

@@ -22,6 +22,16 @@
     set(document, "held", s.jobs.held);
     set(document, "fully", s.jobs.fully_replicated);
     set(document, "under", s.jobs.under_replicated);
+    const states = document.getElementById("job-states");
+    states.textContent = "";
+    Object.entries(s.jobs.by_state || {}).forEach(([state, n]) => {
+      if (state === "held") { return; }
+      const b = document.createElement("span");
+      b.className = "badge warn";
+      b.textContent = n + " " + state;
+      states.appendChild(b);
+      states.appendChild(document.createTextNode(" "));
+    });
     set(document, "live", s.members.filter((m) => m.live).length);
     set(document, "ready", s.printers.filter((p) => p.ready).length);
     s.members.forEach((m) => {

@@ -16,7 +16,7 @@
     }
     stage.appendChild(document.createTextNode(LABELS[data.stage] || data.stage));
     stage.className = "badge" + (data.stage === "printed" ? " ok" : FINAL.includes(data.stage) ? " bad" : "");
-    reason.textContent = data.reason || "";
+    reason.textContent = data.stage === "printed" ? "Collect it from the printer." : (data.reason || "");
     item.dataset.stage = data.stage;
   }
   function poll(item) {
