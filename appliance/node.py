@@ -96,7 +96,7 @@ class Node:
     # Life cycle
 
     def start(self) -> None:
-        from appliance.api import peer, release, submit
+        from appliance.api import peer, release, submit, wsgi
         from appliance.intake import door
 
         self.store.recover()
@@ -111,7 +111,7 @@ class Node:
             Server(
                 "release",
                 (e.bind, e.release_port),
-                release.app(self),
+                release.app(self, wsgi.release_page(self, self._loopback())),
                 server_context(cert, key, None),
             ),
         ]
@@ -144,6 +144,12 @@ class Node:
             log.warning("mqtt: no control plane (%s); install meshprint[appliance]", err)
             return
         agent.start(self, self._stop)
+
+    def _loopback(self) -> str:
+        """Where this machine reaches its own release API (the web release page uses it)."""
+        e = self.endpoint
+        host = "127.0.0.1" if e.bind in ("0.0.0.0", "::", "") else e.bind
+        return f"{host}:{e.release_port}"
 
     def wait(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly."""

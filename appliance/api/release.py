@@ -5,6 +5,7 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,16 @@ def mesh_jobs(node: Node, owner: str | None) -> dict[str, dict[str, Any]]:
     return jobs
 
 
-def app(node: Node) -> Callable[[Request], Response]:
+def _disk(node: Node) -> dict[str, int]:
+    """Free and total bytes of the file system holding this node's jobs."""
+    usage = shutil.disk_usage(node.data.root)
+    return {"free": usage.free, "total": usage.total}
+
+
+def app(
+    node: Node, web: Callable[[Request], Response] | None = None
+) -> Callable[[Request], Response]:
+    """The release API; paths outside /v1/ go to `web` (the release page) when given."""
     router = Router()
 
     @router.route("GET", "/v1/health")
@@ -61,6 +71,7 @@ def app(node: Node) -> Callable[[Request], Response]:
         directory = node.directory()
         jobs = mesh_jobs(node, None)
         counts = [len(j["copies"]) for j in jobs.values()]
+        states = [str(j.get("state", "held")) for j in jobs.values()]
         members = []
         for record in directory.nodes.values():
             held = sum(1 for j in jobs.values() if record.id in j["copies"])
@@ -75,6 +86,7 @@ def app(node: Node) -> Callable[[Request], Response]:
                     "last_seen": time.time() if record.id == node.id else seen,
                     "controller": record.id == directory.controller_id,
                     "jobs": held if node.peers.is_live(record.id) else None,
+                    "disk": _disk(node) if record.id == node.id else None,
                 }
             )
         polled = monitor.known(node.db)
@@ -95,6 +107,7 @@ def app(node: Node) -> Callable[[Request], Response]:
                     "fully_replicated": sum(1 for c in counts if c >= COPIES),
                     "under_replicated": sum(1 for c in counts if c < COPIES),
                     "by_copies": {str(n): counts.count(n) for n in sorted(set(counts))},
+                    "by_state": {s: states.count(s) for s in sorted(set(states))},
                 },
             }
         )
@@ -229,4 +242,10 @@ def app(node: Node) -> Callable[[Request], Response]:
         node.delete_everywhere(job_id, "deleted by owner", meta["holders"])
         return json_response({"deleted": job_id})
 
-    return router.dispatch
+    if web is None:
+        return router.dispatch
+
+    def dispatch(request: Request) -> Response:
+        return router.dispatch(request) if request.path.startswith("/v1/") else web(request)
+
+    return dispatch

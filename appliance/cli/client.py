@@ -16,17 +16,16 @@ from appliance.api.auth import basic_header
 from appliance.api.client import Client, describe
 from appliance.cli.common import (
     READ_SIZE,
-    ago,
     client_args,
     client_for,
     command,
     data_dir,
-    human_size,
     print_json,
     read_secret,
 )
 from appliance.cli.printers import printer_state
 from appliance.errors import ConfigError, MeshprintError
+from appliance.humanize import ago, human_size
 from appliance.node import (
     DEFAULT_RELEASE_PORT,
     DEFAULT_SUBMIT_PORT,

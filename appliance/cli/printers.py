@@ -13,6 +13,7 @@ from appliance.node import (
 )
 from appliance.printers import monitor, registry
 from appliance.printers.registry import SnmpConfig, new_printer
+from appliance.site import admin
 
 # Printers
 
@@ -44,14 +45,7 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         raise BadRequest(f"--on-node {record.node}: no such node (see 'meshprint member list')")
     if args.cups_queue:
         record = _through_cups(record, args.cups_queue, data.identity().node_id)
-
-    def add(doc: dict[str, Any]) -> None:
-        printers = doc.setdefault("printers", {})
-        if record.name in printers:
-            raise BadRequest(f"printer {record.name} already exists (remove it first)")
-        printers[record.name] = record.to_dict()
-
-    site.edit(add)
+    admin.add_printer(site, record)
     print(f"added printer {record.name}: {record.uri}")
 
 
@@ -159,12 +153,7 @@ def cmd_printer_discover(args: argparse.Namespace) -> None:
 
 def cmd_printer_remove(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-
-    def remove(doc: dict[str, Any]) -> None:
-        registry.find(doc, args.name)
-        del doc["printers"][args.name]
-
-    site.edit(remove)
+    admin.remove_printer(site, args.name)
     print(f"removed printer {args.name}")
 
 
