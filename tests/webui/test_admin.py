@@ -173,3 +173,25 @@ def test_printer_status_toner_and_alerts_from_the_node_database(
         assert "toner empty" in page
     status = admin_browser.get("/admin/status.json").get_json()
     assert status["printers"][0]["supplies"][0]["percent"] == 3
+
+
+def test_admin_changes_their_password(admin_browser: Browser, app: Flask) -> None:
+    from tests.webui.conftest import ADMIN
+
+    cases = [
+        (
+            {"current": "wrong-one-1", "password": "brand-new-1", "confirm": "brand-new-1"},
+            "not right",
+        ),
+        ({"current": ADMIN[1], "password": "brand-new-1", "confirm": "other-1"}, "differ"),
+        ({"current": ADMIN[1], "password": "short", "confirm": "short"}, "at least"),
+    ]
+    for form, message in cases:
+        response = admin_browser.post("/admin/password", form, page="/admin/settings")
+        assert response.status_code == 303
+        assert message in text(admin_browser.get("/admin/settings"))
+    form = {"current": ADMIN[1], "password": "brand-new-1", "confirm": "brand-new-1"}
+    assert admin_browser.post("/admin/password", form, page="/admin/settings").status_code == 302
+    fresh = Browser(https_client(app))
+    assert fresh.post("/login", {"name": ADMIN[0], "password": ADMIN[1]}).status_code == 401
+    assert fresh.post("/login", {"name": ADMIN[0], "password": "brand-new-1"}).status_code == 302
