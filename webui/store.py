@@ -123,6 +123,10 @@ class Store:
         ok = verify_password(stored, password)
         return ok and bool(rows)
 
+    def set_admin_password(self, name: str, password: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE admins SET hash=? WHERE name=?", (hash_password(password), name))
+
     # Rate limiting
 
     def failures(self, key: str, window: float) -> tuple[int, float]:

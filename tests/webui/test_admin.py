@@ -147,3 +147,51 @@ def test_diagnostics_bundle_has_no_secrets(admin_browser: Browser, data: Path) -
     for secret in (b"sekrit-community", b"wrapped_key", b"token_hash", b"maria", b"PRIVATE KEY"):
         assert secret not in everything, secret
     assert b"lobby" in everything
+
+
+def test_printer_status_toner_and_alerts_from_the_node_database(
+    admin_browser: Browser, data: Path
+) -> None:
+    """What the node's SNMP monitor recorded is what the console shows."""
+    from appliance.printers import monitor
+
+    admin_browser.post(
+        "/admin/printers",
+        {"action": "add", "name": "lobby", "uri": "ipp://10.0.0.5/ipp/print", "snmp": "10.0.0.5"},
+    )
+    db, _ = open_site(DataDir(data))
+    monitor.record(
+        db,
+        "lobby",
+        False,
+        "out of toner",
+        {"supplies": [{"name": "Black Toner", "percent": 3}], "alerts": ["toner empty"]},
+    )
+    for path in ("/admin/", "/admin/printers"):
+        page = text(admin_browser.get(path))
+        assert "out of toner" in page and "Black Toner" in page and 'value="3"' in page
+        assert "toner empty" in page
+    status = admin_browser.get("/admin/status.json").get_json()
+    assert status["printers"][0]["supplies"][0]["percent"] == 3
+
+
+def test_admin_changes_their_password(admin_browser: Browser, app: Flask) -> None:
+    from tests.webui.conftest import ADMIN
+
+    cases = [
+        (
+            {"current": "wrong-one-1", "password": "brand-new-1", "confirm": "brand-new-1"},
+            "not right",
+        ),
+        ({"current": ADMIN[1], "password": "brand-new-1", "confirm": "other-1"}, "differ"),
+        ({"current": ADMIN[1], "password": "short", "confirm": "short"}, "at least"),
+    ]
+    for form, message in cases:
+        response = admin_browser.post("/admin/password", form, page="/admin/settings")
+        assert response.status_code == 303
+        assert message in text(admin_browser.get("/admin/settings"))
+    form = {"current": ADMIN[1], "password": "brand-new-1", "confirm": "brand-new-1"}
+    assert admin_browser.post("/admin/password", form, page="/admin/settings").status_code == 302
+    fresh = Browser(https_client(app))
+    assert fresh.post("/login", {"name": ADMIN[0], "password": ADMIN[1]}).status_code == 401
+    assert fresh.post("/login", {"name": ADMIN[0], "password": "brand-new-1"}).status_code == 302

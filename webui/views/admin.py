@@ -18,14 +18,16 @@ from flask import (
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 
 from appliance import __version__
+from appliance.crypto.userkeys import check_password
 from appliance.errors import BadRequest, MeshprintError
 from appliance.printers import monitor, registry
 from appliance.site import admin
-from webui import links, sitework
+from webui import links, security, sitework
 from webui.context import data, event, has_site, release_api, site, store
 from webui.qr import qr_svg
 from webui.security import admin_required
@@ -301,6 +303,29 @@ def settings() -> Any:
         ),
         status,
     )
+
+
+@bp.post("/password")
+@admin_required
+def password() -> Any:
+    """The signed-in administrator changes their own password (the current one first)."""
+    name = str(session["admin"])
+    try:
+        security.limited("login", name)
+        if not store().check_admin(name, request.form.get("current", "")):
+            security.failed("login", name)
+            raise BadRequest("your current password is not right")
+        new = request.form.get("password", "")
+        if new != request.form.get("confirm", ""):
+            raise BadRequest("the two new passwords differ")
+        check_password(new)
+    except MeshprintError as err:
+        flash(str(err), "error")
+        return redirect(url_for("admin.settings")), 303
+    store().set_admin_password(name, new)
+    event("admin", f"{name} changed their password")
+    flash("Your password was changed.", "ok")
+    return redirect(url_for("admin.settings"))
 
 
 # Diagnostics
