@@ -119,7 +119,7 @@ class Rig:
         data = str(self.mesh.nodes[0].data)
         self.mesh.cli(
             "printer", "add", PRINTER, "--uri", f"socket://127.0.0.1:{self.printer.port}",
-            "--data", data,
+            "--pdl", "as-is", "--data", data,
         )  # fmt: skip
         self.broker: SiteBroker = site_broker(self.mesh).start()
         assert self.broker.process is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from appliance.errors import Gone
 
-ALPHABET = "ACDEFGHJKLMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B
+ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B
 GROUPS, GROUP_SIZE = 3, 4
 CODE_FILE = "setup-code"
 DONE_FILE = "setup-done"
