@@ -44,7 +44,7 @@ CUPS_BACKEND_RETRY = 6
 
 SCHEME = "meshprint"
 DEVICE_LINE = f'network {SCHEME} "Unknown" "meshprint Secure Print"'
-DEFAULT_WAIT = 60.0
+DEFAULT_WAIT = 300.0
 READ_SIZE = 256 * 1024
 # What the node answers when the job itself is unacceptable: cancel it, do not retry.
 REFUSED = (400, 403, 404, 410, 413, 415)
