@@ -375,7 +375,7 @@ def test_unknown_user_is_told_and_nothing_is_held(installed: SecurePrint, pdf: P
     assert attrs["job-state"] in (7, 8), attrs
     message = str(attrs.get("job-printer-state-message", ""))
     assert "unknown user mallory" in message, attrs
-    assert installed.sealed_files() == before
+    assert installed.sealed_files() - before == set()  # (earlier jobs may go meanwhile)
     assert "Not mine" not in installed.held()
 
 
