@@ -204,7 +204,7 @@ def test_install_again_changes_nothing(installed: SecurePrint) -> None:
     assert "network meshprint" in devices
 
 
-def test_install_refuses_a_directory_without_a_node(sp: SecurePrint) -> None:
+def test_install_wants_an_existing_data_directory(sp: SecurePrint) -> None:
     result = sp.site.mesh.cli(
         "intake",
         "install",
@@ -214,7 +214,7 @@ def test_install_refuses_a_directory_without_a_node(sp: SecurePrint) -> None:
         sp.cupsd.server,
         check=False,
     )
-    assert result.returncode == 1 and "not a meshprint node" in result.stderr
+    assert result.returncode == 1 and "does not exist" in result.stderr
 
 
 def test_intake_door_wants_the_secret_of_this_machine(installed: SecurePrint) -> None:
