@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ def cmd_intake_install(args: argparse.Namespace) -> None:
         wait=args.wait,
     )
     changes = queue.install(settings)
+    if not settings.data.exists():
+        # First boot: the site is made later (setup wizard); jobs wait for the node.
+        print(
+            f"note: {settings.data.root} has no meshprint node yet: Secure Print jobs wait "
+            "(and are retried by CUPS) until the node runs there",
+            file=sys.stderr,
+        )
     for change in changes:
         print(change)
     if not changes:

@@ -44,7 +44,7 @@ CUPS_BACKEND_RETRY = 6
 
 SCHEME = "meshprint"
 DEVICE_LINE = f'network {SCHEME} "Unknown" "meshprint Secure Print"'
-DEFAULT_WAIT = 60.0
+DEFAULT_WAIT = 300.0
 READ_SIZE = 256 * 1024
 # What the node answers when the job itself is unacceptable: cancel it, do not retry.
 REFUSED = (400, 403, 404, 410, 413, 415)
@@ -160,7 +160,10 @@ def submit(
         _say("ERROR", f"handing the job to the meshprint node failed: {err}")
         return CUPS_BACKEND_RETRY
     where = len(receipt.get("durable_on", [])) + len(receipt.get("replicating_to", []))
-    _say("INFO", f"held for {user} as job {receipt.get('id', '?')} on {where} node(s)")
+    # INFO also becomes the queue's printer-state-message, which anyone may read: no
+    # user name or job id there; those go to CUPS' debug log only.
+    _say("DEBUG", f"held for {user} as job {receipt.get('id', '?')} on {where} node(s)")
+    _say("INFO", "held until its owner releases it at a printer")
     return CUPS_BACKEND_OK
 
 

@@ -1,7 +1,8 @@
 """The Secure Print queue's PPD: a driverless pass-through.
 
 Each `*cupsFilter2` line hands PDF, Apple raster (URF), PWG raster and JPEG to the
-backend as they are ("-" = no filter), so phones and computers send what they already
+backend as they are ("-" = no filter; PDF's line costs more so a raster or JPEG is never
+converted to PDF on the way), so phones and computers send what they already
 have and nothing is converted; CUPS' own filters turn anything else it knows (text,
 PostScript, PNG …) into PDF first. From this CUPS derives what a driverless client asks
 for over IPP: document-format-supported, urf-supported, pwg-raster-*, sides-supported,
@@ -46,7 +47,11 @@ def ppd_text() -> str:
         "*cupsManualCopies: False",
         "*cupsIPPSupplies: False",
     ]
-    lines += [f'*cupsFilter2: "{t} {t} 0 -"' for t in PASS_THROUGH]
+    # PDF costs a little more than the others so that CUPS never turns a raster or a JPEG
+    # into PDF (rastertopdf and imagetopdf cost 0: a tie it would settle for PDF).
+    lines += [
+        f'*cupsFilter2: "{t} {t} {10 if t == "application/pdf" else 0} -"' for t in PASS_THROUGH
+    ]
     lines += ["*OpenUI *PageSize/Media Size: PickOne", "*OrderDependency: 10 AnySetup *PageSize"]
     lines.append("*DefaultPageSize: A4")
     for key, label, w, h in _SIZES:

@@ -248,7 +248,13 @@ def ensure_service(settings: Settings) -> list[str]:
 
 def install(settings: Settings) -> list[str]:
     """Set up (or bring back in line) the Secure Print queue; the changes made."""
-    settings.data.identity()  # a meshprint node lives here (ConfigError otherwise)
+    if not settings.data.root.is_dir():
+        raise ConfigError(
+            f"{settings.data.root} does not exist: give the node's data directory "
+            "(where 'meshprint node --data' runs)"
+        )
+    if settings.data.exists():
+        settings.data.identity()  # readable (ConfigError if damaged)
     _ = settings.port
     changes = install_backend(settings)
     changes += ensure_queue(settings)
