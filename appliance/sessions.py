@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,12 +23,39 @@ class ProcessesLeft(MeshprintError):
     status = 500
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
+LOWEST_PORT = 20000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A TCP (or, with SOCK_DGRAM, UDP) port on 127.0.0.1 that nothing uses right now, for
+    a server started a moment later.
+
+    Chosen below the kernel's ephemeral range: a port from that range (what binding to
+    port 0 gives) can be taken meanwhile as the local end of some outgoing connection,
+    and the server then fails with "address already in use". Ports already handed out by
+    this process are not handed out again."""
+    top = _ephemeral_start()
+    for _ in range(200):
+        port = random.randrange(LOWEST_PORT, top) if top > LOWEST_PORT + 100 else 0
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            port = probe.getsockname()[1]
+        _handed_out.add(port)
         return port
+    raise MeshprintError("no free port on 127.0.0.1")
 
 
 def session_members(sid: int) -> list[int]:

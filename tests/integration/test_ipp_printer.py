@@ -8,7 +8,6 @@ import http.server
 import json
 import os
 import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from appliance.printers.errors import (
 from appliance.printers.ipp.client import IppClient
 from appliance.printers.ipp.enums import JobState, PrinterState
 from appliance.printers.ipp.exceptions import IppTlsError
+from appliance.sessions import free_port
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter, mdns_bus, virtual_printer
 
 pytestmark = pytest.mark.integration
@@ -66,13 +66,6 @@ def wait_printed(driver: IppDriver, job: Submitted, timeout: float = 10) -> None
         assert progress.stage is not Stage.FAILED, progress
         assert time.monotonic() < deadline, f"job {job} still {progress}"
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --- printing
