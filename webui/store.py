@@ -16,11 +16,7 @@ import hmac
 import json
 import os
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from appliance.errors import BadRequest
+from appliance.store.db import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS admins (name TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at REAL);
@@ -56,35 +53,12 @@ def verify_password(stored: str, password: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
-class Store:
+class Store(Database):
+    """The web UI's own database (`DIR/webui.db`): settings, admins, sessions, events."""
+
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._conn().executescript(SCHEMA)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, args).fetchall()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(Path(path), SCHEMA, ())
 
     # Settings
 

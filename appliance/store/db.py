@@ -79,12 +79,20 @@ ADDED_COLUMNS = (("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),)
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    """A SQLite database in WAL mode, one connection per thread; `schema` is applied at
+    open and `added_columns` added to older databases."""
+
+    def __init__(
+        self,
+        path: Path,
+        schema: str = SCHEMA,
+        added_columns: tuple[tuple[str, str, str], ...] = ADDED_COLUMNS,
+    ) -> None:
         self.path = path
         self._local = threading.local()
         conn = self.connection()
-        conn.executescript(SCHEMA)
-        for table, column, definition in ADDED_COLUMNS:
+        conn.executescript(schema)
+        for table, column, definition in added_columns:
             have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
