@@ -153,3 +153,14 @@ def test_events_are_metadata_only(node: Any, store: JobStore, make_job: JobFacto
     later = watcher.changes()
     assert {(e["event"], e["job"]) for e in later} == {("printed", mine.id), ("expired", copy.id)}
     assert "Secret" not in json.dumps(later) and watcher.changes() == []
+
+
+def test_agent_sockets_get_tcp_nodelay() -> None:
+    import socket
+
+    from appliance.mqtt.agent import nodelay
+
+    with socket.socket() as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        nodelay(None, None, sock)  # type: ignore[arg-type]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
