@@ -27,6 +27,7 @@ from tests.fixtures.mosquitto import (
     node_publisher,
     site_broker,
 )
+from tests.fixtures.snmpagent import snmp_printer
 from tests.integration.conftest import Site, make_site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -368,6 +369,46 @@ def test_a_broker_that_never_answers_is_survived(
     broker.start()
     msite.mesh.wait_directory()
     wait_online(msite, broker, after=back)
+
+
+def test_printer_status_is_published_retained(
+    msite: Site, broker: SiteBroker, printer: VirtualPrinter, tmp_path: Any
+) -> None:
+    with snmp_printer(tmp_path / "snmp") as agent:
+        name = f"p{printer.port}-snmp"
+        msite.add_printer(
+            name, printer.uri, "--snmp", f"{HOST}:{agent.port}", "--community", agent.community
+        )
+        filter_ = topics.site_filter(site_id(msite), topics.PRINTERS)
+        controller = msite.mesh.nodes[0].id
+        with Subscriber(msite.mesh.nodes[1].data, broker.address, filter_) as seen:
+            _, status, _ = seen.wait(
+                lambda t, p, r: p["node"] == controller and name in p["printers"], timeout=40
+            )
+        assert status["printers"][name]["ready"] is True
+        assert status["printers"][name]["pages"] == 12345
+        agent.jam()
+        with Subscriber(msite.mesh.nodes[1].data, broker.address, filter_) as seen:
+            seen.wait(
+                lambda t, p, r: (
+                    p["node"] == controller and p["printers"].get(name, {}).get("ready") is False
+                ),
+                timeout=60,
+            )
+
+
+def test_broker_off_disconnects_the_agents(msite: Site, broker: SiteBroker) -> None:
+    node1 = msite.mesh.nodes[1]
+    presence = topics.site_filter(site_id(msite), topics.PRESENCE)
+    with Subscriber(msite.mesh.nodes[0].data, broker.address, presence) as seen:
+        off = time.time()
+        msite.mesh.cli("broker", "off", "--data", str(msite.mesh.nodes[0].data))
+        seen.wait(
+            lambda t, p, r: p["node"] == node1.id and p["state"] == "offline" and p["at"] >= off
+        )
+    on = time.time()
+    broker.configure()
+    wait_online(msite, broker, after=on)
 
 
 def test_a_removed_member_is_refused_by_the_broker(msite: Site, broker: SiteBroker) -> None:
