@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pwd
 import socket
 import subprocess
 import time
@@ -369,6 +370,17 @@ def test_a_broker_that_never_answers_is_survived(
     broker.start()
     msite.mesh.wait_directory()
     wait_online(msite, broker, after=back)
+
+
+def test_broker_config_runs_again_without_a_new_directory_version(
+    msite: Site, broker: SiteBroker
+) -> None:
+    before = msite.mesh.status(0)["directory_version"]
+    broker.configure()  # as a broker service would at every start (fresh CRL)
+    assert msite.mesh.status(0)["directory_version"] == before
+    key = broker.directory / "broker.key"
+    assert key.stat().st_mode & 0o077 == 0
+    assert pwd.getpwuid(key.stat().st_uid).pw_name == "mosquitto"  # it drops to that user
 
 
 def test_printer_status_is_published_retained(
