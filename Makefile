@@ -4,7 +4,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint unit integration bench clean
+.PHONY: setup demo test lint unit integration bench clean image image-test provisioning-test
 
 setup:
 	@scripts/setup.sh
@@ -25,6 +25,16 @@ integration: setup
 lint: setup
 	$(VENV)/bin/ruff check appliance webui tests bench
 	$(VENV)/bin/ruff format --check appliance webui tests bench
+
+# The appliance image (root; 20-30 min on 2 cores) and its boot test under qemu.
+image: setup
+	./build-image.sh --out dist
+
+image-test: image
+	./build-image.sh --test "$$(ls -t dist/meshprint-*-arm64.img.xz | head -n1)"
+
+provisioning-test: setup
+	$(PY) -m pytest -q -m provisioning tests/provisioning
 
 bench: setup
 	$(PY) bench/intake.py

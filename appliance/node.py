@@ -19,6 +19,7 @@ from appliance.jobs import deliver
 from appliance.mesh import repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
+from appliance.sdnotify import Notifier
 from appliance.site.ca import SiteCA, load_cert, load_key
 from appliance.site.directory import Directory
 from appliance.site.state import SiteState
@@ -81,7 +82,9 @@ class Node:
         )
         self.servers: list[Server] = []
         self._stop = threading.Event()
+        self.notifier = Notifier.from_env()
         self.last_sync: dict[str, dict[str, Any]] = {}
+        self.intake_secret = ""  # the Secure Print backend's key to the local door
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -93,9 +96,11 @@ class Node:
     # Life cycle
 
     def start(self) -> None:
-        from appliance.api import peer, release, submit
+        from appliance.api import peer, release, submit, wsgi
+        from appliance.intake import door
 
         self.store.recover()
+        self.intake_secret = door.prepare(self.data, self.endpoint)
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
         self.servers = [
@@ -106,7 +111,7 @@ class Node:
             Server(
                 "release",
                 (e.bind, e.release_port),
-                release.app(self),
+                release.app(self, wsgi.release_page(self, self._loopback())),
                 server_context(cert, key, None),
             ),
         ]
@@ -127,6 +132,9 @@ class Node:
             e.submit_port,
             e.release_port,
         )
+        self.notifier.ready(
+            f"serving: peer {e.peer_port}, submit {e.submit_port}, release {e.release_port}"
+        )
 
     def _start_control_plane(self) -> None:
         """The MQTT agent runs whenever the site directory names a broker."""
@@ -137,6 +145,12 @@ class Node:
             return
         agent.start(self, self._stop)
 
+    def _loopback(self) -> str:
+        """Where this machine reaches its own release API (the web release page uses it)."""
+        e = self.endpoint
+        host = "127.0.0.1" if e.bind in ("0.0.0.0", "::", "") else e.bind
+        return f"{host}:{e.release_port}"
+
     def wait(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly."""
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -146,12 +160,14 @@ class Node:
 
     def stop(self) -> None:
         self._stop.set()
+        self.notifier.stopping()
         for server in self.servers:
             server.shutdown()
             server.server_close()
 
     def _maintain(self) -> None:
         while not self._stop.is_set():
+            self.notifier.watchdog()
             for step in (self._announce, self._sync, self._expire, self._repair):
                 try:
                     step()

@@ -12,6 +12,7 @@ from appliance.cli.common import command, data_arg, data_dir, print_json, read_s
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, MeshprintError, NotFound
 from appliance.node import open_site
+from appliance.printers import registry
 from appliance.printers.delivery import SIDES
 
 
@@ -117,7 +118,9 @@ def cmd_broker_release(args: argparse.Namespace) -> None:
     data = _controller(args)
     _, site = open_site(data)
     directory = site.directory()
-    target = args.holder or _deliverer(data, args.job)
+    # A cups: printer's queue is on one node's CUPS: that node delivers.
+    queue_node = registry.find(directory.doc, args.printer).node
+    target = args.holder or queue_node or _deliverer(data, args.job)
     if directory.node(target) is None:
         raise ConfigError(f"{target} is not a node of this site")
     signed = commands.release_command(

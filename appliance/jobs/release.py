@@ -43,7 +43,6 @@ from appliance.errors import (
     Unauthorized,
     Unavailable,
 )
-from appliance.jobs import USER_X
 from appliance.site.ca import SiteCA
 from appliance.store.jobs import check_job_id, holders_from_list, holders_to_list
 
@@ -102,17 +101,23 @@ def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
     return meta
 
 
-def release_for_user(
-    node: Node, user: str, private: X25519PrivateKey, job_id: str, meta: dict[str, Any]
+def open_user_share(private: X25519PrivateKey, job_id: str, meta: dict[str, Any]) -> bytes:
+    """The owner's share of the job's key, opened with their unwrapped key
+    (`authenticate`); `meta` is the job (`find_job`)."""
+    return open_sealed(private, unb64(meta["user_share"]), job_id.encode())
+
+
+def release_with_share(
+    node: Node, job_id: str, share_x: int, share: bytes, meta: dict[str, Any]
 ) -> Plaintext:
-    """`private` is the owner's unwrapped key (`authenticate`), `meta` the job (`find_job`)."""
-    user_share = open_sealed(private, unb64(meta["user_share"]), job_id.encode())
+    """Decrypt with one share from outside the holders (the owner's) and a holder's: ours
+    when we have a copy, else a live holder decrypts for us over mutual TLS."""
     holders = holders_from_list(meta["holders_x"])
     local = node.store.get(job_id)
     if local is not None:
-        key = shamir.combine({local.share_x: local.share, USER_X: user_share})
+        key = shamir.combine({local.share_x: local.share, share_x: share})
         return _local_plaintext(node, job_id, key, holders)
-    request = {"x": USER_X, "share": b64(user_share)}
+    request = {"x": share_x, "share": b64(share)}
     return _remote_plaintext(node, job_id, [h.node for h in holders], "open", request, holders)
 
 

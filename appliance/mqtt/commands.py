@@ -15,9 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from appliance.api.release import check_release_id, print_options
 from appliance.errors import BadRequest, Conflict, Forbidden
 from appliance.jobs import deliver, release
+from appliance.jobs.deliver import check_release_id, print_options
 from appliance.printers.delivery import SIDES
 from appliance.site.ca import SiteCA
 from appliance.store.deliveries import Delivery

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs inside the provisioned root filesystem booted with systemd-nspawn: records what
+# the test checks in /root/bootcheck.txt, then powers the container off.
+out=/root/bootcheck.txt
+# Wait until the boot has no jobs left but this one.
+for _ in $(seq 90); do
+    [ "$(systemctl list-jobs --no-legend | grep -vc bootcheck)" -eq 0 ] && break
+    sleep 1
+done
+{
+    echo "jobs $(systemctl list-jobs --no-legend | grep -vc bootcheck)"
+    for unit in meshprint-node.service meshprint-webui.service meshprint-webui.socket \
+        meshprint-redirect.socket meshprint-firstboot.service nftables.service \
+        avahi-daemon.service cups.service mosquitto.service ssh.service; do
+        echo "unit $unit $(systemctl is-active "$unit")"
+    done
+    echo "nodestatus $(systemctl show -P StatusText meshprint-node.service)"
+    echo "health $(curl -s --cacert /etc/meshprint/tls/device.pem https://127.0.0.1/health)"
+    echo "redirect $(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' \
+        -H 'Host: meshprint.local' http://127.0.0.1/setup)"
+    echo "machineid $(cat /etc/machine-id)"
+    echo "hostkeys $(ls /etc/ssh/ssh_host_*_key 2>/dev/null | wc -l)"
+    printf 'issue %s\n' "$(tr '\n' ' ' < /etc/issue.d/meshprint.issue)"
+    for unit in $(systemctl list-units --failed --plain --no-legend | awk '{print $1}'); do
+        echo "failed $unit"
+        journalctl -b -q -u "$unit" | tail -n 5
+    done
+    echo "ruleset"
+    nft list ruleset
+} > "$out" 2>&1
+systemctl poweroff

@@ -1,0 +1,239 @@
+"""provisioning/ and systemd/: ansible-lint (production profile), syntax checks, unit
+hardening, and site.yml applied twice to a real Debian root filesystem (mmdebstrap,
+amd64) through Ansible's chroot connection, then booted with systemd-nspawn.
+
+The base root filesystem is cached in .cache/provisioning/ (git-ignored); delete it to
+rebuild. Needs root (chroot, nspawn); `pytest -m provisioning` selects these tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.provisioning
+
+REPO = Path(__file__).resolve().parents[2]
+PROVISIONING = REPO / "provisioning"
+UNITS = REPO / "systemd"
+CACHE = REPO / ".cache" / "provisioning"
+BASE_TAR = CACHE / "debian-bookworm-amd64-minbase.tar"
+BIN = Path(sys.executable).parent
+MIRRORS = [
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+]
+# What the roles must leave enabled (socket- and service-level).
+ENABLED = {
+    "multi-user.target.wants": [
+        "meshprint-node.service",
+        "meshprint-webui.service",
+        "meshprint-firstboot.service",
+        "cups.service",
+        "avahi-daemon.service",
+        "mosquitto.service",
+    ],
+    "sockets.target.wants": ["meshprint-webui.socket", "meshprint-redirect.socket"],
+    "sysinit.target.wants": ["nftables.service"],
+}
+DESIGN_TCP_PORTS = "22, 80, 443, 631, 8883, 9263, 9264, 9265, 9266"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, nspawn)")
+
+
+def ansible_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(PROVISIONING / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+    }
+
+
+def run(cmd: list[str], timeout: float = 900, **kwargs: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+
+
+def test_ansible_lint_production_profile() -> None:
+    result = run(
+        [str(BIN / "ansible-lint"), "--profile", "production", "--nocolor"],
+        cwd=PROVISIONING,
+        env=ansible_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("playbook", ["site.yml", "update.yml"])
+def test_playbook_syntax(playbook: str) -> None:
+    result = run(
+        [str(BIN / "ansible-playbook"), "--syntax-check", "-i", "inventory.example.yml", playbook],
+        cwd=PROVISIONING,
+        env=ansible_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("unit", sorted(p.name for p in UNITS.glob("*.service")))
+def test_unit_exposure_is_ok(unit: str) -> None:
+    result = run(["systemd-analyze", "security", "--offline=true", str(UNITS / unit)])
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 4.0 and match.group(2) == "OK", match.group(0)
+
+
+# site.yml in a chroot, twice, then a boot
+
+
+def base_rootfs() -> Path:
+    """The cached minimal Debian (python3 for Ansible, systemd to boot it)."""
+    if not BASE_TAR.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        part = BASE_TAR.with_suffix(".part")
+        result = run(
+            [
+                "mmdebstrap",
+                "--variant=minbase",
+                "--format=tar",
+                "--include=python3,systemd-sysv,dbus,udev,ca-certificates",
+                "bookworm",
+                str(part),
+                *MIRRORS,
+            ],
+            timeout=900,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        part.rename(BASE_TAR)
+    return BASE_TAR
+
+
+def apply_site(root: Path, log: Path) -> dict[str, int]:
+    inventory = root.parent / "inventory.ini"
+    inventory.write_text(
+        f"[appliances]\n{root} ansible_connection=community.general.chroot "
+        "ansible_python_interpreter=/usr/bin/python3\n"
+    )
+    result = run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml"],
+        cwd=PROVISIONING,
+        env=ansible_env(),
+    )
+    log.write_text(result.stdout + result.stderr)
+    recap = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
+    assert result.returncode == 0 and recap, result.stdout[-5000:] + result.stderr[-2000:]
+    return dict(
+        zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups()), strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list]]:
+    for tool in ("mmdebstrap", "systemd-nspawn", "nft"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is missing: run scripts/setup.sh")
+    work = tmp_path_factory.mktemp("chroot")
+    root = work / "root"
+    root.mkdir()
+    subprocess.run(["tar", "-C", str(root), "-xf", str(base_rootfs())], check=True)
+    runs = [apply_site(root, work / "first.log"), apply_site(root, work / "second.log")]
+    try:
+        yield root, runs
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@needs_root
+def test_second_run_changes_nothing(provisioned: tuple[Path, list]) -> None:
+    _, (first, second) = provisioned
+    assert first["changed"] > 20 and first["failed"] == 0
+    assert second["changed"] == 0 and second["failed"] == 0, second
+
+
+@needs_root
+def test_users_paths_and_release_layout(provisioned: tuple[Path, list]) -> None:
+    root, _ = provisioned
+    passwd = (root / "etc/passwd").read_text()
+    line = next(x for x in passwd.splitlines() if x.startswith("meshprint:"))
+    fields = line.split(":")
+    assert int(fields[2]) < 1000 and fields[5] == "/var/lib/meshprint"
+    assert fields[6] == "/usr/sbin/nologin"
+    assert "admin:" not in passwd  # no admin account without keys, no default password
+    data = root / "var/lib/meshprint"
+    assert data.stat().st_mode & 0o777 == 0o700
+    current = root / "opt/meshprint/current"
+    assert current.is_symlink() and os.readlink(current).startswith("releases/")
+    release = root / "opt/meshprint" / os.readlink(current)
+    assert (release / "venv/bin/meshprint").exists() and (release / "venv/bin/gunicorn").exists()
+    assert (root / "etc/meshprint/meshprint.env").exists()
+    assert (root / "etc/machine-id").read_text() == ""  # generalised for first boot
+    assert not list((root / "etc/ssh").glob("ssh_host_*"))
+    sshd = (root / "etc/ssh/sshd_config.d/meshprint.conf").read_text()
+    assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
+
+
+@needs_root
+def test_units_installed_and_enabled(provisioned: tuple[Path, list]) -> None:
+    root, _ = provisioned
+    for unit in UNITS.iterdir():
+        assert (root / "etc/systemd/system" / unit.name).read_text() == unit.read_text()
+    for target, units in ENABLED.items():
+        wants = root / "etc/systemd/system" / target
+        missing = [u for u in units if not (wants / u).is_symlink()]
+        assert not missing, f"not enabled in {target}: {missing}"
+
+
+@needs_root
+def test_firewall_ruleset_allows_only_the_design_ports(provisioned: tuple[Path, list]) -> None:
+    root, _ = provisioned
+    ruleset = root / "etc/nftables.conf"
+    check = run(["nft", "-c", "-f", str(ruleset)])
+    assert check.returncode == 0, check.stderr
+    text = ruleset.read_text()
+    assert "policy drop" in text
+    assert re.findall(r"tcp dport \{ ([^}]*) \} accept", text) == [DESIGN_TCP_PORTS]
+    assert re.findall(r"udp dport \{ ([^}]*) \} accept", text) == ["5353"]
+
+
+@needs_root
+def test_boots_with_services_up(provisioned: tuple[Path, list]) -> None:
+    """Boot the provisioned tree (first boot) in a container without network access and
+    check the services as systemd reports them, over loopback inside it."""
+    root, _ = provisioned
+    here = Path(__file__).parent
+    shutil.copy(here / "bootcheck.sh", root / "usr/local/sbin/bootcheck")
+    (root / "usr/local/sbin/bootcheck").chmod(0o755)
+    shutil.copy(here / "bootcheck.service", root / "etc/systemd/system/bootcheck.service")
+    wants = root / "etc/systemd/system/multi-user.target.wants/bootcheck.service"
+    wants.symlink_to("/etc/systemd/system/bootcheck.service")
+    boot = run(
+        [
+            "systemd-nspawn",
+            *("-q", "-D", str(root), "-b", "--private-network", "--register=no", "--keep-unit"),
+        ],
+        timeout=240,
+    )
+    report = root / "root/bootcheck.txt"
+    assert report.exists(), boot.stdout[-4000:] + boot.stderr[-2000:]
+    lines = report.read_text().splitlines()
+    facts = dict(line.split(" ", 1) for line in lines if " " in line and line[0] != "\t")
+    units = {line.split()[1]: line.split()[2] for line in lines if line.startswith("unit ")}
+    assert all(state == "active" for state in units.values()), units
+    assert not [line for line in lines if line.startswith("failed ")], report.read_text()
+    assert facts["health"] == '{"ok":true}'
+    assert facts["redirect"] == "301 https://meshprint.local/setup"
+    assert facts["nodestatus"].startswith("waiting for a site in /var/lib/meshprint")
+    assert re.fullmatch(r"[0-9a-f]{32}", facts["machineid"])
+    assert int(facts["hostkeys"]) >= 3
+    assert "Set it up at https://meshprint.local/" in facts["issue"]
+    assert f"tcp dport {{ {DESIGN_TCP_PORTS} }} accept" in report.read_text()
