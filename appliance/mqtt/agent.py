@@ -193,6 +193,11 @@ class Agent:
             return
         try:
             outcome = commands.act_on(self.node, payload)
+        except commands.NotDelivered as err:
+            log.warning(
+                "mqtt: release %s of job %s not printed: %s", err.release_id, err.job_id, err
+            )
+            return
         except MeshprintError as err:
             log.warning("mqtt: release command refused: %s", err)
             return

@@ -221,6 +221,15 @@ def test_forged_replayed_and_unknown_commands_print_nothing(
     log_has(msite, 2, "release command refused: release command has expired")
     log_has(msite, 2, f"release command refused: you have no job j{'0' * 24}")
     log_has(msite, 2, "release command refused: release command is not JSON")
+    msite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print")
+    down = commands.encode(
+        commands.release_command(
+            controller_ca(msite), job_id, msite.mesh.nodes[2].id, "nobody-home"
+        )
+    )
+    publish(msite, broker, 0, cmd_topic(msite, 2), down)
+    log_has(msite, 2, f"mqtt: release {release_id(down)} of job {job_id} not printed")
+    assert next(j for j in msite.jobs(2) if j["id"] == job_id)["state"] == "held"
 
     # A command already used (here: by an HTTPS authorized release) is refused as a replay.
     used = command(msite, job_id, 2, printer)
