@@ -4,10 +4,10 @@ same release made by a direct HTTPS call, in the same run.
 Run from the repository root:  .venv/bin/python bench/control.py [--quick] [--runs N]
 
 Set up first, not timed: a 3-node LocalMesh, the site broker (`meshprint broker config`
-+ a real mosquitto on a free loopback port), one user, and a RAW printer that is a
-socket server inside this process: it notes the moment each connection arrives, which is
-when the holder starts delivering (after its checks, claims and share exchange) — the
-same end mark for both sides.
++ a real mosquitto on a free loopback port), one user, and a RAW printer (`--pdl as-is`:
+no conversion) that is a socket server inside this process: it notes the moment each
+connection arrives, which is when the holder starts delivering (after its checks, claims
+and share exchange) — the same end mark for both sides.
 
 Per run, both sides release a fresh 10 KB job held on all three nodes, by the holder
 node1, as an authorized (controller-signed) release to that printer:
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -94,7 +95,7 @@ class TimedPrinter:
 
     @staticmethod
     def _drain(conn: socket.socket) -> None:
-        with conn:
+        with conn, contextlib.suppress(OSError):
             while conn.recv(65536):
                 pass
 

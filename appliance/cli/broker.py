@@ -71,8 +71,9 @@ def cmd_broker_config(args: argparse.Namespace) -> None:
     if args.no_announce:
         return
     where = broker.BrokerAddress(host, args.port)
-    site.edit(lambda doc: doc.__setitem__("broker", where.to_dict()))
-    print(f"the site directory now names the broker {host}:{args.port}: nodes connect to it")
+    if broker.address(directory.doc) != where:  # safe to run at every broker start
+        site.edit(lambda doc: doc.__setitem__("broker", where.to_dict()))
+    print(f"the site directory names the broker {host}:{args.port}: nodes connect to it")
 
 
 def cmd_broker_off(args: argparse.Namespace) -> None:

@@ -41,6 +41,7 @@ MAX_BACKOFF = 16
 KEEPALIVE = 15
 SESSION_EXPIRY = 7 * 86400  # the broker keeps our commands this long while we are away
 WATCH_INTERVAL = 0.5
+MAX_QUEUED = 1000  # events beyond this during a broker outage are dropped (metadata only)
 
 
 def nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -94,6 +95,7 @@ class Agent:
         self.client = tls_client(
             node.id, data.node_cert, data.node_key, data.ca_cert, manual_ack=True
         )
+        self.client.max_queued_messages_set(MAX_QUEUED)  # events kept through an outage
         self.client.will_set(self.presence_topic, self._presence("offline"), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -120,6 +122,7 @@ class Agent:
                 self.presence_topic, self._presence("offline"), qos=1, retain=True
             )
             info.wait_for_publish(timeout=2)
+        self.connected.clear()  # a goodbye, not a lost broker
         self.client.disconnect()
         self.client.loop_stop()
         self._commands.put(None)
@@ -193,6 +196,11 @@ class Agent:
             return
         try:
             outcome = commands.act_on(self.node, payload)
+        except commands.NotDelivered as err:
+            log.warning(
+                "mqtt: release %s of job %s not printed: %s", err.release_id, err.job_id, err
+            )
+            return
         except MeshprintError as err:
             log.warning("mqtt: release command refused: %s", err)
             return

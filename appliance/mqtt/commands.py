@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from appliance.errors import BadRequest, Conflict, Forbidden
+from appliance.errors import BadRequest, Conflict, Forbidden, MeshprintError
 from appliance.jobs import deliver, release
 from appliance.jobs.deliver import check_release_id, print_options
 from appliance.printers.delivery import SIDES
@@ -57,6 +57,18 @@ def encode(signed: dict[str, str]) -> bytes:
     return json.dumps(signed, separators=(",", ":")).encode()
 
 
+class NotDelivered(MeshprintError):
+    """A valid command whose delivery did not happen: the printer is not ready, another
+    delivery has the job, the release id was already used on a holder, … (the job stays
+    as it was; nothing printed)."""
+
+    def __init__(self, release_id: str, job_id: str, cause: MeshprintError) -> None:
+        super().__init__(str(cause))
+        self.status = cause.status
+        self.release_id = release_id
+        self.job_id = job_id
+
+
 @dataclass(frozen=True)
 class Outcome:
     delivery: Delivery
@@ -93,14 +105,18 @@ def act_on(node: Node, payload: bytes) -> Outcome:
             raise Conflict(f"release {release_id} was for another job")
         return Outcome(earlier, repeated=True)
     meta = release.find_job(node, job_id, owner=None)  # NotFound: no such job on the mesh
-    delivery = deliver.deliver(
-        node,
-        job_id,
-        meta["holders"],
-        str(request["printer"]),
-        print_options(request, meta),
-        release_id,
-        bool(request.get("reprint")),
-        lambda: release.release_authorized(node, signed, job_id),
-    )
+    options = print_options(request, meta)
+    try:
+        delivery = deliver.deliver(
+            node,
+            job_id,
+            meta["holders"],
+            str(request["printer"]),
+            options,
+            release_id,
+            bool(request.get("reprint")),
+            lambda: release.release_authorized(node, signed, job_id),
+        )
+    except MeshprintError as err:
+        raise NotDelivered(release_id, job_id, err) from None
     return Outcome(delivery, repeated=False)

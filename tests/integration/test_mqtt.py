@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pwd
 import socket
 import subprocess
 import time
@@ -27,6 +28,7 @@ from tests.fixtures.mosquitto import (
     node_publisher,
     site_broker,
 )
+from tests.fixtures.snmpagent import snmp_printer
 from tests.integration.conftest import Site, make_site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -219,6 +221,15 @@ def test_forged_replayed_and_unknown_commands_print_nothing(
     log_has(msite, 2, "release command refused: release command has expired")
     log_has(msite, 2, f"release command refused: you have no job j{'0' * 24}")
     log_has(msite, 2, "release command refused: release command is not JSON")
+    msite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print")
+    down = commands.encode(
+        commands.release_command(
+            controller_ca(msite), job_id, msite.mesh.nodes[2].id, "nobody-home"
+        )
+    )
+    publish(msite, broker, 0, cmd_topic(msite, 2), down)
+    log_has(msite, 2, f"mqtt: release {release_id(down)} of job {job_id} not printed")
+    assert next(j for j in msite.jobs(2) if j["id"] == job_id)["state"] == "held"
 
     # A command already used (here: by an HTTPS authorized release) is refused as a replay.
     used = command(msite, job_id, 2, printer)
@@ -368,6 +379,57 @@ def test_a_broker_that_never_answers_is_survived(
     broker.start()
     msite.mesh.wait_directory()
     wait_online(msite, broker, after=back)
+
+
+def test_broker_config_runs_again_without_a_new_directory_version(
+    msite: Site, broker: SiteBroker
+) -> None:
+    before = msite.mesh.status(0)["directory_version"]
+    broker.configure()  # as a broker service would at every start (fresh CRL)
+    assert msite.mesh.status(0)["directory_version"] == before
+    key = broker.directory / "broker.key"
+    assert key.stat().st_mode & 0o077 == 0
+    assert pwd.getpwuid(key.stat().st_uid).pw_name == "mosquitto"  # it drops to that user
+
+
+def test_printer_status_is_published_retained(
+    msite: Site, broker: SiteBroker, printer: VirtualPrinter, tmp_path: Any
+) -> None:
+    with snmp_printer(tmp_path / "snmp") as agent:
+        name = f"p{printer.port}-snmp"
+        msite.add_printer(
+            name, printer.uri, "--snmp", f"{HOST}:{agent.port}", "--community", agent.community
+        )
+        filter_ = topics.site_filter(site_id(msite), topics.PRINTERS)
+        controller = msite.mesh.nodes[0].id
+        with Subscriber(msite.mesh.nodes[1].data, broker.address, filter_) as seen:
+            _, status, _ = seen.wait(
+                lambda t, p, r: p["node"] == controller and name in p["printers"], timeout=40
+            )
+        assert status["printers"][name]["ready"] is True
+        assert status["printers"][name]["pages"] == 12345
+        agent.jam()
+        with Subscriber(msite.mesh.nodes[1].data, broker.address, filter_) as seen:
+            seen.wait(
+                lambda t, p, r: (
+                    p["node"] == controller and p["printers"].get(name, {}).get("ready") is False
+                ),
+                timeout=60,
+            )
+
+
+def test_broker_off_disconnects_the_agents(msite: Site, broker: SiteBroker) -> None:
+    node1 = msite.mesh.nodes[1]
+    presence = topics.site_filter(site_id(msite), topics.PRESENCE)
+    with Subscriber(msite.mesh.nodes[0].data, broker.address, presence) as seen:
+        off = time.time()
+        msite.mesh.cli("broker", "off", "--data", str(msite.mesh.nodes[0].data))
+        seen.wait(
+            lambda t, p, r: p["node"] == node1.id and p["state"] == "offline" and p["at"] >= off
+        )
+    on = time.time()
+    broker.configure()
+    wait_online(msite, broker, after=on)
 
 
 def test_a_removed_member_is_refused_by_the_broker(msite: Site, broker: SiteBroker) -> None:

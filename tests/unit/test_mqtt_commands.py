@@ -153,3 +153,29 @@ def test_events_are_metadata_only(node: Any, store: JobStore, make_job: JobFacto
     later = watcher.changes()
     assert {(e["event"], e["job"]) for e in later} == {("printed", mine.id), ("expired", copy.id)}
     assert "Secret" not in json.dumps(later) and watcher.changes() == []
+
+
+def test_agent_sockets_get_tcp_nodelay() -> None:
+    import socket
+
+    from appliance.mqtt.agent import nodelay
+
+    with socket.socket() as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        nodelay(None, None, sock)  # type: ignore[arg-type]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_a_failed_delivery_is_reported_as_not_delivered(
+    node: Any, ca: SiteCA, store: JobStore, make_job: JobFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.errors import Unavailable
+
+    def down(*args: Any) -> Any:
+        raise Unavailable("printer lobby is not ready: jammed")
+
+    monkeypatch.setattr(commands.deliver, "deliver", down)
+    job_id = held(store, make_job)
+    with pytest.raises(commands.NotDelivered, match="jammed") as info:
+        commands.act_on(node, payload(ca, job_id))
+    assert info.value.status == 503 and info.value.job_id == job_id
