@@ -29,6 +29,7 @@ from appliance.printers.ipp.serializer import attr, encode, new_request
 from appliance.printers.ipp.transport import Connection, TlsPolicy, parse_uri
 
 REPLAY_LIMIT = 1024 * 1024
+CANCEL_SEARCH = 2.0  # seconds to look for the job of a failed upload, to cancel it
 PRINTER_ATTRIBUTES = (
     "printer-make-and-model",
     "printer-name",
@@ -201,7 +202,17 @@ class IppClient:
 
     def _cancel_unfinished(self, request: IppMessage) -> None:
         """Best effort: cancel the newest unfinished job with this request's job-name and
-        user, i.e. the one whose upload failed."""
+        user, i.e. the one whose upload failed. The printer may not have read the request
+        far enough to create the job yet: it is looked for again for up to
+        CANCEL_SEARCH seconds, while the upload's connection stays open (so the printer
+        cannot take the document as complete meanwhile)."""
+        deadline = time.monotonic() + CANCEL_SEARCH
+        while not self._cancel_newest(request) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _cancel_newest(self, request: IppMessage) -> bool:
+        """Cancel the newest unfinished job matching the request; False if there is none
+        (or the printer does not say)."""
         name = request.first("job-name")
         user = request.first("requesting-user-name")
         timeout = min(self.timeout, 5.0)
@@ -223,10 +234,12 @@ class IppClient:
                 and _first(group.attributes.get("job-name")) == name
                 and _first(group.attributes.get("job-originating-user-name")) == user
             ]
-            if ids:
-                self.send(self.build(Operation.CANCEL_JOB, {"job-id": max(ids)}), timeout=timeout)
+            if not ids:
+                return False
+            self.send(self.build(Operation.CANCEL_JOB, {"job-id": max(ids)}), timeout=timeout)
+            return True
         except IppError:
-            pass  # the printer is gone or does not say: nothing more can be done from here
+            return True  # the printer is gone or does not say: nothing more can be done
 
     def _job_operation_attributes(self, options: PrintOptions) -> dict[str, object]:
         return {
