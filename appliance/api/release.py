@@ -135,14 +135,20 @@ def app(
                     return answer
         return None
 
-    def repeated(data: dict[str, Any], job_id: str) -> Response | None:
-        """A release already made here or elsewhere (the job may be printed and gone)."""
+    def repeated(data: dict[str, Any], job_id: str, everywhere: bool = False) -> Response | None:
+        """A release already made here (or, `everywhere`, by a live peer): the job may be
+        printed and gone."""
         release_id = data.get("release_id") or (
             release.command_release_id(data) if "command" in data else None
         )
         if not data.get("printer") or not release_id:
             return None
-        earlier = find_delivery(deliver.check_release_id(str(release_id)))
+        release_id = deliver.check_release_id(str(release_id))
+        if everywhere:
+            earlier = find_delivery(release_id)
+        else:
+            found = node.deliveries.get(release_id)
+            earlier = found.to_dict() if found is not None else None
         if earlier is None:
             return None
         if earlier["job_id"] != job_id:
@@ -171,6 +177,17 @@ def app(
         """To a printer when the body names one (202 + the delivery), else the document."""
         job_id = check_job_id(request.params["job_id"])
         data = request.json()
+        try:
+            return release_here(request, job_id, data)
+        except (NotFound, Conflict):
+            # Gone or claimed: perhaps by this very release, retried here after another
+            # node took it. Asking the peers only now keeps the usual path short.
+            earlier = repeated(data, job_id, everywhere=True)
+            if earlier is not None:
+                return earlier
+            raise
+
+    def release_here(request: Request, job_id: str, data: dict[str, Any]) -> Response:
         opener: dict[str, Any]  # what opens the job, should another node deliver it
         if request.headers.get("Authorization"):
             user, password = basic_credentials(request)
