@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from appliance.errors import MeshprintError
 from appliance.localmesh import LocalMesh
@@ -55,6 +56,7 @@ def main() -> int:
         release_to = "--printer demo-printer"
     except MeshprintError as err:
         print(f"(no virtual printer: {err}; releases go to a file instead)")
+    web, web_line = _web_ui(root, mesh, bus)
     (root / "demo.password").write_text(password + "\n")
     (root / "sample.txt").write_text("Hello from meshprint: this page was held encrypted.\n")
     a, b, c = mesh.nodes
@@ -68,7 +70,7 @@ Site "Demo office" is up:
   node2 {c.id}  edge node                submit {c.submit}  release {c.release}
 
 Demo user: demo   password: {password}   submit token: {token}
-(password also in .demo/demo.password){printer_line}
+(password also in .demo/demo.password){printer_line}{web_line}
 
 Try, in another terminal:
   export MESHPRINT_CA={ca}
@@ -93,12 +95,29 @@ Press Ctrl-C to stop the demo.""",
     while not stopping:
         time.sleep(0.5)
     print("\nStopping the demo mesh …")
+    if web is not None:
+        web.stop()
     mesh.close()
     if printer is not None:
         printer.close()
     if bus is not None:
         bus.stop()
     return 0
+
+
+def _web_ui(root: Path, mesh: LocalMesh, bus: MdnsBus | None) -> tuple[Any, str]:
+    """The web UI (setup wizard, console, release page) on a loopback port."""
+    try:
+        from webui.serve import serve_demo
+
+        node = mesh.nodes[0]
+        web, code = serve_demo(root, node.data, node.release, bus.env if bus else None)
+    except (MeshprintError, OSError) as err:
+        return None, f"\n(no web UI: {err})"
+    return web, (
+        f"\n\nWeb UI: {web.url}/setup  (self-signed certificate: accept the browser's warning)"
+        f"\n  setup code: {code}   release page: https://{node.release}/release"
+    )
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ class Node:
         self._stop = threading.Event()
         self.notifier = Notifier.from_env()
         self.last_sync: dict[str, dict[str, Any]] = {}
+        self.intake_secret = ""  # the Secure Print backend's key to the local door
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -95,9 +96,11 @@ class Node:
     # Life cycle
 
     def start(self) -> None:
-        from appliance.api import peer, release, submit
+        from appliance.api import peer, release, submit, wsgi
+        from appliance.intake import door
 
         self.store.recover()
+        self.intake_secret = door.prepare(self.data, self.endpoint)
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
         self.servers = [
@@ -108,7 +111,7 @@ class Node:
             Server(
                 "release",
                 (e.bind, e.release_port),
-                release.app(self),
+                release.app(self, wsgi.release_page(self, self._loopback())),
                 server_context(cert, key, None),
             ),
         ]
@@ -119,6 +122,7 @@ class Node:
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
         threading.Thread(target=deliver.resume, args=(self,), name="resume", daemon=True).start()
         monitor.start(self, self._stop)
+        self._start_control_plane()
         log.info(
             "node %s (%s) up: peer %s:%d, submit %d, release %d",
             self.id,
@@ -131,6 +135,21 @@ class Node:
         self.notifier.ready(
             f"serving: peer {e.peer_port}, submit {e.submit_port}, release {e.release_port}"
         )
+
+    def _start_control_plane(self) -> None:
+        """The MQTT agent runs whenever the site directory names a broker."""
+        try:
+            from appliance.mqtt import agent
+        except ImportError as err:
+            log.warning("mqtt: no control plane (%s); install meshprint[appliance]", err)
+            return
+        agent.start(self, self._stop)
+
+    def _loopback(self) -> str:
+        """Where this machine reaches its own release API (the web release page uses it)."""
+        e = self.endpoint
+        host = "127.0.0.1" if e.bind in ("0.0.0.0", "::", "") else e.bind
+        return f"{host}:{e.release_port}"
 
     def wait(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly."""

@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the node, the tests and the demo use: CUPS and its IPP tools (the
 # printer fixtures and pycups), avahi and D-Bus (ippeveprinter needs them), faketime
-# (the expiry tests), mmdebstrap, systemd-nspawn and nft (the provisioning tests).
+# (the expiry tests), Mosquitto and its clients (the MQTT control plane and its tests),
+# mmdebstrap, systemd-nspawn and nft (the provisioning tests), Chromium (the web UI
+# browser tests).
 PACKAGES=(python3 python3-venv python3-dev gcc make pkg-config ca-certificates openssl faketime
           cups cups-client cups-bsd cups-ipp-utils cups-filters libcups2-dev
-          avahi-daemon avahi-utils dbus
-          mmdebstrap systemd-container nftables)
+          avahi-daemon avahi-utils dbus mosquitto mosquitto-clients
+          mmdebstrap systemd-container nftables chromium chromium-driver)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

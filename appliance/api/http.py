@@ -115,6 +115,7 @@ class Request:
     peer_cert: dict[str, Any] | None = None
     params: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    raw_query: str = ""
 
     def json(self, limit: int = JSON_LIMIT) -> dict[str, Any]:
         try:
@@ -238,6 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers=self.headers,
             body=body,
             client=self.client_address,
+            raw_query=url.query,
         )
         if isinstance(self.connection, ssl.SSLSocket):
             request.peer_cert = self.connection.getpeercert() or None

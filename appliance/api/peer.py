@@ -135,6 +135,46 @@ def app(node: Node) -> Callable[[Request], Response]:
         plaintext = release.release_authorized(node, request.json(), job_id)
         return stream_plaintext(plaintext)
 
+    @router.route("POST", "/peer/jobs/<job_id>/deliver")
+    def deliver_here(request: Request) -> Response:
+        """A release to a printer whose CUPS queue is on this node, handed over by the node
+        the owner (or the controller's command) released it on."""
+        job_id = check_job_id(request.params["job_id"])
+        data = request.json()
+        opener = data.get("opener")
+        if not isinstance(opener, dict):
+            raise BadRequest("a handed-over release needs what opens the job")
+        printer = str(data.get("printer", ""))
+        if deliver.queue_node(node, printer) is not None:
+            raise BadRequest(f"printer {printer} is not attached to this node")
+        meta = release.find_job(node, job_id, owner=None)
+        options = deliver.print_options(data, meta)
+        if "command" in opener:
+            signed = opener["command"]
+
+            def open_plaintext() -> release.Plaintext:
+                return release.release_authorized(node, signed, job_id)
+        else:
+            try:
+                share_x, share = int(opener["x"]), unb64(str(opener["share"]))
+            except (KeyError, ValueError, TypeError):
+                raise BadRequest("a handed-over release needs the owner's share") from None
+
+            def open_plaintext() -> release.Plaintext:
+                return release.release_with_share(node, job_id, share_x, share, meta)
+
+        delivery = deliver.deliver(
+            node,
+            job_id,
+            meta["holders"],
+            printer,
+            options,
+            deliver.check_release_id(str(data.get("release_id", ""))),
+            bool(data.get("reprint")),
+            open_plaintext,
+        )
+        return json_response(delivery.to_dict())
+
     @router.route("POST", "/peer/jobs/<job_id>/repair-share")
     def repair_share(request: Request) -> Response:
         job = node.store.require(request.params["job_id"])

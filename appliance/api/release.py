@@ -5,7 +5,7 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 from __future__ import annotations
 
 import contextlib
-import re
+import shutil
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from appliance.api.auth import basic_credentials
 from appliance.api.http import Request, Response, Router, json_response
 from appliance.api.peer import stream_plaintext
-from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound
-from appliance.jobs import deliver, release
+from appliance.crypto.userkeys import b64
+from appliance.errors import Conflict, MeshprintError, NotFound
+from appliance.jobs import USER_X, deliver, release
 from appliance.mesh.placement import COPIES
 from appliance.printers import monitor, registry
-from appliance.printers.delivery import SIDES, PrintOptions
 from appliance.store.jobs import check_job_id
 
 if TYPE_CHECKING:
@@ -50,34 +50,16 @@ def mesh_jobs(node: Node, owner: str | None) -> dict[str, dict[str, Any]]:
     return jobs
 
 
-RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+def _disk(node: Node) -> dict[str, int]:
+    """Free and total bytes of the file system holding this node's jobs."""
+    usage = shutil.disk_usage(node.data.root)
+    return {"free": usage.free, "total": usage.total}
 
 
-def check_release_id(release_id: str) -> str:
-    if not RELEASE_ID_RE.fullmatch(release_id):
-        raise BadRequest("a release id is 8-64 letters, digits, '_' or '-'")
-    return release_id
-
-
-def print_options(data: dict[str, Any], meta: dict[str, Any]) -> PrintOptions:
-    """Copies, sides and colour from a release request, checked."""
-    copies = data.get("copies", 1)
-    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 99:
-        raise BadRequest("copies must be a whole number from 1 to 99")
-    sides = data.get("sides", "one-sided")
-    if sides not in SIDES:
-        raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
-    return PrintOptions(
-        copies=copies,
-        sides=sides,
-        color=not data.get("mono", False),
-        title=str(meta["title"]),
-        user=str(meta["owner"]),
-        document_format=str(meta.get("format", "application/octet-stream")),
-    )
-
-
-def app(node: Node) -> Callable[[Request], Response]:
+def app(
+    node: Node, web: Callable[[Request], Response] | None = None
+) -> Callable[[Request], Response]:
+    """The release API; paths outside /v1/ go to `web` (the release page) when given."""
     router = Router()
 
     @router.route("GET", "/v1/health")
@@ -89,6 +71,7 @@ def app(node: Node) -> Callable[[Request], Response]:
         directory = node.directory()
         jobs = mesh_jobs(node, None)
         counts = [len(j["copies"]) for j in jobs.values()]
+        states = [str(j.get("state", "held")) for j in jobs.values()]
         members = []
         for record in directory.nodes.values():
             held = sum(1 for j in jobs.values() if record.id in j["copies"])
@@ -103,6 +86,7 @@ def app(node: Node) -> Callable[[Request], Response]:
                     "last_seen": time.time() if record.id == node.id else seen,
                     "controller": record.id == directory.controller_id,
                     "jobs": held if node.peers.is_live(record.id) else None,
+                    "disk": _disk(node) if record.id == node.id else None,
                 }
             )
         polled = monitor.known(node.db)
@@ -123,6 +107,7 @@ def app(node: Node) -> Callable[[Request], Response]:
                     "fully_replicated": sum(1 for c in counts if c >= COPIES),
                     "under_replicated": sum(1 for c in counts if c < COPIES),
                     "by_copies": {str(n): counts.count(n) for n in sorted(set(counts))},
+                    "by_state": {s: states.count(s) for s in sorted(set(states))},
                 },
             }
         )
@@ -136,19 +121,33 @@ def app(node: Node) -> Callable[[Request], Response]:
             item.pop("holders_version", None)
         return json_response({"jobs": items})
 
+    def find_delivery(release_id: str) -> dict[str, Any] | None:
+        """A delivery made by this node or, failing that, by a live peer."""
+        found = node.deliveries.get(release_id)
+        if found is not None:
+            return found.to_dict()
+        for peer in node.peers.live():
+            if peer.id != node.id:
+                with contextlib.suppress(MeshprintError):
+                    answer: dict[str, Any] = node.peers.call(
+                        peer.id, "GET", f"/peer/releases/{release_id}"
+                    )
+                    return answer
+        return None
+
     def repeated(data: dict[str, Any], job_id: str) -> Response | None:
-        """A release this node already made (the job may be printed and gone by now)."""
+        """A release already made here or elsewhere (the job may be printed and gone)."""
         release_id = data.get("release_id") or (
             release.command_release_id(data) if "command" in data else None
         )
         if not data.get("printer") or not release_id:
             return None
-        earlier = node.deliveries.get(check_release_id(str(release_id)))
+        earlier = find_delivery(deliver.check_release_id(str(release_id)))
         if earlier is None:
             return None
-        if earlier.job_id != job_id:
+        if earlier["job_id"] != job_id:
             raise Conflict(f"release {release_id} was for another job")
-        return json_response(earlier.to_dict(), 202)
+        return json_response(earlier, 202)
 
     @router.route("GET", "/v1/jobs/<job_id>")
     def job_show(request: Request) -> Response:
@@ -172,6 +171,7 @@ def app(node: Node) -> Callable[[Request], Response]:
         """To a printer when the body names one (202 + the delivery), else the document."""
         job_id = check_job_id(request.params["job_id"])
         data = request.json()
+        opener: dict[str, Any]  # what opens the job, should another node deliver it
         if request.headers.get("Authorization"):
             user, password = basic_credentials(request)
             private = release.authenticate(node, user, password)
@@ -179,11 +179,14 @@ def app(node: Node) -> Callable[[Request], Response]:
             if earlier is not None:
                 return earlier
             meta = release.find_job(node, job_id, owner=user)
+            user_share = release.open_user_share(private, job_id, meta)
+            opener = {"x": USER_X, "share": b64(user_share)}
 
             def open_plaintext() -> release.Plaintext:
-                return release.release_for_user(node, user, private, job_id, meta)
+                return release.release_with_share(node, job_id, USER_X, user_share, meta)
         else:
             meta = None
+            opener = {"command": data}
 
             def open_plaintext() -> release.Plaintext:
                 return release.release_authorized(node, data, job_id)
@@ -194,14 +197,28 @@ def app(node: Node) -> Callable[[Request], Response]:
         if earlier is not None:
             return earlier
         meta = meta or release.find_job(node, job_id, owner=None)
-        release_id = data.get("release_id") or release.command_release_id(data)
+        release_id = deliver.check_release_id(
+            data.get("release_id") or release.command_release_id(data)
+        )
+        options = deliver.print_options(data, meta)  # checked here, before any forwarding
+        printer = str(data["printer"])
+        target = deliver.queue_node(node, printer)
+        if target is not None:
+            forwarded = {
+                **{key: data[key] for key in ("copies", "sides", "mono") if key in data},
+                "printer": printer,
+                "release_id": release_id,
+                "reprint": bool(data.get("reprint")),
+                "opener": opener,
+            }
+            return json_response(deliver.forward(node, target, job_id, forwarded), 202)
         delivery = deliver.deliver(
             node,
             job_id,
             meta["holders"],
-            str(data["printer"]),
-            print_options(data, meta),
-            check_release_id(release_id),
+            printer,
+            options,
+            release_id,
             bool(data.get("reprint")),
             open_plaintext,
         )
@@ -210,19 +227,11 @@ def app(node: Node) -> Callable[[Request], Response]:
     @router.route("GET", "/v1/releases/<release_id>")
     def release_status(request: Request) -> Response:
         """Where a release to a printer is: queued, printing, printed, failed or unknown."""
-        release_id = check_release_id(request.params["release_id"])
-        found = node.deliveries.get(release_id)
-        if found is not None:
-            return json_response(found.to_dict())
-        for peer in node.peers.live():
-            if peer.id != node.id:
-                try:
-                    return json_response(
-                        node.peers.call(peer.id, "GET", f"/peer/releases/{release_id}")
-                    )
-                except MeshprintError:
-                    continue
-        raise NotFound(f"no release {release_id}")
+        release_id = deliver.check_release_id(request.params["release_id"])
+        found = find_delivery(release_id)
+        if found is None:
+            raise NotFound(f"no release {release_id}")
+        return json_response(found)
 
     @router.route("DELETE", "/v1/jobs/<job_id>")
     def delete(request: Request) -> Response:
@@ -233,4 +242,10 @@ def app(node: Node) -> Callable[[Request], Response]:
         node.delete_everywhere(job_id, "deleted by owner", meta["holders"])
         return json_response({"deleted": job_id})
 
-    return router.dispatch
+    if web is None:
+        return router.dispatch
+
+    def dispatch(request: Request) -> Response:
+        return router.dispatch(request) if request.path.startswith("/v1/") else web(request)
+
+    return dispatch

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance.api.auth import basic_credentials
 from appliance.api.http import Request, Response, Router, json_response
 from appliance.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from appliance.intake import door
 from appliance.jobs.intake import ingest
 from appliance.mesh.sync import directory_payload
 from appliance.site.ca import cert_pem, serial_hex, sha256_hex
@@ -47,6 +48,10 @@ def app(node: Node) -> Callable[[Request], Response]:
             request.body,
         )
         return json_response(receipt.to_dict(), 201)
+
+    @router.route("POST", door.PATH)
+    def intake(request: Request) -> Response:
+        return door.accept(node, request)
 
     @router.route("GET", "/v1/ca")
     def ca(request: Request) -> Response:

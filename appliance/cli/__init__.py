@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from appliance import __version__
-from appliance.cli import client, printers, site
+from appliance.cli import broker, client, intake, printers, setup, site
 from appliance.errors import MeshprintError
 
-COMMAND_GROUPS = (site, printers, client)
+COMMAND_GROUPS = (site, printers, client, setup, intake, broker)
 
 
 def build_parser() -> argparse.ArgumentParser:

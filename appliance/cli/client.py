@@ -16,17 +16,16 @@ from appliance.api.auth import basic_header
 from appliance.api.client import Client, describe
 from appliance.cli.common import (
     READ_SIZE,
-    ago,
     client_args,
     client_for,
     command,
     data_dir,
-    human_size,
     print_json,
     read_secret,
 )
 from appliance.cli.printers import printer_state
 from appliance.errors import ConfigError, MeshprintError
+from appliance.humanize import ago, human_size
 from appliance.node import (
     DEFAULT_RELEASE_PORT,
     DEFAULT_SUBMIT_PORT,
@@ -94,12 +93,12 @@ def cmd_release(args: argparse.Namespace) -> None:
     if args.printer:
         request = {
             "printer": args.printer,
-            "copies": args.copies,
-            "sides": args.sides,
-            "mono": args.mono,
             "reprint": args.reprint,
             "release_id": args.release_id or secrets.token_hex(16),
         }
+        # Left out, the job's own defaults apply (what its sender asked for).
+        chosen = {"copies": args.copies, "sides": args.sides, "mono": args.mono}
+        request.update({k: v for k, v in chosen.items() if v is not None})
     headers = {"Content-Type": "application/json"}
     if args.user:
         password = read_secret(args.password_file, "password")
@@ -171,6 +170,8 @@ def cmd_job_show(args: argparse.Namespace) -> None:
         f"{ago(job['expires_at'] - now)}\n  copies:  {len(job['copies'])} "
         f"({', '.join(job['copies'])})"
     )
+    if job.get("options"):
+        print("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(job["options"].items())))
     for delivery in job.get("deliveries", []):
         reason = f" ({delivery['reason']})" if delivery["reason"] else ""
         print(
@@ -266,9 +267,15 @@ def register(sub: Any) -> None:
         "--data", metavar="DIR", help="the controller's data directory, for an authorized release"
     )
     p.add_argument("--printer", metavar="NAME", help="print it on this site printer")
-    p.add_argument("--copies", type=int, default=1, help="with --printer (default 1)")
-    p.add_argument("--sides", default="one-sided", choices=SIDES, help="with --printer")
-    p.add_argument("--mono", action="store_true", help="with --printer: black and white")
+    p.add_argument("--copies", type=int, help="with --printer (default: as sent, else 1)")
+    p.add_argument(
+        "--sides", choices=SIDES, help="with --printer (default: as sent, else one-sided)"
+    )
+    p.add_argument(
+        "--mono",
+        action=argparse.BooleanOptionalAction,
+        help="with --printer: black and white (default: as sent, else colour)",
+    )
     p.add_argument(
         "--reprint",
         action="store_true",

@@ -13,6 +13,7 @@ from appliance.node import (
 )
 from appliance.printers import monitor, registry
 from appliance.printers.registry import SnmpConfig, new_printer
+from appliance.site import admin
 
 # Printers
 
@@ -23,25 +24,34 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         snmp = SnmpConfig.parse(args.snmp, args.community, args.snmp_v3)
     elif args.community or args.snmp_v3:
         raise BadRequest("--community and --snmp-v3 go with --snmp HOST[:PORT]")
+    data = data_dir(args)
+    on_node = args.on_node
+    if on_node is None and args.uri.startswith("cups:"):
+        on_node = data.identity().node_id  # the queue is on this machine's CUPS
     record = new_printer(
-        args.name, args.uri, args.location or "", snmp, args.pin, args.allow_self_signed
+        args.name,
+        args.uri,
+        args.location or "",
+        snmp,
+        args.pin,
+        args.allow_self_signed,
+        args.pdl,
+        on_node,
     )
-    _, site = open_site(data_dir(args))
-    registry.check_new(site.directory().doc, record.name)
+    _, site = open_site(data)
+    doc = site.directory().doc
+    registry.check_new(doc, record.name)
+    if record.node is not None and record.node not in doc.get("nodes", {}):
+        raise BadRequest(f"--on-node {record.node}: no such node (see 'meshprint member list')")
     if args.cups_queue:
-        record = _through_cups(record, args.cups_queue)
-
-    def add(doc: dict[str, Any]) -> None:
-        printers = doc.setdefault("printers", {})
-        if record.name in printers:
-            raise BadRequest(f"printer {record.name} already exists (remove it first)")
-        printers[record.name] = record.to_dict()
-
-    site.edit(add)
+        record = _through_cups(record, args.cups_queue, data.identity().node_id)
+    admin.add_printer(site, record)
     print(f"added printer {record.name}: {record.uri}")
 
 
-def _through_cups(record: registry.PrinterRecord, queue: str) -> registry.PrinterRecord:
+def _through_cups(
+    record: registry.PrinterRecord, queue: str, this_node: str
+) -> registry.PrinterRecord:
     """Create a driverless `everywhere` queue on this machine's CUPS for an IPP printer,
     wait until CUPS has really built its driver, and print through that queue."""
     from appliance.printers.delivery.cups import create_everywhere_queue
@@ -54,7 +64,7 @@ def _through_cups(record: registry.PrinterRecord, queue: str) -> registry.Printe
         file=sys.stderr,
     )
     create_everywhere_queue(queue, record.uri)
-    return new_printer(record.name, f"cups:{queue}", record.location, record.snmp)
+    return new_printer(record.name, f"cups:{queue}", record.location, record.snmp, node=this_node)
 
 
 def printer_state(entry: dict[str, Any]) -> str:
@@ -143,12 +153,7 @@ def cmd_printer_discover(args: argparse.Namespace) -> None:
 
 def cmd_printer_remove(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-
-    def remove(doc: dict[str, Any]) -> None:
-        registry.find(doc, args.name)
-        del doc["printers"][args.name]
-
-    site.edit(remove)
+    admin.remove_printer(site, args.name)
     print(f"removed printer {args.name}")
 
 
@@ -177,6 +182,19 @@ def register(sub: Any) -> None:
         "--allow-self-signed",
         action="store_true",
         help="ipps: accept any certificate (weaker than --pin)",
+    )
+    p.add_argument(
+        "--pdl",
+        choices=registry.PDL_CHOICES,
+        help="socket:// (RAW): the language the printer speaks (default "
+        f"{registry.DEFAULT_PDL}); other formats are converted through CUPS's filters, "
+        "as-is sends documents unchanged",
+    )
+    p.add_argument(
+        "--on-node",
+        metavar="NODE_ID",
+        help="cups:QUEUE: the node whose CUPS has the queue (default: this node); releases "
+        "of this printer are delivered by that node",
     )
     p.add_argument(
         "--cups-queue",

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import secrets
-import time
 from typing import Any
 
 from appliance.cli.common import command, data_arg, data_dir, read_secret
 from appliance.config import parse_duration
-from appliance.crypto.userkeys import b64, check_password, create_user_key
-from appliance.errors import BadRequest, ConfigError, NotFound
+from appliance.crypto.userkeys import check_password
+from appliance.errors import BadRequest, ConfigError
 from appliance.node import (
     DEFAULT_PEER_PORT,
     DEFAULT_RELEASE_PORT,
@@ -22,10 +20,9 @@ from appliance.node import (
 )
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
-from appliance.site.ca import sha256_hex
+from appliance.site import admin
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
-from appliance.site.tokens import JoinToken
 
 
 def cmd_site_create(args: argparse.Namespace) -> None:
@@ -44,22 +41,8 @@ def cmd_invite(args: argparse.Namespace) -> None:
     if not data.is_controller:
         raise ConfigError("invite on the site controller (the node that created the site)")
     ttl = parse_duration(args.ttl)
-    if not 1 <= ttl <= 7 * 86400:
-        raise ConfigError("--ttl must be between 1s and 7d")
     _, site = open_site(data)
-    directory = site.directory()
-    me = directory.node(directory.controller_id)
-    assert me is not None
-    if not me.reachable:
-        raise ConfigError(
-            f"start the node first (meshprint node --data {args.data}) so the "
-            "token can carry its address"
-        )
-    token = JoinToken.new(
-        site.site_id, f"{me.host}:{me.submit_port}", site.ca.fingerprint, time.time() + ttl
-    )
-    site.add_token(token.secret, token.expires)
-    print(token.encode())
+    print(admin.invite(data, site, ttl).encode())
 
 
 def cmd_join(args: argparse.Namespace) -> None:
@@ -98,21 +81,8 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     name = check_user_name(args.name)
     password = read_secret(args.password_file, "password", confirm=True)
     check_password(password)
-    public, wrapped = create_user_key(password)
-    token = secrets.token_urlsafe(24)
     _, site = open_site(data)
-
-    def add(doc: dict[str, Any]) -> None:
-        if name in doc["users"]:
-            raise BadRequest(f"user {name} already exists")
-        doc["users"][name] = {
-            "public_key": b64(public),
-            "wrapped_key": wrapped.to_dict(),
-            "token_hash": sha256_hex(token.encode()),
-        }
-
-    site.edit(add)
-    print(token)
+    print(admin.add_user(site, name, password))
 
 
 def cmd_user_list(args: argparse.Namespace) -> None:
@@ -123,12 +93,7 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
 def cmd_user_remove(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-
-    def remove(doc: dict[str, Any]) -> None:
-        if doc["users"].pop(args.name, None) is None:
-            raise NotFound(f"no user {args.name}")
-
-    site.edit(remove)
+    admin.remove_user(site, args.name)
     print(f"removed user {args.name}")
 
 
@@ -143,18 +108,7 @@ def cmd_member_list(args: argparse.Namespace) -> None:
 
 def cmd_member_remove(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-    directory = site.directory()
-    record = directory.node(args.node_id)
-    if record is None:
-        raise NotFound(f"no member {args.node_id}")
-    if record.id == directory.controller_id:
-        raise BadRequest("the controller cannot remove itself")
-
-    def remove(doc: dict[str, Any]) -> None:
-        del doc["nodes"][record.id]
-        doc["revoked"] = sorted({*doc["revoked"], record.cert_serial})
-
-    site.edit(remove)
+    record = admin.remove_member(site, args.node_id)
     print(
         f"removed {record.id}; its certificate is revoked on every node as the directory "
         "reaches it, and its jobs are re-replicated after the grace period"
@@ -166,8 +120,7 @@ def cmd_settings(args: argparse.Namespace) -> None:
     if args.key is not None:
         if args.value is None:
             raise BadRequest("settings: give a value: meshprint settings KEY VALUE")
-        new = site.directory().settings.changed(args.key, args.value)
-        site.edit(lambda doc: doc.__setitem__("settings", new.to_dict()))
+        admin.change_settings(site, {args.key: args.value})
     for key, value in site.directory().settings.describe().items():
         print(f"{key} = {value}")
 

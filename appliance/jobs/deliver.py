@@ -12,15 +12,17 @@ have printed, so it is released again only when its owner asks for a reprint.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from appliance.errors import Conflict, MeshprintError
+from appliance.errors import BadRequest, Conflict, MeshprintError, Unavailable
+from appliance.jobs.options import clean_options
 from appliance.jobs.release import Plaintext
 from appliance.printers import registry
-from appliance.printers.delivery import PrintOptions, Stage, Submitted
+from appliance.printers.delivery import SIDES, PrintOptions, Stage, Submitted
 from appliance.printers.drivers import driver_for, preflight
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import Job
@@ -32,6 +34,59 @@ log = logging.getLogger(__name__)
 TRACK_FIRST = 0.02  # the printer is asked at once after the document went out, then soon …
 TRACK_INTERVAL = 1.0  # … then less and less often, up to once a second
 TRACK_TIMEOUT = 3600.0
+
+
+RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def check_release_id(release_id: str) -> str:
+    if not RELEASE_ID_RE.fullmatch(release_id):
+        raise BadRequest("a release id is 8-64 letters, digits, '_' or '-'")
+    return release_id
+
+
+def print_options(data: dict[str, Any], meta: dict[str, Any]) -> PrintOptions:
+    """Copies, sides and colour from a release request, checked; what the request leaves
+    out comes from the job's default options (what its sender asked for), then 1 copy,
+    one-sided, colour."""
+    defaults = clean_options(meta.get("options"))
+    copies = data.get("copies", defaults.get("copies", 1))
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 99:
+        raise BadRequest("copies must be a whole number from 1 to 99")
+    sides = data.get("sides", defaults.get("sides", "one-sided"))
+    if sides not in SIDES:
+        raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
+    color = not data["mono"] if "mono" in data else defaults.get("color", True)
+    return PrintOptions(
+        copies=copies,
+        sides=sides,
+        color=bool(color),
+        title=str(meta["title"]),
+        user=str(meta["owner"]),
+        document_format=str(meta.get("format", "application/octet-stream")),
+    )
+
+
+def queue_node(node: Node, printer_name: str) -> str | None:
+    """The node that must deliver to this printer when it is not this one: a `cups:`
+    printer is a queue on one machine's CUPS."""
+    printer = registry.find(node.directory().doc, printer_name)
+    return printer.node if printer.node and printer.node != node.id else None
+
+
+def forward(node: Node, target: str, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Hand a release to the node whose CUPS has the printer's queue (peer API, mutual
+    TLS); `request` carries the printer, options, release id and what opens the job: the
+    owner's opened share, or the controller-signed command. Its delivery is returned."""
+    if not node.peers.is_live(target):
+        raise Unavailable(
+            f"printer {request['printer']} is a CUPS queue on node {target}, which is not up;"
+            " the job stays held — release it again when that node is back"
+        )
+    answer: dict[str, Any] = node.peers.call(
+        target, "POST", f"/peer/jobs/{job_id}/deliver", request
+    )
+    return answer
 
 
 def claim_here(node: Node, job_id: str, release_id: str, deliverer: str, reprint: bool) -> Job:

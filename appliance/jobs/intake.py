@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from appliance.api.http import Body
 from appliance.crypto import shamir
@@ -21,6 +21,7 @@ from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
 from appliance.jobs import USER_X
+from appliance.jobs.options import clean_options
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.placement import choose_holders
 from appliance.mesh.replicate import ReplicaUpload
@@ -60,7 +61,14 @@ def clean_title(title: str) -> str:
     return title[:TITLE_MAX] or "Untitled"
 
 
-def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) -> Receipt:
+def ingest(
+    node: Node,
+    owner: str,
+    title: str,
+    content_type: str,
+    body: Body,
+    options: dict[str, Any] | None = None,
+) -> Receipt:
     directory = node.directory()
     user = directory.user(owner)
     if user is None:
@@ -102,6 +110,7 @@ def ingest(node: Node, owner: str, title: str, content_type: str, body: Body) ->
         share_x=holders[0].x,
         share=shares[holders[0].x],
         user_share=seal(unb64(user.public_key), shares[USER_X], job_id.encode()),
+        options=clean_options(options),
     )
     done = threading.Condition()
     uploads = [

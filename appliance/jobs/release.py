@@ -43,7 +43,6 @@ from appliance.errors import (
     Unauthorized,
     Unavailable,
 )
-from appliance.jobs import USER_X
 from appliance.site.ca import SiteCA
 from appliance.store.jobs import check_job_id, holders_from_list, holders_to_list
 
@@ -102,28 +101,36 @@ def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
     return meta
 
 
-def release_for_user(
-    node: Node, user: str, private: X25519PrivateKey, job_id: str, meta: dict[str, Any]
+def open_user_share(private: X25519PrivateKey, job_id: str, meta: dict[str, Any]) -> bytes:
+    """The owner's share of the job's key, opened with their unwrapped key
+    (`authenticate`); `meta` is the job (`find_job`)."""
+    return open_sealed(private, unb64(meta["user_share"]), job_id.encode())
+
+
+def release_with_share(
+    node: Node, job_id: str, share_x: int, share: bytes, meta: dict[str, Any]
 ) -> Plaintext:
-    """`private` is the owner's unwrapped key (`authenticate`), `meta` the job (`find_job`)."""
-    user_share = open_sealed(private, unb64(meta["user_share"]), job_id.encode())
+    """Decrypt with one share from outside the holders (the owner's) and a holder's: ours
+    when we have a copy, else a live holder decrypts for us over mutual TLS."""
     holders = holders_from_list(meta["holders_x"])
     local = node.store.get(job_id)
     if local is not None:
-        key = shamir.combine({local.share_x: local.share, USER_X: user_share})
+        key = shamir.combine({local.share_x: local.share, share_x: share})
         return _local_plaintext(node, job_id, key, holders)
-    request = {"x": USER_X, "share": b64(user_share)}
+    request = {"x": share_x, "share": b64(share)}
     return _remote_plaintext(node, job_id, [h.node for h in holders], "open", request, holders)
 
 
 # Authorized (controller-signed) release
 
 
-def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL) -> dict[str, str]:
-    """A release command signed with the CA key: only the controller can make one."""
+def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL, **extra: Any) -> dict[str, str]:
+    """A release command signed with the CA key: only the controller can make one.
+    `extra` fields (a print request, a target node) are signed with it."""
     now = time.time()
     raw = json.dumps(
         {
+            **extra,
             "type": "release",
             "job": check_job_id(job_id),
             "release_id": secrets.token_hex(16),
@@ -134,18 +141,29 @@ def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL) -> dict[str, s
     return {"command": b64(raw), "signature": b64(ca.sign(raw))}
 
 
-def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
-    """The command, when it is the controller's, for this job, current and not used here."""
+def check_command(node: Node, signed: dict[str, Any]) -> dict[str, Any]:
+    """The command inside `signed` when it is the controller's, a release and current
+    (without using it up: `verify_command` does that)."""
     try:
         raw, signature = unb64(signed["command"]), unb64(signed["signature"])
         command = json.loads(raw)
+        if not isinstance(command, dict):
+            raise ValueError("not an object")
     except (KeyError, ValueError, TypeError):
         raise BadRequest("release command is malformed") from None
     node.site.ca.verify(raw, signature)
-    if command.get("type") != "release" or command.get("job") != job_id:
-        raise Forbidden("release command is for another job")
+    if command.get("type") != "release" or not isinstance(command.get("release_id"), str):
+        raise Forbidden("not a release command")
     if float(command.get("expires_at", 0)) < time.time():
         raise Forbidden("release command has expired")
+    return command
+
+
+def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The command, when it is the controller's, for this job, current and not used here."""
+    command = check_command(node, signed)
+    if command.get("job") != job_id:
+        raise Forbidden("release command is for another job")
     if not node.store.record_release(str(command["release_id"]), job_id):
         raise Conflict(f"release {command['release_id']} was already used")
     return command

@@ -19,8 +19,15 @@ def driver_for(record: PrinterRecord) -> Driver:
         return IppDriver.for_record(record)
     if endpoint.scheme == "socket":
         from appliance.printers.delivery.raw import RawDriver
+        from appliance.printers.pagecount import SnmpPageCounter
 
-        return RawDriver(endpoint.host, endpoint.port)
+        target = snmp_target(record)
+        return RawDriver(
+            endpoint.host,
+            endpoint.port,
+            pdl=None if record.pdl in (None, "as-is") else record.pdl,
+            check=SnmpPageCounter(target) if target is not None else None,
+        )
     from appliance.printers.delivery.cups import CupsDriver
 
     return CupsDriver(endpoint.path)

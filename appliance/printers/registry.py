@@ -5,8 +5,8 @@ SNMP address and credentials for status checks:
 
     ipp://HOST[:PORT]/PATH     direct IPP Print-Job (port 631 by default)
     ipps://HOST[:PORT]/PATH    the same over TLS; certificate checked unless pinned or allowed
-    socket://HOST[:PORT]       RAW, port 9100 by default
-    cups:QUEUE                 a queue on this node's CUPS
+    socket://HOST[:PORT]       RAW, port 9100 by default; `pdl` is the language it speaks
+    cups:QUEUE                 a queue on one node's CUPS (`node`): releases are delivered there
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ QUEUE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,126}")
 HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 DEFAULT_PORTS = {"ipp": 631, "ipps": 631, "socket": 9100}
+# What a RAW printer speaks: documents in other formats are converted through CUPS's
+# filters; "as-is" sends the bytes unchanged (clients that print with its own driver).
+PDL_CHOICES = ("postscript", "pcl", "pdf", "as-is")
+DEFAULT_PDL = "postscript"
 URI_HELP = "use ipp://HOST[:PORT]/PATH, ipps://HOST[:PORT]/PATH, socket://HOST[:9100] or cups:QUEUE"
 
 
@@ -127,6 +131,8 @@ class PrinterRecord:
     snmp: SnmpConfig | None = None
     pin_sha256: str | None = None
     allow_self_signed: bool = False
+    pdl: str | None = None  # socket:// printers only: one of PDL_CHOICES
+    node: str | None = None  # cups: printers only: the node whose CUPS has the queue
 
     @property
     def endpoint(self) -> Endpoint:
@@ -147,6 +153,8 @@ class PrinterRecord:
             snmp=SnmpConfig(**snmp) if snmp else None,
             pin_sha256=data.get("pin_sha256"),
             allow_self_signed=bool(data.get("allow_self_signed", False)),
+            pdl=data.get("pdl"),
+            node=data.get("node"),
         )
 
     def public(self) -> dict[str, Any]:
@@ -156,6 +164,8 @@ class PrinterRecord:
             "uri": self.uri,
             "location": self.location,
             "snmp": f"{self.snmp.host}:{self.snmp.port}" if self.snmp else None,
+            "pdl": self.pdl,
+            "node": self.node,
         }
 
 
@@ -166,9 +176,22 @@ def new_printer(
     snmp: SnmpConfig | None = None,
     pin_sha256: str | None = None,
     allow_self_signed: bool = False,
+    pdl: str | None = None,
+    node: str | None = None,
 ) -> PrinterRecord:
     """A validated printer record (it is not added anywhere yet)."""
     endpoint = parse_uri(uri)
+    if endpoint.scheme == "socket":
+        pdl = pdl or DEFAULT_PDL
+        if pdl not in PDL_CHOICES:
+            raise BadRequest(f"--pdl {pdl!r}: a RAW printer speaks one of {', '.join(PDL_CHOICES)}")
+    elif pdl is not None:
+        raise BadRequest(
+            "--pdl applies to socket:// (RAW) printers only: IPP and CUPS printers say "
+            "themselves which formats they take"
+        )
+    if node is not None and endpoint.scheme != "cups":
+        raise BadRequest("--on-node applies to cups: printers only (a queue on one machine)")
     if pin_sha256 is not None:
         pin_sha256 = pin_sha256.replace(":", "").lower()
         if not SHA256_RE.fullmatch(pin_sha256):
@@ -184,6 +207,8 @@ def new_printer(
         snmp,
         pin_sha256,
         allow_self_signed,
+        pdl,
+        node,
     )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import socket
 import ssl
@@ -97,8 +98,11 @@ class MdnsBus:
     """A private dbus-daemon (as the 'system' bus of the processes given `env`) and an
     avahi-daemon on loopback registered on it."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, services: Path | None = None) -> None:
         self._root = _Root(root, "meshprint-mdns-")
+        # A directory of avahi service files that this avahi publishes (bind-mounted over
+        # /etc/avahi/services in its mount namespace; needs `isolated`).
+        self.services = services
         self.root = self._root.path
         # Unix socket paths are limited to 108 bytes: keep the bus socket short.
         self._sock_dir = Path(tempfile.mkdtemp(prefix="mp-dbus-"))
@@ -169,10 +173,20 @@ class MdnsBus:
             script = (
                 "mkdir -p /run/avahi-daemon && "
                 "mount -t tmpfs -o size=1m,mode=755 meshprint-avahi /run/avahi-daemon && "
-                'exec "$@"'
+                + (
+                    f"mount --bind {shlex.quote(str(self.services))} /etc/avahi/services && "
+                    if self.services is not None
+                    else ""
+                )
+                + 'exec "$@"'
             )
             command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
             command += avahi
+        elif self.services is not None:
+            raise VirtualPrinterError(
+                "a private avahi with its own service files needs a mount namespace "
+                "(root and unshare)"
+            )
         else:
             command = avahi
         with log.open("wb") as out:

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL DEFAULT 'held',
     release_id TEXT,
     delivery_node TEXT,
-    reason TEXT NOT NULL DEFAULT ''
+    reason TEXT NOT NULL DEFAULT '',
+    options TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner);
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
@@ -73,13 +74,20 @@ CREATE TABLE IF NOT EXISTS releases (
     at REAL NOT NULL
 );
 """
+# Columns added after a release: (table, column, definition), added to older databases.
+ADDED_COLUMNS = (("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),)
 
 
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self.connection().executescript(SCHEMA)
+        conn = self.connection()
+        conn.executescript(SCHEMA)
+        for table, column, definition in ADDED_COLUMNS:
+            have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

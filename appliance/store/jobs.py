@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
+from appliance.jobs.options import clean_options
 from appliance.store.db import Database
 
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
@@ -67,6 +68,7 @@ class Job:
     release_id: str | None = None
     delivery_node: str | None = None
     reason: str = ""  # why the last delivery failed, shown to the owner
+    options: dict[str, Any] = field(default_factory=dict)  # defaults for release (options.py)
 
     def replica_meta(
         self, holders: list[Holder], version: int, share_x: int, share: bytes
@@ -84,6 +86,7 @@ class Job:
             "user_share": base64.b64encode(self.user_share).decode(),
             "share_x": share_x,
             "share": base64.b64encode(share).decode(),
+            "options": self.options,
         }
 
     @classmethod
@@ -103,6 +106,7 @@ class Job:
             share_x=int(meta["share_x"]),
             share=base64.b64decode(meta["share"], validate=True),
             user_share=base64.b64decode(meta["user_share"], validate=True),
+            options=clean_options(meta.get("options")),
         )
 
     def public(self) -> dict[str, object]:
@@ -120,6 +124,7 @@ class Job:
             "release_id": self.release_id,
             "delivery_node": self.delivery_node,
             "reason": self.reason,
+            "options": self.options,
         }
 
 
@@ -135,6 +140,7 @@ def holders_to_list(holders: list[Holder]) -> list[list[object]]:
 def _row_to_job(row: object) -> Job:
     r = dict(row)  # type: ignore[call-overload]
     r["holders"] = holders_from_list(json.loads(r["holders"]))
+    r["options"] = clean_options(json.loads(r.get("options") or "{}"))
     return Job(**r)
 
 
@@ -275,7 +281,7 @@ class JobStore:
             conn.execute(
                 "INSERT OR REPLACE INTO jobs (id, owner, title, format, size, sealed_size,"
                 " created_at, expires_at, holders, holders_version, share_x, share, user_share,"
-                " state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " state, options) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job.id,
                     job.owner,
@@ -291,6 +297,7 @@ class JobStore:
                     job.share,
                     job.user_share,
                     job.state,
+                    json.dumps(job.options),
                 ),
             )
 

@@ -80,10 +80,10 @@ class Site:
         )
         self.mesh.wait_directory()
 
-    def release_to(
+    def start_release(
         self, index: int, job_id: str, printer: str, user: str = "alice", **options: Any
     ) -> dict[str, Any]:
-        """Release to a printer and follow the delivery until it settles."""
+        """Release to a printer; the delivery as the node first answers."""
         response = self.mesh.client(index).request(
             "POST",
             f"/v1/jobs/{job_id}/release",
@@ -95,10 +95,21 @@ class Site:
         )
         with response:
             delivery: dict[str, Any] = json.loads(response.read())
+        return delivery
+
+    def release_to(
+        self, index: int, job_id: str, printer: str, user: str = "alice", **options: Any
+    ) -> dict[str, Any]:
+        """Release to a printer and follow the delivery until it settles."""
+        delivery = self.start_release(index, job_id, printer, user, **options)
         return wait_for(lambda: self._settled(index, delivery["release_id"]), timeout=60)
 
+    def delivery(self, index: int, release_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.mesh.client(index).json("GET", f"/v1/releases/{release_id}")
+        return found
+
     def _settled(self, index: int, release_id: str) -> dict[str, Any] | None:
-        delivery: dict[str, Any] = self.mesh.client(index).json("GET", f"/v1/releases/{release_id}")
+        delivery = self.delivery(index, release_id)
         return delivery if delivery["stage"] in ("printed", "failed", "unknown") else None
 
     def node_index(self, node_id: str) -> int:

@@ -3,15 +3,18 @@ ready before the command returns, and released through CUPS to the real printer.
 
 from __future__ import annotations
 
+import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appliance.localmesh import LocalMesh
+from appliance.printers.ipp.exceptions import IppError
 from appliance.printers.virtual import MdnsBus, VirtualPrinter
 from tests.fixtures.cups import PrivateCups
-from tests.integration.conftest import Site
+from tests.integration.conftest import Site, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +64,58 @@ def test_printer_added_with_a_cups_queue_prints_through_cups(
         check=False,
     )
     assert bad.returncode == 1 and "needs an ipp" in bad.stderr
+
+
+@pytest.fixture
+def routed_site(tmp_path: Path) -> Iterator[tuple[Site, VirtualPrinter]]:
+    """Three nodes; only node 0's CUPS is real (the others point at a socket that is not
+    there), as when the queue exists on the appliance alone."""
+    with PrivateCups() as cupsd, MdnsBus() as bus, VirtualPrinter(bus) as printer:
+        nowhere = {"CUPS_SERVER": str(tmp_path / "no-cups-here.sock")}
+        real = {"CUPS_SERVER": cupsd.server}
+        mesh = LocalMesh(tmp_path / "mesh", size=3, env=nowhere)
+        try:
+            mesh.create()
+            mesh.kill(0, signal.SIGTERM)
+            mesh.start(0, env=real)
+            mesh.wait_live(3)
+            data = str(mesh.nodes[0].data)
+            mesh.cli(
+                "printer", "add", "office", "--uri", printer.uri, "--cups-queue", "Office",
+                "--data", data, env=real,
+            )  # fmt: skip
+            mesh.wait_directory()
+            yield Site(mesh), printer
+        finally:
+            mesh.close()
+
+
+def test_a_cups_printer_is_delivered_by_the_node_whose_cups_has_the_queue(
+    routed_site: tuple[Site, VirtualPrinter],
+) -> None:
+    site, printer = routed_site
+    listing = json.loads(
+        site.mesh.cli("printer", "list", "--json", "--data", str(site.mesh.nodes[0].data)).stdout
+    )
+    assert [(p["name"], p["node"]) for p in listing] == [("office", site.mesh.nodes[0].id)]
+
+    # Released on node 2, whose CUPS has no such queue: node 0 delivers it.
+    receipt = site.submit(1, b"Routed to the queue's node\n" * 100, content_type="text/plain")
+    delivery = site.release_to(2, receipt["id"], "office", copies=2, release_id="routed-0001")
+    assert delivery["stage"] == "printed", delivery
+    assert printer.client().get_job_attributes(1).copies == 2
+    again = site.start_release(1, receipt["id"], "office", release_id="routed-0001")
+    assert again["release_id"] == "routed-0001" and again["printer"] == "office"
+    wait_for(lambda: site.held_on(receipt["id"]) == [])
+
+    # With the queue's node down the job stays held, and the owner is told why.
+    site.mesh.kill(0)
+    site.mesh.wait_live(2, index=2)
+    wait_for(lambda: not any(m["live"] for m in site.mesh.status(2)["members"]
+                             if m["id"] == site.mesh.nodes[0].id))  # fmt: skip
+    receipt = site.submit(1, b"waits for node 0\n", content_type="text/plain")
+    err = site.error(site.release_to, 2, receipt["id"], "office")
+    assert err.status == 503 and "not up" in str(err) and "stays held" in str(err)
+    assert len(site.held_on(receipt["id"])) == 2
+    with pytest.raises(IppError):  # nothing printed a second time
+        printer.client().get_job_attributes(2)

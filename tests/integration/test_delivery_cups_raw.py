@@ -63,12 +63,16 @@ def test_raw_delivers_5mb_byte_exact() -> None:
     document = os.urandom(5 * MB)
     verified: list[RawReceipt] = []
 
-    def verify(receipt: RawReceipt) -> Progress:
-        verified.append(receipt)
-        return Progress(Stage.PRINTED, "pages counted")
+    class Counter:  # stands in for the SNMP page counter, which is not what this is about
+        def baseline(self) -> int:
+            return 7
+
+        def progress(self, receipt: RawReceipt) -> Progress:
+            verified.append(receipt)
+            return Progress(Stage.PRINTED, "pages counted")
 
     with RawSink() as sink:
-        driver = RawDriver("127.0.0.1", sink.port, timeout=10)
+        driver = RawDriver("127.0.0.1", sink.port, timeout=10, check=Counter())
         started = time.time()
         submitted = driver.submit(chunks(document), len(document), PrintOptions())
         assert sink.wait(1) == [document]
@@ -81,11 +85,14 @@ def test_raw_delivers_5mb_byte_exact() -> None:
     assert started - 1 <= receipt.started_at <= receipt.finished_at <= time.time()
     # The receipt survives being stored as text.
     assert RawReceipt.parse(submitted.printer_job) == receipt
-    assert driver.progress(Submitted(submitted.printer_job)) == Progress(Stage.PRINTED)
-    # The caller's page-counter check is consulted when attached.
-    driver.verify = verify
-    assert driver.progress(submitted) == Progress(Stage.PRINTED, "pages counted")
+    assert receipt.pages_before == 7 and receipt.pages is None  # sent as is: not counted
+    # The page-counter check is consulted; without it RAW can only say "sent".
+    assert driver.progress(Submitted(submitted.printer_job)) == Progress(
+        Stage.PRINTED, "pages counted"
+    )
     assert verified == [receipt]
+    driver.check = None
+    assert driver.progress(submitted) == Progress(Stage.PRINTED)
 
 
 def test_raw_closed_port_is_unreachable() -> None:

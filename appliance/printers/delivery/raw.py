@@ -1,14 +1,15 @@
 """RAW (AppSocket / JetDirect, TCP port 9100) delivery.
 
-The document goes straight from the decrypting iterator into one TCP connection; nothing
-is written to disk. RAW has no job state: the driver knows only that the printer's TCP
-stack took every byte and that the connection ended cleanly. The document must already be
-in the printer's language, with copies, sides and colour set inside it (RAW carries no
-options); `PrintOptions` is accepted for the common `Driver` interface and otherwise
-ignored.
+The document goes from the decrypting iterator into one TCP connection; nothing is
+written to disk. RAW carries no options and no format: a printer that speaks `pdl`
+(PDF, PostScript or PCL) gets the document converted through CUPS's filters when it is
+in another format or when copies, sides or black-and-white must be written into it
+(`appliance.printers.convert`, in memory). Without a `pdl` the bytes go as they are.
 
-Whether the paper actually came out is checked elsewhere (the SNMP page counter): the
-caller attaches that check as `RawDriver.verify`, which `progress` then consults.
+RAW has no job state either: the driver knows that the printer's TCP stack took every
+byte and that the connection ended cleanly. Whether the paper came out is told by a
+`CompletionCheck` (the SNMP page counter, `appliance.printers.pagecount`): its baseline
+is read before sending and kept in the receipt with the number of impressions expected.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import socket
 import struct
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
+from appliance.printers.convert import Conversion, needs_conversion
 from appliance.printers.delivery import PrintOptions, Progress, Stage, Submitted
 from appliance.printers.errors import PrinterError, PrinterNotReady, PrinterUnreachable
 
@@ -46,13 +49,20 @@ class RawReceipt:
     started_at: float  # time.time() when the connection opened
     finished_at: float  # time.time() when the printer had taken everything
     peer_closed: bool  # the printer closed its side (True), or only acknowledged all data
+    pages_before: int | None = None  # the printer's page counter before sending
+    pages: int | None = None  # how far the page counter should advance, when known
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{_PREFIX} host={self.host} port={self.port} bytes={self.bytes_sent}"
             f" started={self.started_at:.3f} finished={self.finished_at:.3f}"
             f" closed={'peer' if self.peer_closed else 'acked'}"
         )
+        if self.pages_before is not None:
+            text += f" before={self.pages_before}"
+        if self.pages is not None:
+            text += f" pages={self.pages}"
+        return text
 
     @classmethod
     def parse(cls, text: str) -> RawReceipt:
@@ -68,6 +78,8 @@ class RawReceipt:
                 started_at=float(fields["started"]),
                 finished_at=float(fields["finished"]),
                 peer_closed=fields["closed"] == "peer",
+                pages_before=int(fields["before"]) if "before" in fields else None,
+                pages=int(fields["pages"]) if "pages" in fields else None,
             )
         except (KeyError, ValueError) as err:
             raise PrinterError(f"damaged RAW delivery receipt: {text!r}") from err
@@ -80,9 +92,17 @@ class RawSubmitted(Submitted):
     receipt: RawReceipt | None = None
 
 
-# Given the receipt, says what really happened (e.g. from the SNMP page counter). It may
-# raise a PrinterError if it cannot tell.
-Verifier = Callable[[RawReceipt], Progress]
+class CompletionCheck(Protocol):
+    """Tells whether a RAW job really printed (the SNMP page counter)."""
+
+    def baseline(self) -> int | None:
+        """The printer's page counter now, before sending; None if it has none."""
+        ...
+
+    def progress(self, receipt: RawReceipt) -> Progress:
+        """Where the job is, from the counter's advance since `receipt.pages_before`. May
+        raise a PrinterError when the printer does not answer."""
+        ...
 
 
 def _unacknowledged(sock: socket.socket) -> int | None:
@@ -96,12 +116,23 @@ def _unacknowledged(sock: socket.socket) -> int | None:
     return value
 
 
+def _pages_to_count(conversion: Conversion | None, options: PrintOptions) -> int | None:
+    """The page-counter advance to expect: the impressions the filters counted, halved for
+    two-sided printing (printers differ in counting sheets or sides)."""
+    if conversion is None or not conversion.pages:
+        return None
+    if options.sides == "one-sided":
+        return conversion.pages
+    return max(1, (conversion.pages + 1) // 2)
+
+
 class RawDriver:
     """Send documents to `host:port` over a plain TCP connection.
 
     `timeout` bounds connecting and every stall afterwards: a send that cannot make
     progress, or a printer that neither takes more data nor closes the connection, for
-    that many seconds.
+    that many seconds. `pdl` is the printer's language (None: send the bytes as they
+    are); `check` confirms the job came out.
     """
 
     def __init__(
@@ -109,12 +140,14 @@ class RawDriver:
         host: str,
         port: int = DEFAULT_PORT,
         timeout: float = DEFAULT_TIMEOUT,
-        verify: Verifier | None = None,
+        pdl: str | None = None,
+        check: CompletionCheck | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.verify = verify
+        self.pdl = pdl
+        self.check = check
 
     @property
     def address(self) -> str:
@@ -123,6 +156,11 @@ class RawDriver:
     def submit(
         self, document: Iterator[bytes], size: int | None, options: PrintOptions
     ) -> RawSubmitted:
+        conversion = None
+        if self.pdl is not None and needs_conversion(self.pdl, options.document_format, options):
+            conversion = Conversion(document, options.document_format, self.pdl, options)
+            document, size = iter(conversion), None
+        pages_before = self.check.baseline() if self.check is not None else None
         sock = self._connect()
         started = time.time()
         sent = 0
@@ -159,7 +197,14 @@ class RawDriver:
             sock.close()
         # Milliseconds: what the text form keeps, so a parsed receipt equals this one.
         receipt = RawReceipt(
-            self.host, self.port, sent, round(started, 3), round(time.time(), 3), peer_closed
+            self.host,
+            self.port,
+            sent,
+            round(started, 3),
+            round(time.time(), 3),
+            peer_closed,
+            pages_before,
+            _pages_to_count(conversion, options),
         )
         return RawSubmitted(printer_job=str(receipt), receipt=receipt)
 
@@ -169,10 +214,10 @@ class RawDriver:
             if isinstance(submitted, RawSubmitted) and submitted.receipt is not None
             else RawReceipt.parse(submitted.printer_job)
         )
-        if self.verify is not None:
-            return self.verify(receipt)
-        # submit() only returns once the printer took every byte: as far as RAW can tell,
-        # the job is done.
+        if self.check is not None and receipt.pages_before is not None:
+            return self.check.progress(receipt)
+        # submit() only returns once the printer took every byte: as far as RAW can tell
+        # without a page counter, the job is done.
         return Progress(Stage.PRINTED)
 
     # -- internals --

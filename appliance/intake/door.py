@@ -1,0 +1,132 @@
+"""The local intake door: how the CUPS backend hands a job to the node on the same machine
+"on behalf of" the job's user, with no user password or token.
+
+The node keeps a random intake secret in DATA/intake.json (mode 0600, root only, with
+the port to call) and accepts `POST /v1/intake` on its submit API only when the request
+comes from a loopback address *and* carries that secret. The backend runs as root
+(mode 0700 in CUPS' backend directory), reads the file and streams the document in.
+From the network the door cannot be used: the address check refuses it before the
+secret is looked at, and the secret never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from appliance.api.http import Request, Response, json_response
+from appliance.datadir import DataDir
+from appliance.errors import ConfigError, Forbidden, NotFound, Unauthorized
+from appliance.jobs.intake import clean_title, ingest
+from appliance.jobs.options import from_query
+
+if TYPE_CHECKING:
+    from appliance.node import Endpoint, Node
+
+log = logging.getLogger(__name__)
+INTAKE_FILE = "intake.json"
+SECRET_HEADER = "X-Meshprint-Intake"
+PATH = "/v1/intake"
+
+
+@dataclass(frozen=True)
+class DoorConfig:
+    """What the backend needs to call the local node."""
+
+    host: str
+    port: int
+    secret: str
+    ca: Path
+
+
+def _path(data: DataDir) -> Path:
+    return data.root / INTAKE_FILE
+
+
+def prepare(data: DataDir, endpoint: Endpoint) -> str:
+    """At node start: keep (or make) the intake secret and record the submit port the
+    backend must call. Returns the secret."""
+    path = _path(data)
+    secret = ""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        secret = str(json.loads(path.read_text()).get("secret", ""))
+    if len(secret) < 32:
+        secret = secrets.token_urlsafe(32)
+    if endpoint.bind not in ("0.0.0.0", "::", "") and not is_loopback(endpoint.bind):
+        log.warning(
+            "the submit API listens on %s only: the Secure Print backend cannot reach it "
+            "over loopback",
+            endpoint.bind,
+        )
+    record = {"host": "127.0.0.1", "port": endpoint.submit_port, "secret": secret}
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(record, out)
+        out.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return secret
+
+
+def load(data: DataDir) -> DoorConfig:
+    """The backend's side: where the local node takes intake, and the secret."""
+    path = _path(data)
+    try:
+        record = json.loads(path.read_text())
+        return DoorConfig(
+            str(record["host"]), int(record["port"]), str(record["secret"]), data.ca_cert
+        )
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} does not exist: is the meshprint node on this machine set up and "
+            "started (it writes that file when it starts)?"
+        ) from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {path}: the backend must run as root") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is damaged ({err})") from None
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def accept(node: Node, request: Request) -> Response:
+    """`POST /v1/intake?user=U&title=T&copies=N&sides=S&color=0|1`, body = the document."""
+    if not is_loopback(request.client[0]):
+        raise Forbidden("intake on behalf of a user is only accepted from this machine")
+    given = request.headers.get(SECRET_HEADER, "")
+    if not node.intake_secret or not hmac.compare_digest(
+        given.encode(), node.intake_secret.encode()
+    ):
+        raise Unauthorized("wrong intake secret (read it from the node's intake.json)")
+    user = request.query.get("user", "")
+    if node.directory().user(user) is None:
+        raise NotFound(
+            f"unknown user {clean_title(user)[:64]}: this site has no such user, so the job "
+            "was not accepted (print as your meshprint user name)"
+        )
+    receipt = ingest(
+        node,
+        user,
+        request.query.get("title", "Untitled"),
+        request.headers.get("Content-Type", ""),
+        request.body,
+        options=from_query(request.query),
+    )
+    return json_response(receipt.to_dict(), 201)

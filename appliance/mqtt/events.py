@@ -1,0 +1,101 @@
+"""Job events and printer status, found by comparing this node's state with what it was
+a moment ago (so the job code needs no hooks): metadata only, never content or title.
+
+    held        a job was taken in here (this node is its first holder)
+    replicated  a copy of a job arrived here (replication or repair)
+    released    this node started delivering a job to a printer
+    printed     the printer reported a job this node delivered as printed
+    failed      a delivery from this node failed (the job is held again)
+    expired     a job held here expired and was deleted
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from appliance.printers import monitor
+
+if TYPE_CHECKING:
+    from appliance.node import Node
+
+Event = dict[str, Any]
+
+
+class Watcher:
+    """Call `changes()` periodically; the first call only takes the baseline."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._jobs: dict[str, int] | None = None
+        self._deliveries: dict[str, str] = {}
+        self._expired_after = time.time()
+        self._printers: dict[str, Any] | None = None
+
+    def changes(self) -> list[Event]:
+        node = self.node
+        now = time.time()
+        events: list[Event] = []
+        jobs = {job.id: job for job in node.store.all()}
+        deliveries = {
+            row["release_id"]: row
+            for row in node.db.query(
+                "SELECT release_id, job_id, printer, stage FROM deliveries WHERE updated_at>=?",
+                (now - 3600,),
+            )
+        }
+        if self._jobs is not None:
+            for job in jobs.values():
+                if job.id in self._jobs:
+                    continue
+                first = job.holders[0].node if job.holders else None
+                events.append(
+                    self._event(
+                        "held" if first == node.id else "replicated",
+                        job.id,
+                        owner=job.owner,
+                        size=job.size,
+                        holders=[h.node for h in job.holders],
+                    )
+                )
+            for release_id, row in deliveries.items():
+                before = self._deliveries.get(release_id)
+                stage = row["stage"]
+                if before is None:
+                    events.append(
+                        self._event(
+                            "released", row["job_id"], release_id=release_id, printer=row["printer"]
+                        )
+                    )
+                if stage != before and stage in ("printed", "failed"):
+                    events.append(
+                        self._event(
+                            stage, row["job_id"], release_id=release_id, printer=row["printer"]
+                        )
+                    )
+        for row in node.db.query(
+            "SELECT id, at FROM tombstones WHERE reason='expired' AND at>? ORDER BY at",
+            (self._expired_after,),
+        ):
+            events.append(self._event("expired", row["id"]))
+            self._expired_after = row["at"]
+        self._jobs = {job_id: len(job.holders) for job_id, job in jobs.items()}
+        self._deliveries = {rid: row["stage"] for rid, row in deliveries.items()}
+        return events
+
+    def printers(self) -> dict[str, Any] | None:
+        """This node's printer status when it changed since the last call, else None."""
+        status = {
+            name: {k: v for k, v in s.items() if k != "checked_at"}
+            for name, s in monitor.known(self.node.db).items()
+        }
+        if status == self._printers:
+            return None
+        self._printers = status
+        return status
+
+    def forget_printers(self) -> None:
+        self._printers = None
+
+    def _event(self, kind: str, job_id: str, **details: Any) -> Event:
+        return {"event": kind, "job": job_id, "node": self.node.id, "at": time.time(), **details}

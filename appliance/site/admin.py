@@ -1,0 +1,147 @@
+"""What the site's administrator does, on the controller: users, members, invitations,
+settings and printers. The command line and the web UI both call these functions; each
+edits the signed directory in one transaction and raises a MeshprintError the person can
+act on (bad input changes nothing).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from appliance.config import SiteSettings
+from appliance.crypto.userkeys import b64, check_password, create_user_key
+from appliance.datadir import DataDir
+from appliance.errors import BadRequest, ConfigError, NotFound
+from appliance.printers import registry
+from appliance.printers.registry import PrinterRecord
+from appliance.site.ca import sha256_hex
+from appliance.site.directory import NodeRecord, check_user_name
+from appliance.site.state import SiteState
+from appliance.site.tokens import JoinToken
+
+MAX_INVITE_TTL = 7 * 86400
+
+
+def _user_entry(password: str) -> tuple[dict[str, Any], str]:
+    """A user's directory entry for `password`, and their new submit token."""
+    check_password(password)
+    public, wrapped = create_user_key(password)
+    token = secrets.token_urlsafe(24)
+    entry = {
+        "public_key": b64(public),
+        "wrapped_key": wrapped.to_dict(),
+        "token_hash": sha256_hex(token.encode()),
+    }
+    return entry, token
+
+
+def add_user(site: SiteState, name: str, password: str) -> str:
+    """Add a user; returns their submit token (shown once)."""
+    name = check_user_name(name)
+    if site.directory().user(name) is not None:
+        raise BadRequest(f"user {name} already exists")
+    entry, token = _user_entry(password)
+
+    def add(doc: dict[str, Any]) -> None:
+        if name in doc["users"]:
+            raise BadRequest(f"user {name} already exists")
+        doc["users"][name] = entry
+
+    site.edit(add)
+    return token
+
+
+def reset_password(site: SiteState, name: str, password: str) -> str:
+    """Give a user a new password (and so a new key pair and submit token).
+
+    Their held jobs were sealed to the old key: they can no longer release them with the
+    new password (an admin can still release them with a signed command)."""
+    if site.directory().user(name) is None:
+        raise NotFound(f"no user {name}")
+    entry, token = _user_entry(password)
+
+    def change(doc: dict[str, Any]) -> None:
+        if name not in doc["users"]:
+            raise NotFound(f"no user {name}")
+        doc["users"][name] = entry
+
+    site.edit(change)
+    return token
+
+
+def remove_user(site: SiteState, name: str) -> None:
+    def remove(doc: dict[str, Any]) -> None:
+        if doc["users"].pop(name, None) is None:
+            raise NotFound(f"no user {name}")
+
+    site.edit(remove)
+
+
+def invite(data: DataDir, site: SiteState, ttl: int) -> JoinToken:
+    """A one-time join token for a new node, valid `ttl` seconds."""
+    if not data.is_controller:
+        raise ConfigError("invite on the site controller (the node that created the site)")
+    if not 1 <= ttl <= MAX_INVITE_TTL:
+        raise ConfigError("a join token is valid between 1s and 7d")
+    directory = site.directory()
+    me = directory.node(directory.controller_id)
+    assert me is not None
+    if not me.reachable:
+        raise ConfigError(
+            f"start the node first (meshprint node --data {data.root}) so the "
+            "token can carry its address"
+        )
+    token = JoinToken.new(
+        site.site_id, f"{me.host}:{me.submit_port}", site.ca.fingerprint, time.time() + ttl
+    )
+    site.add_token(token.secret, token.expires)
+    return token
+
+
+def remove_member(site: SiteState, node_id: str) -> NodeRecord:
+    """Remove a node and revoke its certificate; returns what it was."""
+    directory = site.directory()
+    record = directory.node(node_id)
+    if record is None:
+        raise NotFound(f"no member {node_id}")
+    if record.id == directory.controller_id:
+        raise BadRequest("the controller cannot remove itself")
+
+    def remove(doc: dict[str, Any]) -> None:
+        del doc["nodes"][record.id]
+        doc["revoked"] = sorted({*doc["revoked"], record.cert_serial})
+
+    site.edit(remove)
+    return record
+
+
+def change_settings(site: SiteState, values: dict[str, str]) -> SiteSettings:
+    """Change several settings at once: all valid, or nothing changes."""
+    new = site.directory().settings
+    for key, value in values.items():
+        new = new.changed(key, value)
+    if new != site.directory().settings:
+        site.edit(lambda doc: doc.__setitem__("settings", new.to_dict()))
+    return new
+
+
+def add_printer(site: SiteState, record: PrinterRecord) -> None:
+    registry.check_new(site.directory().doc, record.name)
+
+    def add(doc: dict[str, Any]) -> None:
+        printers = doc.setdefault("printers", {})
+        if record.name in printers:
+            raise BadRequest(f"printer {record.name} already exists (remove it first)")
+        printers[record.name] = record.to_dict()
+
+    site.edit(add)
+
+
+def remove_printer(site: SiteState, name: str) -> None:
+    def remove(doc: dict[str, Any]) -> None:
+        registry.find(doc, name)
+        del doc["printers"][name]
+
+    site.edit(remove)

@@ -1,0 +1,280 @@
+"""The web UI in a real browser: the whole setup wizard to a printed test page, an admin
+adding a user and a printer, a user releasing a held job from a phone and seeing it
+printed, and rate limits on wrong setup codes and passwords. Screenshots of the wizard,
+the dashboard and the release page land in docs/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from appliance.api.auth import basic_header
+from tests.browser.conftest import PRINTER_NAME, Appliance, screenshot, start_appliance
+from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+
+pytestmark = pytest.mark.integration
+
+ADMIN = ("office-admin", "correct horse battery")
+ALICE = ("alice", "alice-password-1")
+PRINTER = "office-laser"
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(
+        ignore_https_errors=True, viewport={"width": 1200, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(
+        ignore_https_errors=True,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def submit(appliance: Appliance, configured: dict[str, Any], data: bytes, title: str) -> Any:
+    """Alice prints a document (through the submit API, as the Secure Print queue does)."""
+    response = appliance.mesh.client(0, "submit").request(
+        "POST",
+        f"/v1/jobs?title={quote(title)}",
+        data,
+        {
+            "Authorization": basic_header(ALICE[0], configured["alice_token"]),
+            "Content-Type": "text/plain",
+        },
+    )
+    with response:
+        return json.loads(response.read())
+
+
+def sign_in_admin(page: Any, appliance: Appliance) -> None:
+    page.goto(f"{appliance.url}/login")
+    page.fill("input[name=name]", ADMIN[0])
+    page.fill("input[name=password]", ADMIN[1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+@pytest.fixture(scope="module")
+def configured(chromium: Any, appliance: Appliance) -> dict[str, Any]:
+    """Walk the whole wizard once in the browser; what it saw, for the tests to check."""
+    context = chromium.new_context(
+        ignore_https_errors=True, viewport={"width": 1100, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    seen: dict[str, Any] = {}
+    try:
+        page.goto(f"{appliance.url}/")
+        page.wait_for_url("**/setup/code")
+        screenshot(page, "wizard-1-setup-code")
+        page.fill("input[name=code]", "WRNG-CODE-0000")
+        page.click("button[type=submit]")
+        seen["wrong_code"] = page.inner_text(".notice.error")
+        page.fill("input[name=code]", appliance.code.lower())
+        page.click("button[type=submit]")
+
+        page.wait_for_url("**/setup/admin")
+        page.fill("input[name=name]", ADMIN[0])
+        page.fill("input[name=password]", ADMIN[1])
+        page.fill("input[name=confirm]", ADMIN[1])
+        page.click("button[type=submit]")
+
+        page.wait_for_url("**/setup/site")
+        page.fill("input[name=site_name]", "Smith & Co, Main Street")
+        page.select_option("select[name=retention]", "12h")
+        page.click("button[type=submit]")
+        # The node service notices the new site and starts (systemd does this on the appliance).
+        appliance.mesh.start(0)
+
+        page.wait_for_url("**/setup/timezone")
+        page.select_option("select[name=timezone]", "Europe/London")
+        page.click("button[type=submit]")
+
+        page.wait_for_url("**/setup/printers")
+        row = page.locator("tr", has_text=PRINTER_NAME)
+        row.locator("button", has_text="Add").click()
+        page.wait_for_selector(f"text=Added {PRINTER}")
+        page.locator("tr", has_text=PRINTER).locator("button", has_text="Print a test page").click()
+        page.wait_for_selector(".notice")
+        seen["test_page"] = page.inner_text(".notice")
+        screenshot(page, "wizard-2-printers")
+        page.click("button[value=continue]")
+
+        page.wait_for_url("**/setup/users")
+        page.fill("input[name=name]", ALICE[0])
+        page.fill("input[name=password]", ALICE[1])
+        page.fill("input[name=confirm]", ALICE[1])
+        page.click("button[value=add]")
+        seen["user_added"] = page.inner_text(".notice.ok")
+        seen["alice_token"] = page.inner_text(".notice.ok td.mono.small")
+        page.click("button[value=continue]")
+
+        page.wait_for_url("**/setup/queue")
+        seen["queue_has_qr"] = page.locator(".qr svg").count() == 1
+        screenshot(page, "wizard-3-secure-print")
+        page.click("button:has-text('Continue')")
+
+        page.wait_for_url("**/setup/nodes")
+        page.click("button[value=invite]")
+        seen["join_token"] = page.inner_text("#join-token")
+        seen["join_qr"] = page.locator(".qr svg").count() == 1
+        page.click("button[value=continue]")
+
+        page.wait_for_url("**/setup/upstream")
+        page.fill("input[name=upstream]", "not a url")
+        page.click("button[type=submit]")
+        seen["bad_upstream"] = page.inner_text(".notice.error")
+        page.fill("input[name=upstream]", "")
+        page.click("button[type=submit]")
+
+        page.wait_for_url("**/setup/finish")
+        screenshot(page, "wizard-4-finish")
+        page.click("button:has-text('Finish setup')")
+        page.wait_for_url("**/admin/")
+        seen["after_setup"] = page.goto(f"{appliance.url}/setup/").status
+    finally:
+        context.close()
+    return seen
+
+
+def test_whole_wizard_to_a_printed_test_page(
+    configured: dict[str, Any], appliance: Appliance, printer: VirtualPrinter
+) -> None:
+    assert "not this appliance's setup code" in configured["wrong_code"]
+    assert "Test page printed on office-laser" in configured["test_page"]
+    assert list(printer.spool.rglob("*")), "the printer received no test page"
+    assert "Added 1 user" in configured["user_added"]
+    assert configured["queue_has_qr"] and configured["join_qr"]
+    assert configured["join_token"].startswith("mp1.")
+    assert "mqtts://" in configured["bad_upstream"]
+    assert configured["after_setup"] == 404
+    assert not (appliance.data / "setup-code").exists()
+
+
+def test_admin_adds_a_user_and_a_printer(
+    configured: dict[str, Any], appliance: Appliance, page: Any, bus: MdnsBus
+) -> None:
+    sign_in_admin(page, appliance)
+    page.wait_for_selector("[data-field=state] .badge.ok")  # the node is up
+    assert page.inner_text("[data-field=held]") == "0"
+    # A job arrives: the dashboard shows it without a reload (dashboard.js polls).
+    receipt = submit(appliance, configured, b"Draft contract\n", "Contract.txt")
+    page.wait_for_selector("[data-field=held]:text-is('1')", timeout=30_000)
+    screenshot(page, "dashboard")
+    appliance.mesh.client(0).request(
+        "DELETE", f"/v1/jobs/{receipt['id']}", headers={"Authorization": basic_header(*ALICE)}
+    ).close()
+
+    page.click("nav >> text=Users")
+    form = page.locator("form.user-form")
+    form.locator("input[name=name]").fill("bob")
+    form.locator("input[name=password]").fill("bob-password-22")
+    form.locator("input[name=confirm]").fill("bob-password-22")
+    form.locator("button[value=add]").click()
+    assert "Added 1 user" in page.inner_text(".notice.ok")
+    assert page.locator("td strong", has_text="bob").count() == 1
+
+    with VirtualPrinter(bus, name="Second Floor") as second:
+        page.click("nav >> text=Printers")
+        form = page.locator("form.printer-form")
+        form.locator("input[name=name]").fill("second-floor")
+        form.locator("input[name=uri]").fill(second.uri)
+        form.locator("input[name=location]").fill("Stairs")
+        form.locator("button[value=add]").click()
+        assert "Added second-floor" in page.inner_text(".notice.ok")
+        row = page.locator("tr", has_text="second-floor")
+        row.locator("button", has_text="Test page").click()
+        assert "Test page: printed" in page.inner_text(".notice")
+        page.locator("tr", has_text="second-floor").locator("a", has_text="QR poster").click()
+        assert "release?printer=second-floor" in page.inner_text(".poster")
+        assert page.locator(".poster .qr svg").count() == 1
+
+
+def test_user_releases_a_held_job_from_a_phone(
+    configured: dict[str, Any], appliance: Appliance, phone: Any, printer: VirtualPrinter
+) -> None:
+    submit(appliance, configured, b"Invoice for March\n" * 200, "Invoice March.txt")
+    # The phone scans the printer's QR poster: the release page on the node's release port.
+    phone.goto(f"{appliance.release_url}/release?printer={PRINTER}")
+    phone.fill("input[name=name]", ALICE[0])
+    phone.fill("input[name=password]", ALICE[1])
+    phone.click("button[type=submit]")
+    phone.wait_for_selector("text=Invoice March.txt")
+    assert phone.locator("select[name=printer]").input_value() == PRINTER
+    screenshot(phone, "release-phone")
+    before = len(list(printer.spool.rglob("*")))
+    phone.locator("li.job", has_text="Invoice March.txt").locator(
+        "button", has_text="Print"
+    ).click()
+    phone.wait_for_url("**/release/progress**")
+    phone.wait_for_selector("[data-field=stage]:has-text('printed')", timeout=90_000)
+    screenshot(phone, "release-phone-printed")
+    deadline = time.time() + 10
+    while len(list(printer.spool.rglob("*"))) <= before and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(list(printer.spool.rglob("*"))) > before
+    phone.click("text=Back to my jobs")
+    phone.wait_for_selector("text=Nothing waiting")
+
+
+def test_wrong_password_is_rate_limited(
+    configured: dict[str, Any], appliance: Appliance, page: Any, phone: Any
+) -> None:
+    page.goto(f"{appliance.url}/login")
+    for _ in range(5):
+        page.fill("input[name=name]", ADMIN[0])
+        page.fill("input[name=password]", "wrong-password")
+        page.click("button[type=submit]")
+        assert "Wrong name or password." in page.inner_text(".notice.error")
+    page.fill("input[name=name]", ADMIN[0])
+    page.fill("input[name=password]", ADMIN[1])
+    page.click("button[type=submit]")
+    assert "Too many wrong attempts" in page.inner_text(".notice.error")
+
+    phone.goto(f"{appliance.release_url}/release")
+    for _ in range(6):
+        phone.fill("input[name=name]", "bob")
+        phone.fill("input[name=password]", "not-bobs-password")
+        phone.click("button[type=submit]")
+    assert "Too many wrong attempts" in phone.inner_text(".notice.error")
+
+
+def test_wrong_setup_code_is_rate_limited(
+    chromium: Any, tmp_path: Path, bus: MdnsBus, printer: VirtualPrinter
+) -> None:
+    fresh = start_appliance(tmp_path, bus, printer)
+    context = chromium.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{fresh.url}/setup/")
+        for _ in range(5):
+            page.fill("input[name=code]", "AAAA-BBBB-CCCC")
+            page.click("button[type=submit]")
+            assert "not this appliance's setup code" in page.inner_text(".notice.error")
+        page.fill("input[name=code]", fresh.code)
+        page.click("button[type=submit]")
+        assert "Too many wrong attempts" in page.inner_text(".notice.error")
+        assert page.url.endswith("/setup/code")
+    finally:
+        context.close()
+        fresh.web.stop()

@@ -1,0 +1,81 @@
+"""Site operations shared by the command line and the web UI (appliance/site/admin.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.datadir import DataDir
+from appliance.errors import BadRequest, ConfigError, MeshprintError, NotFound
+from appliance.node import open_site
+from appliance.printers.registry import new_printer
+from appliance.site import admin
+from appliance.site.enroll import create_site
+from appliance.site.state import SiteState
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> SiteState:
+    data = DataDir(tmp_path / "ctl")
+    create_site(data, "Office")
+    return open_site(data)[1]
+
+
+def test_add_and_remove_user(site: SiteState) -> None:
+    token = admin.add_user(site, "maria", "maria-password")
+    assert len(token) > 20 and site.directory().users == ["maria"]
+    with pytest.raises(BadRequest, match="already exists"):
+        admin.add_user(site, "maria", "other-password")
+    admin.remove_user(site, "maria")
+    assert site.directory().users == []
+    with pytest.raises(NotFound):
+        admin.remove_user(site, "maria")
+
+
+def test_bad_user_input_changes_nothing(site: SiteState) -> None:
+    version = site.directory().version
+    for name, password in (("Bad Name", "long-enough-1"), ("ok", "short")):
+        with pytest.raises(MeshprintError):
+            admin.add_user(site, name, password)
+    assert site.directory().version == version
+
+
+def test_reset_password_changes_the_key(site: SiteState) -> None:
+    admin.add_user(site, "maria", "maria-password")
+    before = site.directory().user("maria")
+    admin.reset_password(site, "maria", "new-password-2")
+    after = site.directory().user("maria")
+    assert before is not None and after is not None
+    assert before.public_key != after.public_key
+    with pytest.raises(NotFound):
+        admin.reset_password(site, "nobody", "new-password-2")
+
+
+def test_change_settings_all_or_nothing(site: SiteState) -> None:
+    with pytest.raises(ConfigError):
+        admin.change_settings(site, {"retention": "2h", "repair_grace": "0s"})
+    assert site.directory().settings.describe()["retention"] == "8h"
+    admin.change_settings(site, {"retention": "2h", "repair_grace": "20m"})
+    assert site.directory().settings.describe()["retention"] == "2h"
+
+
+def test_printers(site: SiteState) -> None:
+    admin.add_printer(site, new_printer("front", "ipp://10.0.0.9/ipp/print"))
+    with pytest.raises(BadRequest):
+        admin.add_printer(site, new_printer("front", "ipp://10.0.0.9/ipp/print"))
+    admin.remove_printer(site, "front")
+    with pytest.raises(NotFound):
+        admin.remove_printer(site, "front")
+
+
+def test_member_removal_refuses_the_controller(site: SiteState) -> None:
+    with pytest.raises(BadRequest):
+        admin.remove_member(site, site.directory().controller_id)
+    with pytest.raises(NotFound):
+        admin.remove_member(site, "n000000000000")
+
+
+def test_invite_needs_a_running_controller(tmp_path: Path, site: SiteState) -> None:
+    with pytest.raises(ConfigError, match="start the node first"):
+        admin.invite(DataDir(tmp_path / "ctl"), site, 600)

@@ -1,0 +1,192 @@
+"""The release page against a real node (release API on loopback, real TLS) and a real
+IPP printer (ippeveprinter): sign-in, listing, releasing to "printed", deleting, every
+validation error; and the same page served by the node itself on its release port."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import ssl
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+from tests.integration.conftest import PASSWORDS, Site, make_site
+from tests.webui.conftest import Browser, https_client, text
+from webui import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def rsite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from make_site(tmp_path_factory.mktemp("release-page"), 1)
+
+
+@pytest.fixture(scope="module")
+def printer(rsite: Site) -> Iterator[VirtualPrinter]:
+    with MdnsBus() as bus, VirtualPrinter(bus) as printer:
+        rsite.add_printer("lobby", printer.uri, "--location", "Front desk")
+        yield printer
+
+
+@pytest.fixture
+def rapp(rsite: Site, printer: VirtualPrinter) -> Flask:
+    node = rsite.mesh.nodes[0]
+    app = create_app({"MESHPRINT_DATA": str(node.data), "RELEASE_API": node.release})
+    from webui.context import store
+
+    with app.app_context():
+        store().query("DELETE FROM attempts")
+    return app
+
+
+@pytest.fixture
+def user(rapp: Flask) -> Browser:
+    browser = Browser(https_client(rapp))
+    response = browser.post(
+        "/release/login", {"name": "alice", "password": PASSWORDS["alice"]}, page="/release/"
+    )
+    assert response.status_code == 302, text(response)
+    return browser
+
+
+def follow(browser: Browser, progress: str, timeout: float = 60) -> list[dict[str, Any]]:
+    ids = urllib.parse.parse_qs(urllib.parse.urlsplit(progress).query)["r"]
+    page = text(browser.get(progress))
+    assert all(i in page for i in ids) and "release.js" in page
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = [browser.get(f"/release/releases/{i}.json").get_json() for i in ids]
+        if all(s["stage"] in ("printed", "failed", "unknown") for s in states):
+            return states
+        time.sleep(0.3)
+    raise AssertionError(f"not settled: {states}")
+
+
+def test_sign_in_errors_are_the_same_and_rate_limited(rapp: Flask) -> None:
+    browser = Browser(https_client(rapp))
+    page = text(browser.get("/release/?printer=lobby"))
+    assert "Sign in" in page and "lobby" in page
+    unknown = browser.post(
+        "/release/login", {"name": "nobody", "password": "x" * 12}, page="/release/"
+    )
+    wrong = browser.post(
+        "/release/login", {"name": "alice", "password": "x" * 12}, page="/release/"
+    )
+    assert unknown.status_code == wrong.status_code == 401
+    assert "Wrong name or password." in text(unknown) and "Wrong name or password." in text(wrong)
+    for _ in range(3):
+        browser.post("/release/login", {"name": "alice", "password": "y" * 12}, page="/release/")
+    limited = browser.post(
+        "/release/login", {"name": "alice", "password": PASSWORDS["alice"]}, page="/release/"
+    )
+    assert limited.status_code == 429 and "Too many wrong attempts" in text(limited)
+
+
+def test_release_one_job_to_printed(rsite: Site, user: Browser) -> None:
+    receipt = rsite.submit(
+        0, b"Quarterly figures\n" * 500, title="Figures.txt", content_type="text/plain"
+    )
+    page = text(user.get("/release/?printer=lobby"))
+    assert "Figures.txt" in page and '<option value="lobby" selected' in page
+    assert "deleted in" in page and "sent" in page
+    response = user.post(
+        "/release/print",
+        {"job": receipt["id"], "printer": "lobby", "copies": "2", "sides": "two-sided-long-edge"},
+        page="/release/",
+    )
+    assert response.status_code == 302 and "/release/progress" in response.location
+    [delivery] = follow(user, response.location)
+    assert delivery["stage"] == "printed", delivery
+    assert "Figures.txt" not in text(user.get("/release/"))
+
+
+def test_release_all_and_delete(rsite: Site, user: Browser) -> None:
+    ids = [rsite.submit(0, b"page %d\n" % i, title=f"Doc {i}")["id"] for i in range(3)]
+    user.post("/release/delete", {"job": ids[0]}, page="/release/")
+    page = text(user.get("/release/"))
+    assert "Doc 0" not in page and "Doc 1" in page and "The job was deleted." in page
+    response = user.post(
+        "/release/print", {"all": "1", "printer": "lobby", "mono": "on"}, page="/release/"
+    )
+    assert response.status_code == 302
+    states = follow(user, response.location)
+    assert [s["stage"] for s in states] == ["printed", "printed"]
+    assert "Nothing waiting" in text(user.get("/release/"))
+
+
+def test_release_validation_errors(rsite: Site, user: Browser) -> None:
+    job = rsite.submit(0, b"held\n", title="Kept")["id"]
+    cases = [
+        ({"job": job, "printer": "lobby", "copies": "0"}, 400, "copies must be"),
+        ({"job": job, "printer": "lobby", "copies": "two"}, 400, "copies must be"),
+        ({"job": job, "printer": "lobby", "sides": "three"}, 400, "sides must be"),
+        ({"job": job, "printer": "nowhere"}, 404, "no printer"),
+        ({"job": "../etc/passwd", "printer": "lobby"}, 404, "job ids look like"),
+    ]
+    for form, status, message in cases:
+        response = user.post("/release/print", form, page="/release/")
+        assert response.status_code == status and message in text(response), (form, text(response))
+    response = user.post("/release/delete", {"job": "j" + "0" * 25}, page="/release/")
+    assert response.status_code == 404
+    assert "Kept" in text(user.get("/release/"))
+    user.post("/release/delete", {"job": job}, page="/release/")
+
+
+def test_signed_out_user_is_sent_to_sign_in(rapp: Flask, user: Browser) -> None:
+    user.post("/release/logout", page="/release/")
+    assert "Sign in" in text(user.get("/release/"))
+    assert user.get("/release/releases/abcdefgh12.json").status_code == 401
+    assert (
+        user.post("/release/print", {"job": "x", "printer": "lobby"}, page="/release/").status_code
+        == 302
+    )
+
+
+def test_the_node_serves_the_release_page_on_its_release_port(rsite: Site) -> None:
+    """The node's own 9266 server: /v1 is the API, every other path the release page."""
+    node = rsite.mesh.nodes[0]
+    job = rsite.submit(0, b"from the node\n", title="Node page job")["id"]
+    context = ssl.create_default_context(cafile=str(rsite.mesh.ca))
+    context.check_hostname = False
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=context), urllib.request.HTTPCookieProcessor(jar)
+    )
+    base = f"https://{node.release}"
+    with opener.open(f"{base}/release/") as response:
+        page = response.read().decode()
+        assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    form = urllib.parse.urlencode(
+        {"csrf_token": token, "name": "alice", "password": PASSWORDS["alice"]}
+    ).encode()
+    with opener.open(f"{base}/release/login", form) as response:
+        jobs_page = response.read().decode()
+    assert "Node page job" in jobs_page and "Your print jobs" in jobs_page
+    with opener.open(f"{base}/v1/health") as response:
+        assert b'"ok": true' in response.read()
+    rsite.mesh.client(0).request(
+        "DELETE", f"/v1/jobs/{job}", headers={"Authorization": _basic("alice")}
+    ).close()
+
+
+def _basic(user: str) -> str:
+    from appliance.api.auth import basic_header
+
+    return basic_header(user, PASSWORDS[user])
+
+
+def test_data_dir_holds_no_password(rsite: Site, user: Browser) -> None:
+    data: Path = rsite.mesh.nodes[0].data
+    for path in data.rglob("*"):
+        if path.is_file():
+            assert PASSWORDS["alice"].encode() not in path.read_bytes(), path

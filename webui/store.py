@@ -1,0 +1,195 @@
+"""The web UI's own state, in DIR/webui.db beside the node's database (SQLite, WAL), so
+every gunicorn worker and the node's release page see the same thing:
+
+- admins: web console accounts (scrypt password hashes)
+- settings: setup progress, time zone, upstream broker URL
+- attempts: failed sign-ins and setup-code guesses, for rate limiting
+- release_sessions: a signed-in user's password sealed under a key that lives only in
+  their session cookie (neither the disk nor the cookie alone reveals it)
+- events: what happened (admin actions, releases), shown on the dashboard
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from appliance.errors import BadRequest
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS admins (name TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at REAL);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS attempts_key ON attempts (key, at);
+CREATE TABLE IF NOT EXISTS release_sessions (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, sealed BLOB NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL);
+"""
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+ADMIN_NAME_MAX = 32
+_DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 32
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    _, salt, digest = stored.split("$")
+    candidate = hash_password(password, bytes.fromhex(salt)).split("$")[2]
+    return hmac.compare_digest(candidate, digest)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, args).fetchall()
+
+    # Settings
+
+    def get(self, key: str, default: Any = None) -> Any:
+        rows = self.query("SELECT value FROM settings WHERE key=?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def put(self, key: str, value: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?,?)",
+                (key, json.dumps(value)),
+            )
+
+    # Admin accounts
+
+    def has_admin(self) -> bool:
+        return bool(self.query("SELECT 1 FROM admins LIMIT 1"))
+
+    def admins(self) -> list[str]:
+        return [row["name"] for row in self.query("SELECT name FROM admins ORDER BY name")]
+
+    def add_admin(self, name: str, password: str) -> None:
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM admins WHERE name=?", (name,)).fetchone():
+                raise BadRequest(f"an administrator {name} already exists")
+            conn.execute(
+                "INSERT INTO admins (name, hash, created_at) VALUES (?,?,?)",
+                (name, hash_password(password), time.time()),
+            )
+
+    def check_admin(self, name: str, password: str) -> bool:
+        """Whether name + password are right; about the same time for an unknown name."""
+        rows = self.query("SELECT hash FROM admins WHERE name=?", (name,))
+        stored = rows[0]["hash"] if rows else _DUMMY_HASH
+        ok = verify_password(stored, password)
+        return ok and bool(rows)
+
+    # Rate limiting
+
+    def failures(self, key: str, window: float) -> tuple[int, float]:
+        """How many failures `key` had in the last `window` seconds, and the oldest one's time."""
+        rows = self.query(
+            "SELECT COUNT(*) AS n, MIN(at) AS first FROM attempts WHERE key=? AND at>?",
+            (key, time.time() - window),
+        )
+        return int(rows[0]["n"]), float(rows[0]["first"] or 0)
+
+    def fail(self, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO attempts (key, at) VALUES (?,?)", (key, time.time()))
+            conn.execute("DELETE FROM attempts WHERE at<?", (time.time() - 86400,))
+
+    def clear(self, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM attempts WHERE key=?", (key,))
+
+    # Release sessions
+
+    def open_release_session(self, user: str, password: str, ttl: float) -> tuple[str, str]:
+        """Seal the password under a fresh key; returns (session id, key) for the cookie."""
+        sid, key = secrets.token_urlsafe(18), ChaCha20Poly1305.generate_key()
+        nonce = os.urandom(12)
+        sealed = nonce + ChaCha20Poly1305(key).encrypt(nonce, password.encode(), sid.encode())
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM release_sessions WHERE expires_at<?", (time.time(),))
+            conn.execute(
+                "INSERT INTO release_sessions (id, user, sealed, expires_at) VALUES (?,?,?,?)",
+                (sid, user, sealed, time.time() + ttl),
+            )
+        return sid, key.hex()
+
+    def release_password(self, sid: str, key_hex: str, ttl: float) -> tuple[str, str] | None:
+        """(user, password) of a live release session (extending it), else None."""
+        rows = self.query(
+            "SELECT user, sealed FROM release_sessions WHERE id=? AND expires_at>?",
+            (sid, time.time()),
+        )
+        if not rows:
+            return None
+        sealed = bytes(rows[0]["sealed"])
+        try:
+            key = bytes.fromhex(key_hex)
+            password = ChaCha20Poly1305(key).decrypt(sealed[:12], sealed[12:], sid.encode())
+        except (ValueError, InvalidTag):
+            return None
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE release_sessions SET expires_at=? WHERE id=?", (time.time() + ttl, sid)
+            )
+        return str(rows[0]["user"]), password.decode()
+
+    def close_release_session(self, sid: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM release_sessions WHERE id=?", (sid,))
+
+    # Events
+
+    def event(self, kind: str, text: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO events (at, kind, text) VALUES (?,?,?)", (time.time(), kind, text)
+            )
+            conn.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) - 500 FROM events)")
+
+    def events(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.query("SELECT at, kind, text FROM events ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(row) for row in rows]

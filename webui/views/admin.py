@@ -1,0 +1,369 @@
+"""The admin console: dashboard (live), users, printers (with QR release posters), nodes,
+settings and a diagnostics bundle. Signed-in administrators only."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import re
+import time
+import zipfile
+from typing import Any
+
+from flask import (
+    Blueprint,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from appliance import __version__
+from appliance.errors import BadRequest, MeshprintError
+from appliance.printers import monitor, registry
+from appliance.site import admin
+from webui import links, sitework
+from webui.context import data, event, has_site, release_api, site, store
+from webui.qr import qr_svg
+from webui.security import admin_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+SETTINGS = {
+    "retention": "Keep held jobs for",
+    "repair_grace": "Rebuild copies of a node gone longer than",
+    "max_job_size": "Largest document",
+}
+
+
+@bp.before_request
+def ready() -> Any:
+    if not store().has_admin() or not has_site():
+        return redirect(url_for("setup.index"))
+    return None
+
+
+def _status() -> dict[str, Any]:
+    """The node's view of the mesh (live peers, jobs, printer status); from the directory
+    alone, marked offline, when the node does not answer."""
+    try:
+        status: dict[str, Any] = release_api().json("GET", "/v1/status")
+        status["offline"] = False
+    except MeshprintError as err:
+        directory = site().directory()
+        db, _ = _db_site()
+        polled = monitor.known(db)
+        status = {
+            "offline": True,
+            "offline_reason": str(err),
+            "site": directory.name,
+            "members": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "role": r.role,
+                    "live": None,
+                    "controller": r.id == directory.controller_id,
+                    "jobs": None,
+                    "last_seen": None,
+                    "address": f"{r.host}:{r.peer_port}" if r.reachable else None,
+                }
+                for r in directory.nodes.values()
+            ],
+            "jobs": {"held": 0, "fully_replicated": 0, "under_replicated": 0, "by_copies": {}},
+            "printers": [
+                {**p.public(), **polled.get(n, {"ready": None, "reason": "not checked"})}
+                for n, p in registry.printers(directory.doc).items()
+            ],
+        }
+    status["events"] = [{**e, "when": _when(e["at"])} for e in store().events(12)]
+    return status
+
+
+def _when(at: float) -> str:
+    from webui.context import since
+
+    return since(at)
+
+
+def _db_site() -> Any:
+    from appliance.node import open_site
+
+    return open_site(data())
+
+
+@bp.get("/")
+@admin_required
+def dashboard() -> Any:
+    return render_template("admin/dashboard.html", title="Dashboard", s=_status(), nav="dashboard")
+
+
+@bp.get("/status.json")
+@admin_required
+def status_json() -> Any:
+    return _status()
+
+
+# Users
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users() -> Any:
+    added: list[sitework.NewUser] = []
+    error, problems, status = None, [], 200
+    if request.method == "POST":
+        action = request.form.get("action")
+        name = request.form.get("name", "")
+        try:
+            if action == "add":
+                added = [
+                    sitework.add_user(
+                        name, request.form.get("password", ""), request.form.get("confirm", "")
+                    )
+                ]
+            elif action == "import":
+                upload = request.files.get("csv")
+                if upload is None or not upload.filename:
+                    raise BadRequest("choose a CSV file to import")
+                added, problems = sitework.import_users(upload.read())
+                if problems:
+                    status = 400
+            elif action == "reset":
+                password = request.form.get("password", "")
+                if password != request.form.get("confirm", ""):
+                    raise BadRequest("the two passwords differ")
+                token = admin.reset_password(site(), name, password)
+                event("user", f"password of {name} reset")
+                added = [sitework.NewUser(name, token)]
+            elif action == "remove":
+                admin.remove_user(site(), name)
+                event("user", f"user {name} removed")
+                flash(f"Removed {name}.", "ok")
+                return redirect(url_for("admin.users"))
+            else:
+                raise BadRequest("unknown action")
+        except MeshprintError as err:
+            error, status = str(err), err.status if err.status < 500 else 400
+    return (
+        render_template(
+            "admin/users.html",
+            title="Users",
+            nav="users",
+            users=site().directory().users,
+            added=added,
+            problems=problems,
+            error=error,
+        ),
+        status,
+    )
+
+
+# Printers
+
+
+@bp.route("/printers", methods=["GET", "POST"])
+@admin_required
+def printers() -> Any:
+    error, status, report = None, 200, None
+    if request.method == "POST":
+        action = request.form.get("action")
+        name = request.form.get("name", "")
+        try:
+            if action == "add":
+                record = sitework.add_printer(request.form.to_dict())
+                flash(f"Added {record.name}.", "ok")
+                return redirect(url_for("admin.printers"))
+            if action == "test":
+                report = sitework.test_printer(name)
+            elif action == "remove":
+                admin.remove_printer(site(), name)
+                event("printer", f"printer {name} removed")
+                flash(f"Removed {name}.", "ok")
+                return redirect(url_for("admin.printers"))
+            else:
+                raise BadRequest("unknown action")
+        except MeshprintError as err:
+            error, status = str(err), err.status if err.status < 500 else 400
+    found, search_problem = [], None
+    if request.args.get("search"):
+        try:
+            found = sitework.discover(fresh=True)
+        except MeshprintError as err:
+            search_problem = f"Searching the network did not work: {err}"
+    polled = monitor.known(_db_site()[0])
+    records = list(registry.printers(site().directory().doc).values())
+    return (
+        render_template(
+            "admin/printers.html",
+            title="Printers",
+            nav="printers",
+            printers=records,
+            polled=polled,
+            found=found,
+            searched=bool(request.args.get("search")),
+            search_problem=search_problem,
+            report=report,
+            error=error,
+        ),
+        status,
+    )
+
+
+@bp.get("/printers/<name>/poster")
+@admin_required
+def poster(name: str) -> Any:
+    record = registry.find(site().directory().doc, name)
+    url = links.release_url(record.name)
+    return render_template(
+        "admin/poster.html",
+        title=f"Release poster · {record.name}",
+        printer=record,
+        url=url,
+        qr=qr_svg(url, f"Release at {record.name}"),
+        site_name=site().directory().name,
+    )
+
+
+# Nodes
+
+
+@bp.route("/nodes", methods=["GET", "POST"])
+@admin_required
+def nodes() -> Any:
+    token, error, status = None, None, 200
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if action == "invite":
+                token = sitework.invite(request.form.get("ttl", "1h")).encode()
+            elif action == "remove":
+                record = admin.remove_member(site(), request.form.get("node", ""))
+                event("node", f"node {record.name} ({record.id}) removed and revoked")
+                flash(
+                    f"Removed {record.name}; its certificate is revoked and its copies are "
+                    "rebuilt elsewhere after the grace period.",
+                    "ok",
+                )
+                return redirect(url_for("admin.nodes"))
+            else:
+                raise BadRequest("unknown action")
+        except MeshprintError as err:
+            error, status = str(err), err.status if err.status < 500 else 400
+    return (
+        render_template(
+            "admin/nodes.html",
+            title="Nodes",
+            nav="nodes",
+            s=_status(),
+            token=token,
+            token_qr=qr_svg(token, "Join token") if token else None,
+            error=error,
+        ),
+        status,
+    )
+
+
+# Settings
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@admin_required
+def settings() -> Any:
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            values = {k: request.form.get(k, "").strip() for k in SETTINGS}
+            upstream = sitework.check_upstream(request.form.get("upstream", ""))
+            admin.change_settings(site(), values)
+            if upstream != store().get("upstream", ""):
+                sitework.set_upstream(upstream)
+            event(
+                "settings", "settings changed: " + ", ".join(f"{k}={v}" for k, v in values.items())
+            )
+            flash("Settings saved. Every node picks them up within seconds.", "ok")
+            return redirect(url_for("admin.settings"))
+        except MeshprintError as err:
+            error, status = str(err), err.status if err.status < 500 else 400
+    current = site().directory().settings.describe()
+    values = {k: request.form.get(k, current[k]) for k in SETTINGS}
+    return (
+        render_template(
+            "admin/settings.html",
+            title="Settings",
+            nav="settings",
+            labels=SETTINGS,
+            values=values,
+            upstream=request.form.get("upstream", store().get("upstream", "")),
+            error=error,
+        ),
+        status,
+    )
+
+
+# Diagnostics
+
+SECRET_WORDS = re.compile(
+    r"(password|secret|token|key|community|auth|priv|share|wrapped)", re.IGNORECASE
+)
+
+
+PERSONAL_EVENTS = ("user", "admin", "release")  # they name people: not in the bundle
+
+
+def scrub(value: Any) -> Any:
+    """A copy of `value` with every secret-looking field replaced."""
+    if isinstance(value, dict):
+        return {
+            k: "(removed)" if SECRET_WORDS.search(str(k)) else scrub(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+@bp.get("/diagnostics.zip")
+@admin_required
+def diagnostics() -> Any:
+    directory = site().directory()
+    doc = scrub(directory.doc)
+    doc["users"] = {"count": len(directory.users)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr(
+            "about.json",
+            json.dumps(
+                {
+                    "meshprint": __version__,
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                },
+                indent=2,
+            ),
+        )
+        bundle.writestr("directory.json", json.dumps(doc, indent=2))
+        status = scrub(_status())
+        status.pop("events", None)
+        bundle.writestr("status.json", json.dumps(status, indent=2, default=str))
+        events = [
+            {**e, "text": f"({e['kind']} event)"} if e["kind"] in PERSONAL_EVENTS else e
+            for e in store().events(200)
+        ]
+        bundle.writestr("events.json", json.dumps(events, indent=2))
+    buffer.seek(0)
+    event("admin", "diagnostics bundle downloaded")
+    stamp = time.strftime("%Y%m%d-%H%M")
+    return send_file(
+        buffer,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"meshprint-diagnostics-{stamp}.zip",
+    )
+
+
+@bp.app_template_global()
+def printer_poster_url(name: str) -> str:
+    return url_for("admin.poster", name=name)

@@ -1,0 +1,222 @@
+"""The release page (phone first): a user signs in with name and password, sees their
+held jobs, picks a printer (pre-selected from a printer's QR code, `/release?printer=ID`),
+releases one or all, follows them to "printed", or deletes them.
+
+Everything goes through this node's local release API (127.0.0.1:9266, /v1/…), so it
+works with the internet and the broker down. The password is kept server-side, sealed
+under a key that only the user's session cookie holds (webui/store.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from appliance.api.auth import basic_header
+from appliance.api.client import HttpError
+from appliance.errors import BadRequest, MeshprintError, Unauthorized
+from appliance.printers import registry
+from appliance.printers.delivery import SIDES
+from appliance.store.jobs import check_job_id
+from webui import security
+from webui.context import event, release_api, site, store
+
+bp = Blueprint("release", __name__, url_prefix="/release")
+WRONG = "Wrong name or password."
+SESSION_TTL = 15 * 60
+
+
+def _credentials() -> tuple[str, str] | None:
+    held = session.get("release")
+    if not held:
+        return None
+    found = store().release_password(held["sid"], held["key"], SESSION_TTL)
+    if found is None:
+        session.pop("release", None)
+    return found
+
+
+def _api(method: str, path: str, data: Any = None) -> Any:
+    creds = _credentials()
+    if creds is None:
+        raise Unauthorized("your session ended: sign in again")
+    try:
+        return release_api().json(method, path, data, {"Authorization": basic_header(*creds)})
+    except HttpError as err:
+        if err.status == 401:
+            session.pop("release", None)
+        raise
+
+
+def _printers() -> list[registry.PrinterRecord]:
+    return list(registry.printers(site().directory().doc).values())
+
+
+@bp.get("/")
+def index() -> Any:
+    printer = request.args.get("printer", "")
+    creds = _credentials()
+    if creds is None:
+        return render_template("release/login.html", title="Sign in to print", printer=printer)
+    jobs = _api("GET", "/v1/jobs")["jobs"]
+    return render_template(
+        "release/jobs.html",
+        title="Your print jobs",
+        user=creds[0],
+        jobs=jobs,
+        printers=_printers(),
+        selected=printer or session.get("printer", ""),
+        now=time.time(),
+        sides=SIDES,
+    )
+
+
+@bp.post("/login")
+def login() -> Any:
+    name = request.form.get("name", "").strip().lower()[:64]
+    password = request.form.get("password", "")
+    printer = request.form.get("printer", "")
+    try:
+        security.limited("release", name)
+        if not name or not password:
+            raise Unauthorized(WRONG)
+        try:
+            release_api().json(
+                "GET", "/v1/jobs", headers={"Authorization": basic_header(name, password)}
+            )
+        except HttpError as err:
+            if err.status == 401:
+                security.failed("release", name)
+                raise Unauthorized(WRONG) from None
+            raise
+    except MeshprintError as err:
+        status = err.status if err.status in (401, 429) else 503
+        message = str(err) if status != 503 else f"The release service is not answering: {err}"
+        return (
+            render_template(
+                "release/login.html",
+                title="Sign in to print",
+                printer=printer,
+                error=message,
+                name=name,
+            ),
+            status,
+        )
+    security.succeeded("release", name)
+    sid, key = store().open_release_session(name, password, SESSION_TTL)
+    security.new_session(release={"sid": sid, "key": key})
+    return redirect(url_for("release.index", printer=printer or None))
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    held = session.get("release")
+    if held:
+        store().close_release_session(held["sid"])
+    session.clear()
+    return redirect(url_for("release.index"))
+
+
+def _options() -> dict[str, Any]:
+    printer = request.form.get("printer", "")
+    registry.find(site().directory().doc, printer)
+    try:
+        copies = int(request.form.get("copies", "1"))
+    except ValueError:
+        raise BadRequest("copies must be a whole number from 1 to 99") from None
+    if not 1 <= copies <= 99:
+        raise BadRequest("copies must be a whole number from 1 to 99")
+    sides = request.form.get("sides", "one-sided")
+    if sides not in SIDES:
+        raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
+    session["printer"] = printer
+    return {
+        "printer": printer,
+        "copies": copies,
+        "sides": sides,
+        "mono": request.form.get("mono") == "on",
+    }
+
+
+@bp.post("/print")
+def release_jobs() -> Any:
+    """Release the chosen job (or all of them) to a printer; then follow them."""
+    if _credentials() is None:
+        return redirect(url_for("release.index"))
+    options = _options()
+    if request.form.get("all") == "1":
+        jobs = [j["id"] for j in _api("GET", "/v1/jobs")["jobs"] if j["state"] == "held"]
+        if not jobs:
+            raise BadRequest("you have no held jobs to print")
+    else:
+        jobs = [check_job_id(request.form.get("job", ""))]
+    started = []
+    for job_id in jobs:
+        request_body = {**options, "release_id": secrets.token_hex(16)}
+        delivery = _api("POST", f"/v1/jobs/{quote(job_id)}/release", request_body)
+        started.append(delivery["release_id"])
+        event("release", f"a job was released to {options['printer']}")
+    return redirect(url_for("release.progress", r=started))
+
+
+@bp.get("/progress")
+def progress() -> Any:
+    ids = request.args.getlist("r")[:50]
+    if _credentials() is None:
+        return redirect(url_for("release.index"))
+    items = [_delivery(i) for i in ids]
+    return render_template("release/progress.html", title="Printing", items=items)
+
+
+def _delivery(release_id: str) -> dict[str, Any]:
+    from appliance.jobs.deliver import check_release_id
+
+    check_release_id(release_id)
+    try:
+        found: dict[str, Any] = release_api().json("GET", f"/v1/releases/{quote(release_id)}")
+        return found
+    except HttpError as err:
+        return {"release_id": release_id, "stage": "unknown", "reason": str(err), "printer": ""}
+
+
+@bp.get("/releases/<release_id>.json")
+def release_status(release_id: str) -> Any:
+    if _credentials() is None:
+        return {"error": "sign in again"}, 401
+    return _delivery(release_id)
+
+
+@bp.post("/delete")
+def delete() -> Any:
+    if _credentials() is None:
+        return redirect(url_for("release.index"))
+    job_id = check_job_id(request.form.get("job", ""))
+    _api("DELETE", f"/v1/jobs/{quote(job_id)}")
+    flash("The job was deleted.", "ok")
+    return redirect(url_for("release.index"))
+
+
+@bp.errorhandler(MeshprintError)
+def api_error(err: MeshprintError) -> Any:
+    """Errors from the release API shown on the release page itself."""
+    if err.status == 401:
+        flash(str(err), "error")
+        return redirect(url_for("release.index"))
+    from webui.errors import render_error
+
+    status = err.status if 400 <= err.status < 600 else 500
+    current_app.logger.info("release page: %s", err)
+    return render_error(status, str(err))
