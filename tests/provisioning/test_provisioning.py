@@ -42,6 +42,7 @@ ENABLED = {
         "mosquitto.service",
     ],
     "sockets.target.wants": ["meshprint-webui.socket", "meshprint-redirect.socket"],
+    "paths.target.wants": ["meshprint-site.path"],
     "sysinit.target.wants": ["nftables.service"],
 }
 DESIGN_TCP_PORTS = "22, 80, 443, 631, 8883, 9263, 9264, 9265, 9266"
@@ -231,6 +232,7 @@ def test_boots_with_services_up(provisioned: tuple[Path, list]) -> None:
     assert all(state == "active" for state in units.values()), units
     assert not [line for line in lines if line.startswith("failed ")], report.read_text()
     assert facts["health"] == '{"ok":true}'
+    assert facts["setup"] == "200"  # the setup wizard's first page
     assert facts["redirect"] == "301 https://meshprint.local/setup"
     assert facts["nodestatus"].startswith("waiting for a site in /var/lib/meshprint")
     assert re.fullmatch(r"[0-9a-f]{32}", facts["machineid"])
