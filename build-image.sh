@@ -159,6 +159,7 @@ debian_rootfs() {  # ROOT
 }
 
 debian_initramfs() {  # ROOT
+    mkdir -p "$1/boot/firmware"   # raspi-firmware's hook fills it (the FAT partition later)
     chroot "$1" update-initramfs -c -k all
     ls "$1"/boot/firmware/vmlinuz* "$1"/boot/firmware/initrd.img* >/dev/null 2>&1 \
         || die "raspi-firmware did not put a kernel and initrd in /boot/firmware"
@@ -388,7 +389,7 @@ test_image() {
         kill -0 "$QEMU_PID" 2>/dev/null || die "qemu exited early; console: $(tail -n 20 "$console")"
         [ -n "$health" ] || { curl -sk --max-time 10 "https://127.0.0.1:$https/health" | grep -q '"ok": *true' \
             && health=yes && say "  web UI health: ok ($((SECONDS / 60))m$((SECONDS % 60))s)"; } || true
-        [ -n "$setup" ] || { [ "$(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup")" = 200 ] \
+        [ -n "$setup" ] || { [ "$(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup/code")" = 200 ] \
             && setup=yes && say "  setup page: 200"; } || true
         [ -n "$redirect" ] || { curl -s --max-time 10 -o /dev/null -w '%{redirect_url}' "http://127.0.0.1:$http/setup" \
             | grep -q '^https://' && redirect=yes && say "  port 80 redirects to https"; } || true
@@ -403,7 +404,7 @@ test_image() {
         sleep 5
     done
     say "console (last 40 lines):"; tail -n 40 "$console"
-    [ -n "$setup" ] || say "GET https://…/setup answered $(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup") (wanted 200)"
+    [ -n "$setup" ] || say "GET https://…/setup answered $(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup/code") (wanted 200)"
     die "boot test failed after $((SECONDS / 60))m$((SECONDS % 60))s: health=${health:-no} setup=${setup:-no} redirect=${redirect:-no} node=${node:-no}"
 }
 

@@ -17,7 +17,7 @@ done
     echo "nodestatus $(systemctl show -P StatusText meshprint-node.service)"
     echo "health $(curl -s --cacert /etc/meshprint/tls/device.pem https://127.0.0.1/health)"
     echo "setup $(curl -s -o /dev/null -w '%{http_code}' --cacert /etc/meshprint/tls/device.pem \
-        https://127.0.0.1/setup)"
+        https://127.0.0.1/setup/code)"
     echo "redirect $(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' \
         -H 'Host: meshprint.local' http://127.0.0.1/setup)"
     echo "machineid $(cat /etc/machine-id)"

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,3 +240,18 @@ def test_boots_with_services_up(provisioned: tuple[Path, list]) -> None:
     assert int(facts["hostkeys"]) >= 3
     assert "Set it up at https://meshprint.local/" in facts["issue"]
     assert f"tcp dport {{ {DESIGN_TCP_PORTS} }} accept" in report.read_text()
+
+
+def test_wheel_carries_every_package_file(tmp_path: Path) -> None:
+    """The appliance installs the wheel, not the checkout: templates and static files must
+    be in it (an editable install hides their absence)."""
+    result = run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)]
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("meshprint-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        packaged = set(zf.namelist())
+    tracked = run(["git", "-C", str(REPO), "ls-files", "appliance", "webui"]).stdout.split()
+    wanted = {f for f in tracked if not f.endswith((".pyc", ".md")) and "__pycache__" not in f}
+    assert wanted - packaged == set()
