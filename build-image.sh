@@ -36,7 +36,7 @@ TEST_TIMEOUT=${MESHPRINT_TEST_TIMEOUT:-1200}
 INCLUDE=(systemd-sysv systemd-resolved udev dbus kmod iproute2 openssh-server
     python3 python3-venv python3-dev python3-packaging gcc libcups2-dev
     linux-image-arm64 initramfs-tools zstd raspi-firmware firmware-brcm80211
-    ca-certificates systemd-timesyncd netbase openssl curl sudo less fdisk e2fsprogs
+    ca-certificates systemd-timesyncd netbase tzdata avahi-utils openssl curl sudo less fdisk e2fsprogs
     cups cups-client cups-filters cups-ipp-utils avahi-daemon libnss-mdns mosquitto nftables)
 
 STAGE=0
