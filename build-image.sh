@@ -160,7 +160,12 @@ debian_rootfs() {  # ROOT
 
 debian_initramfs() {  # ROOT
     mkdir -p "$1/boot/firmware"   # raspi-firmware's hook fills it (the FAT partition later)
+    # raspi-firmware's hook wants /boot/firmware mounted unless it sees a chroot (which
+    # needs /proc): give it both.
+    mount -t proc proc "$1/proc"; MOUNTS+=("$1/proc")
+    mount --bind "$1/boot/firmware" "$1/boot/firmware"; MOUNTS+=("$1/boot/firmware")
     chroot "$1" update-initramfs -c -k all
+    umount "$1/boot/firmware" "$1/proc"; MOUNTS=()
     ls "$1"/boot/firmware/vmlinuz* "$1"/boot/firmware/initrd.img* >/dev/null 2>&1 \
         || die "raspi-firmware did not put a kernel and initrd in /boot/firmware"
 }
