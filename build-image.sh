@@ -36,7 +36,7 @@ TEST_TIMEOUT=${MESHPRINT_TEST_TIMEOUT:-1200}
 INCLUDE=(systemd-sysv systemd-resolved udev dbus kmod iproute2 openssh-server
     python3 python3-venv python3-dev python3-packaging gcc libcups2-dev
     linux-image-arm64 initramfs-tools zstd raspi-firmware firmware-brcm80211
-    ca-certificates systemd-timesyncd netbase openssl curl sudo less fdisk e2fsprogs
+    ca-certificates systemd-timesyncd netbase tzdata avahi-utils openssl curl sudo less fdisk e2fsprogs
     cups cups-client cups-filters cups-ipp-utils avahi-daemon libnss-mdns mosquitto nftables)
 
 STAGE=0
@@ -159,7 +159,13 @@ debian_rootfs() {  # ROOT
 }
 
 debian_initramfs() {  # ROOT
+    mkdir -p "$1/boot/firmware"   # raspi-firmware's hook fills it (the FAT partition later)
+    # raspi-firmware's hook wants /boot/firmware mounted unless it sees a chroot (which
+    # needs /proc): give it both.
+    mount -t proc proc "$1/proc"; MOUNTS+=("$1/proc")
+    mount --bind "$1/boot/firmware" "$1/boot/firmware"; MOUNTS+=("$1/boot/firmware")
     chroot "$1" update-initramfs -c -k all
+    umount "$1/boot/firmware" "$1/proc"; MOUNTS=()
     ls "$1"/boot/firmware/vmlinuz* "$1"/boot/firmware/initrd.img* >/dev/null 2>&1 \
         || die "raspi-firmware did not put a kernel and initrd in /boot/firmware"
 }
@@ -388,7 +394,7 @@ test_image() {
         kill -0 "$QEMU_PID" 2>/dev/null || die "qemu exited early; console: $(tail -n 20 "$console")"
         [ -n "$health" ] || { curl -sk --max-time 10 "https://127.0.0.1:$https/health" | grep -q '"ok": *true' \
             && health=yes && say "  web UI health: ok ($((SECONDS / 60))m$((SECONDS % 60))s)"; } || true
-        [ -n "$setup" ] || { [ "$(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup")" = 200 ] \
+        [ -n "$setup" ] || { [ "$(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup/code")" = 200 ] \
             && setup=yes && say "  setup page: 200"; } || true
         [ -n "$redirect" ] || { curl -s --max-time 10 -o /dev/null -w '%{redirect_url}' "http://127.0.0.1:$http/setup" \
             | grep -q '^https://' && redirect=yes && say "  port 80 redirects to https"; } || true
@@ -403,7 +409,7 @@ test_image() {
         sleep 5
     done
     say "console (last 40 lines):"; tail -n 40 "$console"
-    [ -n "$setup" ] || say "GET https://…/setup answered $(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup") (wanted 200)"
+    [ -n "$setup" ] || say "GET https://…/setup answered $(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup/code") (wanted 200)"
     die "boot test failed after $((SECONDS / 60))m$((SECONDS % 60))s: health=${health:-no} setup=${setup:-no} redirect=${redirect:-no} node=${node:-no}"
 }
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from appliance.sessions import free_port
@@ -26,12 +28,12 @@ def test_node_waits_for_the_site_then_serves_and_says_so(tmp_path: Path) -> None
     env = {**os.environ, "NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "4000000"}
     port_args = ["--peer-port", ports[0], "--submit-port", ports[1], "--release-port", ports[2]]
     cli = [sys.executable, "-m", "appliance.cli"]
+    log = (tmp_path / "node.log").open("w")
     proc = subprocess.Popen(
         [*cli, "node", "--data", str(data), "--host", "127.0.0.1", *port_args],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         first = messages(sock)
@@ -47,11 +49,25 @@ def test_node_waits_for_the_site_then_serves_and_says_so(tmp_path: Path) -> None
         assert got[1] == f"STATUS=serving: peer {ports[0]}, submit {ports[1]}, release {ports[2]}"
         with socket.create_connection(("127.0.0.1", int(ports[2])), timeout=5):
             pass
+        # The "ready" line comes just before the node installs its signal handlers.
+        deadline = time.monotonic() + 30
+        while "ready: peer" not in (tmp_path / "node.log").read_text():
+            assert time.monotonic() < deadline, "no ready line"
+            time.sleep(0.1)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
-        while messages(sock) != ["STOPPING=1"]:
-            pass
         assert proc.wait(30) == 0
+        sock.setblocking(False)
+        rest = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                rest += messages(sock)
+        assert "STOPPING=1" in rest
+    except BaseException:
+        print((tmp_path / "node.log").read_text())
+        raise
     finally:
+        log.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

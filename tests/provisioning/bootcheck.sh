@@ -10,12 +10,14 @@ done
 {
     echo "jobs $(systemctl list-jobs --no-legend | grep -vc bootcheck)"
     for unit in meshprint-node.service meshprint-webui.service meshprint-webui.socket \
-        meshprint-redirect.socket meshprint-firstboot.service nftables.service \
+        meshprint-redirect.socket meshprint-firstboot.service meshprint-site.path nftables.service \
         avahi-daemon.service cups.service mosquitto.service ssh.service; do
         echo "unit $unit $(systemctl is-active "$unit")"
     done
     echo "nodestatus $(systemctl show -P StatusText meshprint-node.service)"
     echo "health $(curl -s --cacert /etc/meshprint/tls/device.pem https://127.0.0.1/health)"
+    echo "setup $(curl -s -o /dev/null -w '%{http_code}' --cacert /etc/meshprint/tls/device.pem \
+        https://127.0.0.1/setup/code)"
     echo "redirect $(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' \
         -H 'Host: meshprint.local' http://127.0.0.1/setup)"
     echo "machineid $(cat /etc/machine-id)"

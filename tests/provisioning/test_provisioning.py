@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,7 @@ ENABLED = {
         "mosquitto.service",
     ],
     "sockets.target.wants": ["meshprint-webui.socket", "meshprint-redirect.socket"],
+    "paths.target.wants": ["meshprint-site.path"],
     "sysinit.target.wants": ["nftables.service"],
 }
 DESIGN_TCP_PORTS = "22, 80, 443, 631, 8883, 9263, 9264, 9265, 9266"
@@ -231,9 +233,25 @@ def test_boots_with_services_up(provisioned: tuple[Path, list]) -> None:
     assert all(state == "active" for state in units.values()), units
     assert not [line for line in lines if line.startswith("failed ")], report.read_text()
     assert facts["health"] == '{"ok":true}'
+    assert facts["setup"] == "200"  # the setup wizard's first page
     assert facts["redirect"] == "301 https://meshprint.local/setup"
     assert facts["nodestatus"].startswith("waiting for a site in /var/lib/meshprint")
     assert re.fullmatch(r"[0-9a-f]{32}", facts["machineid"])
     assert int(facts["hostkeys"]) >= 3
     assert "Set it up at https://meshprint.local/" in facts["issue"]
     assert f"tcp dport {{ {DESIGN_TCP_PORTS} }} accept" in report.read_text()
+
+
+def test_wheel_carries_every_package_file(tmp_path: Path) -> None:
+    """The appliance installs the wheel, not the checkout: templates and static files must
+    be in it (an editable install hides their absence)."""
+    result = run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)]
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("meshprint-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        packaged = set(zf.namelist())
+    tracked = run(["git", "-C", str(REPO), "ls-files", "appliance", "webui"]).stdout.split()
+    wanted = {f for f in tracked if not f.endswith((".pyc", ".md")) and "__pycache__" not in f}
+    assert wanted - packaged == set()
