@@ -34,7 +34,7 @@ TEST_TIMEOUT=${MESHPRINT_TEST_TIMEOUT:-1200}
 # Packages of the Debian-based image; the roles install anything missing, but one
 # mmdebstrap pass is much faster than apt under emulation.
 INCLUDE=(systemd-sysv systemd-resolved udev dbus kmod iproute2 openssh-server
-    python3 python3-venv python3-dev python3-packaging gcc libcups2-dev
+    python3 python3-apt python3-venv python3-dev python3-packaging gcc libcups2-dev
     linux-image-arm64 initramfs-tools zstd raspi-firmware firmware-brcm80211
     ca-certificates systemd-timesyncd netbase tzdata avahi-utils openssl curl sudo less fdisk e2fsprogs
     cups cups-client cups-filters cups-ipp-utils avahi-daemon libnss-mdns mosquitto nftables)
@@ -217,6 +217,10 @@ raspios_rootfs() {  # IMAGE ROOT: grow the image, attach its partitions, mount t
 apply_site() {  # ROOT
     local root=$1 inventory=$WORK/inventory.ini
     [ -x "$ANSIBLE_PLAYBOOK" ] || die "$ANSIBLE_PLAYBOOK not found: run 'make setup' (scripts/setup.sh) first"
+    # apt inside the tree needs name resolution while it is built (finish_rootfs puts
+    # systemd-resolved's stub back).
+    rm -f "$root/etc/resolv.conf"
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
     printf '[appliances]\n%s ansible_connection=community.general.chroot ansible_python_interpreter=/usr/bin/python3\n' \
         "$root" > "$inventory"
     (cd "$REPO/provisioning" && ANSIBLE_CONFIG=ansible.cfg ANSIBLE_FORCE_COLOR=0 \
