@@ -4,6 +4,7 @@ loop (sync with peers, expiry, repair).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -51,10 +52,24 @@ class Endpoint:
             return self.advertise
         if self.bind not in ("0.0.0.0", "::", ""):
             return self.bind
-        try:
-            return socket.gethostbyname(socket.gethostname())
-        except OSError:
-            return "127.0.0.1"
+        return lan_address()
+
+
+def lan_address() -> str:
+    """This machine's address on its network: the source address of the route to the
+    outside (a UDP socket "connected" without sending anything), since the host name often
+    resolves to a loopback address (Debian maps it to 127.0.1.1). Loopback only when the
+    machine has no network at all."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like any outside address
+        address: str = probe.getsockname()[0]
+        if not address.startswith("127.") and address != "0.0.0.0":
+            return address
+    with contextlib.suppress(OSError):
+        address = socket.gethostbyname(socket.gethostname())
+        if not address.startswith("127."):
+            return address
+    return "127.0.0.1"
 
 
 def open_site(data: DataDir) -> tuple[Database, SiteState]:
