@@ -85,6 +85,8 @@ while [ $# -gt 0 ]; do
         *) printf 'build-image: unknown argument %s\n\n' "$1" >&2; usage 2 ;;
     esac
 done
+[ "$BASE" = debian ] || [ -f "$BASE" ] \
+    || die "--base $BASE: no such image file (give 'debian' or a Raspberry Pi OS Lite .img[.xz])"
 
 # Checks
 
@@ -125,7 +127,28 @@ need_space() {  # DIR MEGABYTES
 make_work() {
     mkdir -p "$OUT"
     OUT=$(readlink -f "$OUT")
+    # One run per output directory; the lock goes with the process, even on kill -9.
+    exec 9>"$OUT/.lock"
+    flock -n 9 || die "another build-image.sh is running with --out $OUT (wait for it, or use another --out)"
+    release_stale_work
     WORK=$(mktemp -d "$OUT/.work.XXXXXX")
+}
+
+release_stale_work() {
+    # A run killed outright (power, kill -9) could not run its EXIT trap: release
+    # what it left (mmdebstrap's own mounts too) before starting again.
+    local dir mount loop
+    for dir in "$OUT"/.work.*; do
+        [ -d "$dir" ] || continue
+        say "releasing $dir, left by a run that was killed"
+        findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r mount; do
+            umount -l "$mount" || die "cannot unmount $mount (left by a killed run)"
+        done
+        losetup -n -O NAME,BACK-FILE | awk -v d="$dir/" 'index($2, d) == 1 { print $1 }' | while read -r loop; do
+            losetup -d "$loop" || die "cannot detach $loop (left by a killed run)"
+        done
+        rm -rf --one-file-system "$dir"
+    done
 }
 
 version() {
@@ -193,8 +216,8 @@ raspios_rootfs() {  # IMAGE ROOT: grow the image, attach its partitions, mount t
     local img=$1 root=$2 p1 p2 size2 loop_root loop_firm
     truncate -s +1536M "$img"
     echo ", +" | sfdisk --quiet --no-reread -N 2 "$img" || die "cannot grow the root partition of $BASE"
-    p1=$(partx -g -o START -n 1 "$img" 2>/dev/null | tr -d ' ')
-    read -r p2 size2 < <(partx -g -o START,SECTORS -n 2 "$img" 2>/dev/null)
+    p1=$(partx -g -o START -n 1 "$img" 2>/dev/null | tr -d ' ') || true
+    read -r p2 size2 < <(partx -g -o START,SECTORS -n 2 "$img" 2>/dev/null) || true
     [ -n "$p2" ] && [ -n "$size2" ] || die "$BASE does not look like a Raspberry Pi OS image (no second partition)"
     loop_root=$(losetup --find --show --offset $((p2 * 512)) --sizelimit $((size2 * 512)) "$img")
     LOOPS+=("$loop_root")
@@ -306,7 +329,6 @@ build() {
         debian_initramfs "$root"
         debian_system_files "$root"
     else
-        [ -f "$BASE" ] || die "--base $BASE: no such image file (give 'debian' or a Raspberry Pi OS Lite .img)"
         stage "root filesystem from $BASE"
         case "$BASE" in
             *.xz) xz -dc "$BASE" > "$img" ;;
@@ -352,10 +374,10 @@ test_image() {
     STAGES=4
     stage "checks"
     [ -f "$TEST_IMAGE" ] || die "--test $TEST_IMAGE: no such image"
-    need_tools qemu-system-aarch64:qemu-system-arm qemu-img:qemu-utils mcopy:mtools sfdisk:fdisk curl:curl xz:xz-utils
     OUT=$(dirname "$(readlink -f "$TEST_IMAGE")")
     make_work
     need_space "$WORK" "$TEST_SPACE_MB"
+    need_tools qemu-system-aarch64:qemu-system-arm qemu-img:qemu-utils mcopy:mtools sfdisk:fdisk curl:curl xz:xz-utils
     local raw=$WORK/image.img
     case "$TEST_IMAGE" in
         *.xz) say "decompressing $TEST_IMAGE"; xz -dc "$TEST_IMAGE" > "$raw" ;;
@@ -364,7 +386,7 @@ test_image() {
 
     stage "the image's own kernel and initrd (from its firmware partition, without mounting)"
     local start
-    start=$(partx -g -o START -n 1 "$raw" 2>/dev/null | tr -d ' ')
+    start=$(partx -g -o START -n 1 "$raw" 2>/dev/null | tr -d ' ') || true
     [ -n "$start" ] || die "$TEST_IMAGE has no partition table"
     local kernel initrd
     kernel=$(mdir -b -i "$raw@@$((start * 512))" :: | grep -m1 '/vmlinuz' | sed 's|^::/||') \
