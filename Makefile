@@ -38,6 +38,8 @@ provisioning-test: setup
 
 bench: setup
 	$(PY) bench/intake.py
+	$(PY) bench/release.py
+	$(PY) bench/control.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -407,7 +407,7 @@ test_image() {
         -append "console=ttyAMA0 root=LABEL=RASPIROOT rw rootwait net.ifnames=0 systemd.show_status=1" \
         -drive "file=$WORK/overlay.qcow2,if=none,format=qcow2,id=hd0" -device virtio-blk-pci,drive=hd0 \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$https-:443,hostfwd=tcp:127.0.0.1:$http-:80,hostfwd=tcp:127.0.0.1:$ssh-:22" \
-        -device virtio-net-pci,netdev=n0 &
+        -device virtio-net-pci,netdev=n0,romfile= &
     QEMU_PID=$!
     say "qemu pid $QEMU_PID; console log $console; https 127.0.0.1:$https, http :$http, ssh :$ssh"
 
