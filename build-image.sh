@@ -404,7 +404,7 @@ test_image() {
     https=$(free_port); http=$(free_port); ssh=$(free_port)
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -display none -monitor none \
         -serial "file:$console" -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" \
-        -append "console=ttyAMA0 root=LABEL=RASPIROOT rw rootwait net.ifnames=0 systemd.show_status=1" \
+        -append "console=ttyAMA0 root=LABEL=RASPIROOT rw rootwait net.ifnames=0 systemd.show_status=1 systemd.status_unit_format=name" \
         -drive "file=$WORK/overlay.qcow2,if=none,format=qcow2,id=hd0" -device virtio-blk-pci,drive=hd0 \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$https-:443,hostfwd=tcp:127.0.0.1:$http-:80,hostfwd=tcp:127.0.0.1:$ssh-:22" \
         -device virtio-net-pci,netdev=n0,romfile= &
@@ -424,11 +424,11 @@ test_image() {
             && setup=yes && say "  setup page: 200"; } || true
         [ -n "$redirect" ] || { curl -s --max-time 10 -o /dev/null -w '%{redirect_url}' "http://127.0.0.1:$http/setup" \
             | grep -q '^https://' && redirect=yes && say "  port 80 redirects to https"; } || true
-        [ -n "$node" ] || { grep -q 'Started .*meshprint-node.service' "$console" \
+        [ -n "$node" ] || { grep -aq 'Started .*meshprint-node\.service' "$console" 2>/dev/null \
             && node=yes && say "  node: started (READY=1)"; } || true
         if [ -n "$health" ] && [ -n "$setup" ] && [ -n "$redirect" ] && [ -n "$node" ]; then
             say ""
-            grep -a -m3 -E 'Set it up at|Setup code' "$console" | sed 's/^/  console: /' || true
+            grep -a -i -m2 -E 'set it up at|setup code' "$console" | sed 's/^/  console: /' || true
             say "boot test passed in $((SECONDS / 60))m$((SECONDS % 60))s"
             return 0
         fi
