@@ -428,7 +428,7 @@ test_image() {
             && node=yes && say "  node: started (READY=1)"; } || true
         if [ -n "$health" ] && [ -n "$setup" ] && [ -n "$redirect" ] && [ -n "$node" ]; then
             say ""
-            grep -a -i -m2 -E 'set it up at|setup code' "$console" | sed 's/^/  console: /' || true
+            grep -a 'meshprint-firstboot: ' "$console" | sed 's/^.*meshprint-firstboot: /  first boot: /' || true
             say "boot test passed in $((SECONDS / 60))m$((SECONDS % 60))s"
             return 0
         fi
