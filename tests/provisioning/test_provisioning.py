@@ -11,27 +11,24 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.provisioning.conftest import (
+    BIN,
+    PROVISIONING,
+    REPO,
+    UNITS,
+    ansible_env,
+    needs_root,
+    run,
+)
+
 pytestmark = pytest.mark.provisioning
 
-REPO = Path(__file__).resolve().parents[2]
-PROVISIONING = REPO / "provisioning"
-UNITS = REPO / "systemd"
-CACHE = REPO / ".cache" / "provisioning"
-BASE_TAR = CACHE / "debian-bookworm-amd64-minbase.tar"
-BIN = Path(sys.executable).parent
-MIRRORS = [
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-]
 # What the roles must leave enabled (socket- and service-level).
 ENABLED = {
     "multi-user.target.wants": [
@@ -47,24 +44,6 @@ ENABLED = {
     "sysinit.target.wants": ["nftables.service"],
 }
 DESIGN_TCP_PORTS = "22, 80, 443, 631, 8883, 9263, 9264, 9265, 9266"
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, nspawn)")
-
-
-def ansible_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(PROVISIONING / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-    }
-
-
-def run(cmd: list[str], timeout: float = 900, **kwargs: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-    )
 
 
 def test_ansible_lint_production_profile() -> None:
@@ -96,63 +75,6 @@ def test_unit_exposure_is_ok(unit: str) -> None:
 
 
 # site.yml in a chroot, twice, then a boot
-
-
-def base_rootfs() -> Path:
-    """The cached minimal Debian (python3 for Ansible, systemd to boot it)."""
-    if not BASE_TAR.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        part = BASE_TAR.with_suffix(".part")
-        result = run(
-            [
-                "mmdebstrap",
-                "--variant=minbase",
-                "--format=tar",
-                "--include=python3,systemd-sysv,dbus,udev,ca-certificates",
-                "bookworm",
-                str(part),
-                *MIRRORS,
-            ],
-            timeout=900,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        part.rename(BASE_TAR)
-    return BASE_TAR
-
-
-def apply_site(root: Path, log: Path) -> dict[str, int]:
-    inventory = root.parent / "inventory.ini"
-    inventory.write_text(
-        f"[appliances]\n{root} ansible_connection=community.general.chroot "
-        "ansible_python_interpreter=/usr/bin/python3\n"
-    )
-    result = run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml"],
-        cwd=PROVISIONING,
-        env=ansible_env(),
-    )
-    log.write_text(result.stdout + result.stderr)
-    recap = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
-    assert result.returncode == 0 and recap, result.stdout[-5000:] + result.stderr[-2000:]
-    return dict(
-        zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups()), strict=True)
-    )
-
-
-@pytest.fixture(scope="module")
-def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list]]:
-    for tool in ("mmdebstrap", "systemd-nspawn", "nft"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is missing: run scripts/setup.sh")
-    work = tmp_path_factory.mktemp("chroot")
-    root = work / "root"
-    root.mkdir()
-    subprocess.run(["tar", "-C", str(root), "-xf", str(base_rootfs())], check=True)
-    runs = [apply_site(root, work / "first.log"), apply_site(root, work / "second.log")]
-    try:
-        yield root, runs
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @needs_root
