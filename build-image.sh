@@ -141,7 +141,7 @@ release_stale_work() {
     for dir in "$OUT"/.work.*; do
         [ -d "$dir" ] || continue
         say "releasing $dir, left by a run that was killed"
-        findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r mount; do
+        findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r | while read -r mount; do
             umount -l "$mount" || die "cannot unmount $mount (left by a killed run)"
         done
         losetup -n -O NAME,BACK-FILE | awk -v d="$dir/" 'index($2, d) == 1 { print $1 }' | while read -r loop; do

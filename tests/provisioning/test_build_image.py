@@ -73,6 +73,7 @@ def test_a_second_run_on_the_same_output_directory_is_refused(tmp_path: Path) ->
 @needs_root
 def test_what_a_killed_run_left_is_released(tmp_path: Path) -> None:
     stale = tmp_path / ".work.Ab12Cd"
+    (tmp_path / ".work.Ef34Gh" / "root").mkdir(parents=True)  # one with nothing mounted
     (stale / "root" / "proc").mkdir(parents=True)
     backing = stale / "meshprint.img"
     backing.write_bytes(b"\0" * 1024 * 1024)
@@ -85,6 +86,7 @@ def test_what_a_killed_run_left_is_released(tmp_path: Path) -> None:
         image.write_bytes(b"\0" * 4096)  # no partition table: the run stops after releasing
         result = build_image("--test", str(image))
         assert f"releasing {stale}, left by a run that was killed" in result.stdout
+        assert f"releasing {tmp_path}/.work.Ef34Gh, left by" in result.stdout
         assert result.returncode == 1
         assert "has no partition table" in result.stderr
         assert not mounted(stale / "root" / "proc")
