@@ -35,16 +35,12 @@ import base64
 import contextlib
 import json
 import os
-import shutil
-import signal
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed package
@@ -56,7 +52,7 @@ from appliance.jobs.release import make_command  # noqa: E402
 from appliance.localmesh import LocalMesh  # noqa: E402
 from appliance.mqtt import commands, topics  # noqa: E402
 from appliance.node import open_site  # noqa: E402
-from appliance.sessions import session_members  # noqa: E402
+from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.mosquitto import SiteBroker, node_publisher, site_broker  # noqa: E402
 
 USER = "bench"
@@ -259,10 +255,6 @@ def run(args: argparse.Namespace, root: Path, sessions: list[int]) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 runs per side (smoke test)")
@@ -270,34 +262,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs is not None and args.runs < 1:
         parser.error("--runs must be at least 1")
-    signal.signal(signal.SIGTERM, _terminate)
-    root = Path(tempfile.mkdtemp(prefix="meshprint-bench-control-"))
-    sessions: list[int] = []
-    started = time.perf_counter()
-    status = 1
-    try:
-        status = run(args, root, sessions)
-    except Exception as err:
-        print(f"\nbenchmark failed: {type(err).__name__}: {err}", file=sys.stderr)
-        for log in sorted((root / "mesh").glob("node*.log")):
-            print(f"--- {log.name} (last lines) ---\n{_tail(log)}", file=sys.stderr)
-    finally:
-        left = {sid: session_members(sid) for sid in sessions}
-        left = {sid: pids for sid, pids in left.items() if pids}
-        shutil.rmtree(root, ignore_errors=True)
-        print(
-            f"(total {time.perf_counter() - started:.0f}s; removed {root}; "
-            f"processes left: {left or 'none'})",
-            flush=True,
-        )
-    return status if not left else 1
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+    return run_in_scratch(
+        "meshprint-bench-control-", lambda root, sessions: run(args, root, sessions)
+    )
 
 
 if __name__ == "__main__":

@@ -47,19 +47,16 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -80,7 +77,7 @@ from appliance.printers.ipp.enums import JobState  # noqa: E402
 from appliance.printers.ipp.exceptions import IppError  # noqa: E402
 from appliance.printers.ipp.models import JobStatus  # noqa: E402
 from appliance.printers.virtual import MdnsBus, VirtualPrinter  # noqa: E402
-from appliance.sessions import session_members  # noqa: E402
+from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.cups import PrivateCups  # noqa: E402
 
 MB = 1024 * 1024
@@ -525,17 +522,11 @@ def sent_summary(runs: list[Run]) -> str:
     return f"{', '.join(formats)}, {size}, {same}{via}"
 
 
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 # Main
 
 
 def run(args: argparse.Namespace, root: Path, sessions: list[int]) -> int:
+    root.chmod(0o755)  # cupsd's filters run as lp and must reach its spool under here
     sizes = [1] if args.quick else [1, 20]
     reps = args.reps or (1 if args.quick else 3)
     print(f"meshprint release benchmark{' (quick)' if args.quick else ''}", flush=True)
@@ -647,10 +638,6 @@ def run(args: argparse.Namespace, root: Path, sessions: list[int]) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the cleanup below
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only 1 MB, one rep (smoke test)")
@@ -658,30 +645,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
-    signal.signal(signal.SIGTERM, _terminate)
-    root = Path(tempfile.mkdtemp(prefix="meshprint-bench-release-"))
-    root.chmod(0o755)  # cupsd's filters run as lp and must reach its spool under here
-    sessions: list[int] = []
-    started = time.perf_counter()
-    status = 1
-    try:
-        status = run(args, root, sessions)
-    except Exception as err:
-        print(f"\nbenchmark failed: {type(err).__name__}: {err}", file=sys.stderr)
-        for log in sorted((root / "mesh").glob("node*.log")):
-            print(f"--- {log.name} (last lines) ---\n{tail(log)}", file=sys.stderr)
-        for log in (root / "cups" / "log" / "error_log", root / "printer" / "ippeveprinter.log"):
-            print(f"--- {log.name} (last lines) ---\n{tail(log)}", file=sys.stderr)
-    finally:
-        left = {sid: session_members(sid) for sid in sessions}
-        left = {sid: pids for sid, pids in left.items() if pids}
-        shutil.rmtree(root, ignore_errors=True)
-        print(
-            f"(total {time.perf_counter() - started:.0f}s; removed {root}; "
-            f"processes left: {left or 'none'})",
-            flush=True,
-        )
-    return status if not left else 1
+    return run_in_scratch(
+        "meshprint-bench-release-",
+        lambda root, sessions: run(args, root, sessions),
+        logs=("mesh/node*.log", "cups/log/error_log", "printer/ippeveprinter.log"),
+    )
 
 
 if __name__ == "__main__":

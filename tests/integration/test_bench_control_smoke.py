@@ -4,12 +4,10 @@ cleans up after itself (no process it started is left, its directory is gone).""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from appliance.sessions import processes_mentioning, session_members
-from tests.integration.test_bench_smoke import run_quick
+from tests.integration.test_bench_smoke import assert_cleaned_up, run_quick
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +21,5 @@ def test_control_bench_quick_reports_p50_p99_ratios_and_cleans_up() -> None:
         assert re.search(r"MQTT/HTTPS = \d+\.\d\d\s.*(PASS|MISS)$", line), line
     assert re.search(r"MQTT command: p50 +\d+\.\d ms", result.stdout), output[-4000:]
 
-    sessions = re.search(r"SESSIONS ((?:\d+ ?)+)$", result.stdout, re.MULTILINE)
-    assert sessions, output[-4000:]
-    sids = [int(s) for s in sessions.group(1).split()]
+    sids = assert_cleaned_up(result, output, sessions=4)
     assert len(sids) == 4, sids  # three nodes and mosquitto
-    assert {sid: session_members(sid) for sid in sids if session_members(sid)} == {}
-
-    removed = re.search(r"removed (\S+);", result.stdout)
-    assert removed, output[-4000:]
-    root = removed.group(1)
-    assert not Path(root).exists()
-    assert processes_mentioning(root) == []
-    assert "processes left: none" in result.stdout

@@ -29,6 +29,25 @@ def run_quick(bench: str) -> tuple[subprocess.CompletedProcess[str], str]:
     return result, output
 
 
+def assert_cleaned_up(
+    result: subprocess.CompletedProcess[str], output: str, sessions: int
+) -> list[int]:
+    """Every process the benchmark started ran in a session of its own (at least
+    `sessions` of them): all have ended, nothing runs from its directory, which is gone."""
+    found = re.search(r"SESSIONS ((?:\d+ ?)+)$", result.stdout, re.MULTILINE)
+    assert found, output[-4000:]
+    sids = [int(s) for s in found.group(1).split()]
+    assert len(sids) >= sessions, sids
+    assert {sid: session_members(sid) for sid in sids if session_members(sid)} == {}
+    removed = re.search(r"removed (\S+);", result.stdout)
+    assert removed, output[-4000:]
+    root = removed.group(1)
+    assert not Path(root).exists()
+    assert processes_mentioning(root) == []
+    assert "processes left: none" in result.stdout
+    return sids
+
+
 def test_intake_bench_quick_runs_and_reports_ratios() -> None:
     result, output = run_quick("intake")
 
@@ -56,17 +75,4 @@ def test_release_bench_quick_runs_reports_a_ratio_and_cleans_up() -> None:
         assert re.search(r"1 MB .*meshprint/CUPS = \d+\.\d\d\s.*(PASS|MISS)$", line), line
     assert "CUPS sent:" in result.stdout and "meshprint sent:" in result.stdout
 
-    # Every process it started ran in a session of its own: all of them have ended.
-    sessions = re.search(r"SESSIONS ((?:\d+ ?)+)$", result.stdout, re.MULTILINE)
-    assert sessions, output[-4000:]
-    sids = [int(s) for s in sessions.group(1).split()]
-    assert len(sids) >= 7, sids  # dbus, avahi, ippeveprinter, cupsd, three nodes
-    assert {sid: session_members(sid) for sid in sids if session_members(sid)} == {}
-
-    # ... and nothing runs from its directory, which is gone.
-    removed = re.search(r"removed (\S+);", result.stdout)
-    assert removed, output[-4000:]
-    root = removed.group(1)
-    assert not Path(root).exists()
-    assert processes_mentioning(root) == []
-    assert "processes left: none" in result.stdout
+    assert_cleaned_up(result, output, sessions=7)  # dbus, avahi, ippeveprinter, cupsd, 3 nodes
