@@ -5,6 +5,8 @@ process it started (each in a session of its own, listed in `sessions`) was left
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -50,10 +52,25 @@ def run_in_scratch(
     finally:
         left = {sid: session_members(sid) for sid in sessions}
         left = {sid: pids for sid, pids in left.items() if pids}
+        _stop(left)  # a run cut short (SIGTERM, an error mid-start) did not stop them
         shutil.rmtree(root, ignore_errors=True)
         print(
             f"(total {time.perf_counter() - started:.0f}s; removed {root}; "
-            f"processes left: {left or 'none'})",
+            f"processes left: {f'{left}, now stopped' if left else 'none'})",
             flush=True,
         )
     return status if not left else 1
+
+
+def _stop(left: dict[int, list[int]], grace: float = 5.0) -> None:
+    """SIGTERM each session, SIGKILL what is still there after `grace` seconds."""
+    for sid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(session_members(sid) for sid in left) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for sid in left:
+        for pid in session_members(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
