@@ -33,6 +33,12 @@ MESSAGES = {
 }
 
 
+def form_status(err: MeshprintError) -> int:
+    """The status of a form page shown again with `err` next to the form: the error's own
+    when it is the client's (4xx), else 400."""
+    return err.status if 400 <= err.status < 500 else 400
+
+
 def wants_json() -> bool:
     return request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
 

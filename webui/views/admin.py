@@ -29,6 +29,7 @@ from appliance.printers import monitor, registry
 from appliance.site import admin
 from webui import links, security, sitework
 from webui.context import data, event, has_site, release_api, site, store
+from webui.errors import form_status
 from webui.qr import qr_svg
 from webui.security import admin_required
 
@@ -148,7 +149,7 @@ def users() -> Any:
             else:
                 raise BadRequest("unknown action")
         except MeshprintError as err:
-            error, status = str(err), err.status if err.status < 500 else 400
+            error, status = str(err), form_status(err)
     return (
         render_template(
             "admin/users.html",
@@ -188,7 +189,7 @@ def printers() -> Any:
             else:
                 raise BadRequest("unknown action")
         except MeshprintError as err:
-            error, status = str(err), err.status if err.status < 500 else 400
+            error, status = str(err), form_status(err)
     found, search_problem = [], None
     if request.args.get("search"):
         try:
@@ -253,7 +254,7 @@ def nodes() -> Any:
             else:
                 raise BadRequest("unknown action")
         except MeshprintError as err:
-            error, status = str(err), err.status if err.status < 500 else 400
+            error, status = str(err), form_status(err)
     return (
         render_template(
             "admin/nodes.html",
@@ -288,7 +289,7 @@ def settings() -> Any:
             flash("Settings saved. Every node picks them up within seconds.", "ok")
             return redirect(url_for("admin.settings"))
         except MeshprintError as err:
-            error, status = str(err), err.status if err.status < 500 else 400
+            error, status = str(err), form_status(err)
     current = site().directory().settings.describe()
     values = {k: request.form.get(k, current[k]) for k in SETTINGS}
     return (

@@ -26,6 +26,7 @@ from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site
 from webui import links, security, sitework
 from webui.context import data, event, has_site, site, store
+from webui.errors import form_status
 from webui.qr import qr_svg
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
@@ -121,8 +122,7 @@ def step(name: str) -> Any:
     try:
         return handler()
     except MeshprintError as err:
-        status = err.status if 400 <= err.status < 500 else 400
-        return page(name, status, error=str(err), **_values(name))
+        return page(name, form_status(err), error=str(err), **_values(name))
 
 
 def _values(name: str) -> dict[str, Any]:
