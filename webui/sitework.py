@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from werkzeug.datastructures import FileStorage
 
 from appliance.config import parse_duration
 from appliance.errors import BadRequest, MeshprintError
@@ -105,12 +106,14 @@ def add_user(name: str, password: str, confirm: str | None = None) -> NewUser:
     return NewUser(name.strip(), token)
 
 
-def import_users(raw: bytes) -> tuple[list[NewUser], list[str]]:
-    """Users from a CSV file: a `name` column and an optional `password` column (a random
-    password is made for empty ones). All rows are checked first; nothing is added unless
-    every row is valid."""
+def import_users(upload: FileStorage | None) -> tuple[list[NewUser], list[str]]:
+    """Users from an uploaded CSV file: a `name` column and an optional `password` column (a
+    random password is made for empty ones). All rows are checked first; nothing is added
+    unless every row is valid."""
+    if upload is None or not upload.filename:
+        raise BadRequest("choose a CSV file to import")
     try:
-        text = raw.decode("utf-8-sig")
+        text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadRequest("the CSV file must be UTF-8 text") from None
     rows = list(csv.reader(io.StringIO(text)))

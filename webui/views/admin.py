@@ -128,10 +128,7 @@ def users() -> Any:
                     )
                 ]
             elif action == "import":
-                upload = request.files.get("csv")
-                if upload is None or not upload.filename:
-                    raise BadRequest("choose a CSV file to import")
-                added, problems = sitework.import_users(upload.read())
+                added, problems = sitework.import_users(request.files.get("csv"))
                 if problems:
                     status = 400
             elif action == "reset":

@@ -275,10 +275,7 @@ def users_step() -> Any:
                 )
             ]
         elif action == "import":
-            upload = request.files.get("csv")
-            if upload is None or not upload.filename:
-                raise BadRequest("choose a CSV file to import")
-            added, problems = sitework.import_users(upload.read())
+            added, problems = sitework.import_users(request.files.get("csv"))
             if problems:
                 return page("users", 400, problems=problems, users=site().directory().users)
         elif action == "continue":
