@@ -7,8 +7,20 @@
 - `Allow @LOCAL` in `<Location />`, so devices on the local networks may print,
 - `Browsing No`: the queue is advertised by our own DNS-SD record (dnssd.py) with the
   AirPrint subtype, not a second time by cupsd under another name,
-- `PreserveJobFiles No`: CUPS deletes its spooled copy as soon as the job is done.
+- `PreserveJobFiles No`: CUPS deletes its spooled copy as soon as the job is done,
+- `<Policy meshprint-secure-print>`, the Secure Print queue's operation policy (POLICY).
 Everything else is kept as it was. Applied twice, it changes nothing.
+
+Why a policy of its own: the people printing to Secure Print have no Unix account on the
+appliance (iOS says `mobile`, Windows `HOST\\user`), and Debian's cupsd since
+2.4.2-3+deb12u10 (upstream OpenPrinting/cups#1555) crashes in the `@OWNER` checks of the
+default policy when the requesting user or the job's owner has no account: on
+Send-Document, Cancel-Job, and on Get-Job-Attributes of such a job, which is how every Mac
+and iPhone prints. This policy has no owner check anywhere: anyone on the local networks
+may send a job (as with the default policy), a job's private values (name, user, host)
+are shown to administrators only, and cancelling, holding or moving jobs and changing the
+queue are for administrators (@SYSTEM) only — the backend hands a job to the node within
+seconds, so a sender has nothing to cancel at CUPS.
 """
 
 from __future__ import annotations
@@ -16,6 +28,33 @@ from __future__ import annotations
 import re
 
 SETTINGS = {"Browsing": "No", "PreserveJobFiles": "No"}
+POLICY = "meshprint-secure-print"
+_POLICY_BLOCK = [
+    f"<Policy {POLICY}>",
+    "  # written by 'meshprint intake install': no owner checks (see meshprint's cupsconf.py)",
+    "  JobPrivateAccess @SYSTEM",
+    "  JobPrivateValues default",
+    "  SubscriptionPrivateAccess @SYSTEM",
+    "  SubscriptionPrivateValues default",
+    "  <Limit Create-Job Print-Job Print-URI Validate-Job Send-Document Send-URI Close-Job"
+    " Create-Job-Subscription Renew-Subscription Cancel-Subscription Get-Notifications>",
+    "    Order deny,allow",
+    "  </Limit>",
+    "  <Limit Hold-Job Release-Job Restart-Job Purge-Jobs Set-Job-Attributes Reprocess-Job"
+    " Cancel-Current-Job Suspend-Current-Job Resume-Job Cancel-My-Jobs CUPS-Move-Job"
+    " Cancel-Job CUPS-Authenticate-Job CUPS-Get-Document CUPS-Add-Modify-Printer"
+    " CUPS-Delete-Printer CUPS-Add-Modify-Class CUPS-Delete-Class CUPS-Set-Default"
+    " CUPS-Get-Devices Pause-Printer Resume-Printer Enable-Printer Disable-Printer"
+    " Hold-New-Jobs Release-Held-New-Jobs Cancel-Jobs CUPS-Accept-Jobs CUPS-Reject-Jobs>",
+    "    AuthType Default",
+    "    Require user @SYSTEM",
+    "    Order deny,allow",
+    "  </Limit>",
+    "  <Limit All>",
+    "    Order deny,allow",
+    "  </Limit>",
+    "</Policy>",
+]
 
 
 def _has_listen(lines: list[str], listen: str) -> bool:
@@ -52,6 +91,19 @@ def _allow_local(lines: list[str]) -> list[str]:
     return [*lines[:end], "  Allow @LOCAL", *lines[end:]]
 
 
+def _policy(lines: list[str]) -> list[str]:
+    """POLICY's block as _POLICY_BLOCK says, in place of any earlier version of it."""
+    opening = f"<Policy {POLICY}>".lower()
+    start = next((i for i, line in enumerate(lines) if line.strip().lower() == opening), None)
+    if start is None:
+        return [*lines, *_POLICY_BLOCK]
+    end = next(
+        (i for i in range(start, len(lines)) if lines[i].strip().lower() == "</policy>"),
+        len(lines) - 1,
+    )
+    return [*lines[:start], *_POLICY_BLOCK, *lines[end + 1 :]]
+
+
 def shared_conf(text: str, listen: str) -> str:
     lines = text.splitlines()
     host, _, port = listen.rpartition(":")
@@ -73,4 +125,5 @@ def shared_conf(text: str, listen: str) -> str:
     for name, value in SETTINGS.items():
         lines = _set(lines, name, value)
     lines = _allow_local(lines)
+    lines = _policy(lines)
     return "\n".join(lines) + "\n"

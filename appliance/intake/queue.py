@@ -2,9 +2,11 @@
 
 1. the `meshprint` backend script in CUPS' backend directory (mode 0700: CUPS runs it
    as root, so it can read the node's intake secret),
-2. the queue `Secure_Print` ("Secure Print"): our pass-through PPD (ppd.py), device URI
+2. cupsd.conf shared on the network with no spooled copies kept, and the queue's
+   operation policy without owner checks (cupsconf.py says why),
+3. the queue `Secure_Print` ("Secure Print"): our pass-through PPD (ppd.py), device URI
    `meshprint:///DATA?wait=…`, enabled, accepting, shared, error policy retry-job,
-3. cupsd.conf shared on the network with no spooled copies kept (cupsconf.py),
+   operation policy `meshprint-secure-print`,
 4. the avahi service file advertising it for AirPrint, Mopria, Windows (dnssd.py), with
    TXT values read back from the queue over IPP.
 
@@ -28,7 +30,7 @@ from appliance.datadir import DataDir
 from appliance.errors import ConfigError, MeshprintError
 from appliance.intake import backend, cupsconf, dnssd
 from appliance.intake.ppd import ppd_text
-from appliance.printers.delivery.cups import CUPS_LOCK, _admin_user, _alive, _call, _connect
+from appliance.printers.delivery.cups import CUPS_LOCK, _alive, _call, _connect
 
 QUEUE = "Secure_Print"
 INFO = "Secure Print"
@@ -111,7 +113,7 @@ def install_backend(settings: Settings) -> list[str]:
 
 
 def _connection(settings: Settings) -> Any:
-    return _connect(settings.server, _admin_user())
+    return _connect(settings.server)
 
 
 def _queue_state(settings: Settings) -> dict[str, Any] | None:
@@ -126,7 +128,11 @@ def _queue_state(settings: Settings) -> dict[str, Any] | None:
             "reading the Secure Print queue",
             conn.getPrinterAttributes,
             QUEUE,
-            requested_attributes=["printer-error-policy", "printer-is-accepting-jobs"],
+            requested_attributes=[
+                "printer-error-policy",
+                "printer-op-policy",
+                "printer-is-accepting-jobs",
+            ],
         )
         state.update(attrs)
         try:
@@ -150,6 +156,7 @@ def ensure_queue(settings: Settings) -> list[str]:
         "printer-is-shared": True,
         "printer-is-accepting-jobs": True,
         "printer-error-policy": "retry-job",
+        "printer-op-policy": cupsconf.POLICY,
         "ppd": ppd_text(),
     }
     if state is not None and state.get("printer-state") != cups.IPP_PRINTER_STOPPED:
@@ -176,6 +183,7 @@ def ensure_queue(settings: Settings) -> list[str]:
             )
             _call(settings.server, what, conn.setPrinterShared, QUEUE, True)
             _call(settings.server, what, conn.setPrinterErrorPolicy, QUEUE, "retry-job")
+            _call(settings.server, what, conn.setPrinterOpPolicy, QUEUE, cupsconf.POLICY)
             _call(settings.server, what, conn.enablePrinter, QUEUE)
             _call(settings.server, what, conn.acceptJobs, QUEUE)
     finally:
@@ -204,7 +212,7 @@ def ensure_sharing(settings: Settings) -> list[str]:
     _wait_for_cups(settings)
     return [
         f"shared CUPS on {settings.listen} (cupsd.conf: Listen, Allow @LOCAL, Browsing No, "
-        "PreserveJobFiles No)"
+        f"PreserveJobFiles No, Policy {cupsconf.POLICY})"
     ]
 
 
@@ -257,7 +265,7 @@ def install(settings: Settings) -> list[str]:
         settings.data.identity()  # readable (ConfigError if damaged)
     _ = settings.port
     changes = install_backend(settings)
+    changes += ensure_sharing(settings)  # first: it defines the queue's policy
     changes += ensure_queue(settings)
-    changes += ensure_sharing(settings)
     changes += ensure_service(settings)
     return changes

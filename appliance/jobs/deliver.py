@@ -24,6 +24,7 @@ from appliance.jobs.release import Plaintext
 from appliance.printers import registry
 from appliance.printers.delivery import SIDES, PrintOptions, Stage, Submitted
 from appliance.printers.drivers import driver_for, preflight
+from appliance.printers.errors import PrinterUnreachable
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import Job
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 TRACK_FIRST = 0.02  # the printer is asked at once after the document went out, then soon …
 TRACK_INTERVAL = 1.0  # … then less and less often, up to once a second
 TRACK_TIMEOUT = 3600.0
+# Out of reach this long after taking the job (CUPS stopped, the printer switched off):
+# the delivery is "unknown" and the owner is told, while tracking goes on.
+LOST_AFTER = 10.0
 
 
 RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -202,14 +206,31 @@ def track(
     release_id = step["release_id"]
     deadline = time.time() + TRACK_TIMEOUT
     pause = 0.0
+    lost_since: float | None = None
+    told = False
     while time.time() < deadline:
         time.sleep(pause)
         pause = min(max(pause * 2, TRACK_FIRST), TRACK_INTERVAL)
         try:
             progress = driver.progress(submitted)
+        except PrinterUnreachable as err:
+            log.info("job %s at %s: %s", job_id, printer.name, err)
+            lost_since = lost_since or time.monotonic()
+            if not told and time.monotonic() - lost_since >= LOST_AFTER:
+                # It had the whole document: it may print when it is back. Say so now
+                # rather than leave the owner waiting; a later answer still counts.
+                reason = (
+                    f"lost contact with {printer.name} after it took the job ({err}); it may"
+                    " have printed: release it again with reprint to print it anyway"
+                )
+                node.deliveries.update(release_id, "unknown", reason=reason)
+                _on_holders(node, holders, "unknown", {**step, "reason": reason})
+                told = True
+            continue
         except MeshprintError as err:
             log.info("job %s at %s: %s", job_id, printer.name, err)
             continue
+        lost_since = None
         node.deliveries.update(release_id, progress.stage, reason=progress.reason)
         if progress.stage == Stage.PRINTED:
             log.info("job %s printed on %s", job_id, printer.name)

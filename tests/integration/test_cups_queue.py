@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appliance.localmesh import LocalMesh
+from appliance.printers.delivery.cups import CUPS_LOCK, _connect, service_account
 from appliance.printers.ipp.exceptions import IppError
 from appliance.printers.virtual import MdnsBus, VirtualPrinter
 from tests.fixtures.cups import PrivateCups
@@ -50,6 +52,10 @@ def test_printer_added_with_a_cups_queue_prints_through_cups(
     assert delivery["stage"] == "printed", delivery
     jobs = printer.client().get_job_attributes(1)
     assert jobs.copies == 2
+    # alice has no Unix account: CUPS got the job from the node's own account, with her
+    # name in the job's name (cupsd 2.4.2-3+deb12u10 crashed on jobs owned by her name).
+    assert (jobs.user, jobs.name) == (service_account(), "alice: doc")
+    assert cupsd.running
 
     bad = site.mesh.cli(
         "printer",
@@ -64,6 +70,31 @@ def test_printer_added_with_a_cups_queue_prints_through_cups(
         check=False,
     )
     assert bad.returncode == 1 and "needs an ipp" in bad.stderr
+
+
+def test_a_cupsd_that_dies_during_a_delivery_fails_the_release_promptly(
+    cups_site: tuple[Site, PrivateCups, VirtualPrinter],
+) -> None:
+    site, cupsd, printer = cups_site
+    site.add_printer("office", printer.uri, "--cups-queue", "Office_Laser")
+    with CUPS_LOCK:  # CUPS takes the job and keeps it, as for a printer that is busy
+        _connect(cupsd.server).disablePrinter("Office_Laser", reason="paused for the test")
+    receipt = site.submit(1, b"CUPS stops while it has this\n" * 50, content_type="text/plain")
+    delivery = site.start_release(0, receipt["id"], "office", release_id="cupsd-dies-01")
+    assert delivery["stage"] in ("queued", "printing"), delivery
+    assert cupsd.process is not None
+    cupsd.process.kill()
+    cupsd.process.wait()
+    stopped = time.monotonic()
+
+    settled = wait_for(lambda: site._settled(0, "cupsd-dies-01"), timeout=40)
+    assert time.monotonic() - stopped < 20
+    assert settled["stage"] == "unknown", settled
+    assert "CUPS is not running" in settled["reason"] and "reprint" in settled["reason"]
+    # Still held on every holder, for its owner to print again on purpose.
+    assert len(site.held_on(receipt["id"])) == 3
+    [job] = [j for j in site.jobs(1) if j["id"] == receipt["id"]]
+    assert job["state"] == "unknown", job
 
 
 @pytest.fixture

@@ -231,6 +231,22 @@ def test_shared_conf_opens_cups_to_the_local_network_once() -> None:
     assert cupsconf.shared_conf(shared, "*:631") == shared
 
 
+def test_shared_conf_gives_secure_print_a_policy_without_owner_checks() -> None:
+    # cupsd 2.4.2-3+deb12u10 crashes in @OWNER checks for users without a Unix account.
+    shared = cupsconf.shared_conf(CUPSD_CONF, "*:631")
+    lines = shared.splitlines()
+    start = lines.index(f"<Policy {cupsconf.POLICY}>")
+    block = lines[start : lines.index("</Policy>", start) + 1]
+    assert "@OWNER" not in "\n".join(block)
+    assert "  JobPrivateAccess @SYSTEM" in block
+    assert shared.count(f"<Policy {cupsconf.POLICY}>") == 1
+    # An older version of the block is replaced, not kept beside the new one.
+    old = CUPSD_CONF + f"<Policy {cupsconf.POLICY}>\n  JobPrivateAccess default\n</Policy>\n"
+    replaced = cupsconf.shared_conf(old, "*:631")
+    assert replaced.count("<Policy ") == 1 and "JobPrivateAccess default" not in replaced
+    assert "\n".join(block) in replaced
+
+
 def test_shared_conf_keeps_an_existing_listener() -> None:
     text = "Port 631\nListen 127.0.0.1:8631\n"
     assert cupsconf.shared_conf(text, "*:631").count("631\n") == 2

@@ -4,6 +4,18 @@ The document is streamed into a CUPS job (Create-Job, then Send-Document with ch
 HTTP: `createJob`, `startDocument`, `writeRequestData`, `finishDocument`), so the appliance
 never writes it to disk; CUPS spools it in its own spool directory, as for any job.
 
+Every request goes to CUPS as this process's own Unix account (`service_account()`: the
+node's `meshprint` account on the appliance, the person's own on a PC), never as the
+meshprint user the job belongs to. Site users have no Unix account, and since Debian's
+cups 2.4.2-3+deb12u10 (the fix for CVE-2026-27447, upstream OpenPrinting/cups#1555)
+cupsd dereferences a missing account in its owner checks and crashes: on Send-Document
+from such a user, and on Get-Job-Attributes or Cancel-Job of a job such a user owns. The
+meshprint user stays visible in the job's name (`alice: report.pdf`), which CUPS and
+printers show. The same cupsd also crashes when it starts a job whose Send-Document or
+Print-Job carried a `document-name` with a space in it (any user, any queue; seen here,
+not found upstream yet), so the document goes without one: the job's name carries the
+title.
+
 pycups keeps the server, the user name and the password callback in libcups' per-thread
 globals (`cups.setServer`, `cups.setUser`), read when a connection is opened and when a
 request is built. Every use here sets them under `CUPS_LOCK` immediately before opening a
@@ -68,13 +80,21 @@ def _no_password(*_args: object) -> None:
     return None
 
 
-def _admin_user() -> str:
-    """The account this process runs as: over CUPS' Unix socket it authenticates as that
-    user (root, or a member of SystemGroup, is an administrator)."""
+def service_account() -> str:
+    """The account this process runs as, which exists on this machine: every job is
+    submitted, asked about and cancelled as it (over CUPS' Unix socket it authenticates as
+    that account; root, or a member of SystemGroup, is an administrator)."""
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return "root"
+
+
+def job_name(user: str, title: str) -> str:
+    """The CUPS job name: the meshprint user first (CUPS' own job owner is the service
+    account), within IPP's 255 octets for a name."""
+    name = f"{user}: {title}" if user else title
+    return name.encode()[:255].decode(errors="ignore")
 
 
 def _where(server: str | None) -> str:
@@ -83,10 +103,11 @@ def _where(server: str | None) -> str:
     return os.environ.get("CUPS_SERVER") or "the local CUPS socket"
 
 
-def _connect(server: str | None, user: str) -> Any:
-    """Open a connection to CUPS as `user`. The caller holds CUPS_LOCK."""
+def _connect(server: str | None, user: str | None = None) -> Any:
+    """Open a connection to CUPS as `user` (the service account by default). The caller
+    holds CUPS_LOCK."""
     cups.setServer(server or "")  # "" = the default: $CUPS_SERVER, client.conf, the socket
-    cups.setUser(user)
+    cups.setUser(user or service_account())
     cups.setPasswordCB(_no_password)
     try:
         return cups.Connection()
@@ -98,7 +119,7 @@ def _alive(server: str | None) -> bool:
     """Whether CUPS answers a new connection."""
     with CUPS_LOCK:
         try:
-            conn = _connect(server, _admin_user())
+            conn = _connect(server)
             conn.getPrinters()
         except (PrinterError, cups.IPPError, cups.HTTPError):
             return False
@@ -226,10 +247,10 @@ class CupsDriver:
         cups_options = {"copies": str(options.copies), "sides": options.sides}
         if not options.color:
             cups_options["print-color-mode"] = "monochrome"
-        title = options.title or "meshprint job"
+        title = job_name(options.user, options.title or "meshprint job")
         what = f"printing on CUPS queue {self.queue}"
         with CUPS_LOCK:
-            conn = _connect(self.server, options.user)
+            conn = _connect(self.server)
             self._check_queue(conn, options)
             job_id = _call(self.server, what, conn.createJob, self.queue, title, cups_options)
             try:
@@ -239,7 +260,7 @@ class CupsDriver:
                     conn.startDocument,
                     self.queue,
                     job_id,
-                    title,
+                    "",  # no document-name: see the module's docstring
                     options.document_format,
                     1,
                 )
@@ -279,7 +300,7 @@ class CupsDriver:
         with CUPS_LOCK:
             if key in _FINISHED:
                 return _FINISHED[key]
-            conn = _connect(self.server, _admin_user())
+            conn = _connect(self.server)
             try:
                 attrs = conn.getJobAttributes(job_id, requested_attributes=_JOB_ATTRIBUTES)
             except cups.IPPError as err:
@@ -331,7 +352,7 @@ class CupsDriver:
     def info(self) -> dict[str, Any]:
         """The queue's state as CUPS reports it; PrinterError if there is no such queue."""
         with CUPS_LOCK:
-            conn = _connect(self.server, _admin_user())
+            conn = _connect(self.server)
             return self._check_queue(conn, PrintOptions())
 
     # -- internals --
@@ -374,7 +395,7 @@ class CupsDriver:
         """Cancel and purge a job (best effort when `quiet`: used on the error path)."""
         try:
             with CUPS_LOCK:
-                conn = _connect(self.server, _admin_user())
+                conn = _connect(self.server)
                 conn.cancelJob(job_id, purge_job=True)
         except (cups.IPPError, cups.HTTPError, PrinterError) as err:
             if quiet:
@@ -420,7 +441,7 @@ def create_everywhere_queue(
     _probe(device_uri, timeout)
     what = f"setting up CUPS queue {name}"
     with CUPS_LOCK:
-        conn = _connect(server, _admin_user())
+        conn = _connect(server)
         _call(server, what, conn.addPrinter, name, device=device_uri, ppdname="everywhere")
         _call(server, what, conn.enablePrinter, name)
         _call(server, what, conn.acceptJobs, name)
@@ -428,7 +449,7 @@ def create_everywhere_queue(
     model = ""
     while True:
         with CUPS_LOCK:
-            conn = _connect(server, _admin_user())
+            conn = _connect(server)
             attrs = _call(
                 server,
                 what,
