@@ -10,6 +10,7 @@ holder for its share; two live holders are needed, no password.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import itertools
 import json
@@ -51,7 +52,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COMMAND_TTL = 300
-_DECOY = wrap_private_key(X25519PrivateKey.generate(), secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _decoy() -> WrappedKey:
+    """A key no password opens, so that an unknown user costs a KDF run like a wrong
+    password. Made at the first such sign-in, not at import: no KDF at start-up."""
+    return wrap_private_key(X25519PrivateKey.generate(), secrets.token_urlsafe(16))
 
 
 @dataclass
@@ -71,7 +78,7 @@ def authenticate(node: Node, name: str, password: str) -> X25519PrivateKey:
     user = node.directory().user(name)
     if user is None:
         with contextlib.suppress(Unauthorized):
-            unwrap_private_key(_DECOY, password)
+            unwrap_private_key(_decoy(), password)
         raise Unauthorized("wrong user name or password")
     return unwrap_private_key(WrappedKey.from_dict(user.wrapped_key), password)
 
