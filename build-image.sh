@@ -9,8 +9,10 @@
 # provisioning/site.yml through Ansible's chroot connection, then an SD-card image:
 #   DIR/meshprint-VERSION-arm64.img.xz, its .sha256 and DIR/meshprint-VERSION-arm64.manifest
 # Test: boots the image's own kernel under qemu-system-aarch64 (virt machine), ports
-# forwarded to 127.0.0.1 only, and passes when the web UI's health endpoint and setup
-# page answer and systemd reports the node started (READY=1).
+# forwarded to 127.0.0.1 only, with the journal and a periodic `systemctl status` of the
+# meshprint units on the serial console, and passes when the web UI's health endpoint and
+# setup page answer and the node is ready (READY=1) within 30 s of starting. It says
+# why when it fails, and keeps the console log beside the image.
 #
 # Needs a Debian machine and root. Missing tools are installed with apt-get.
 set -Eeuo pipefail
@@ -30,6 +32,7 @@ FIRM_SECTORS=524288    # 256 MiB
 BUILD_SPACE_MB=6000
 TEST_SPACE_MB=4000
 TEST_TIMEOUT=${MESHPRINT_TEST_TIMEOUT:-1200}
+NODE_READY_MAX=30      # seconds from starting the node to its READY=1, under emulation
 
 # Packages of the Debian-based image; the roles install anything missing, but one
 # mmdebstrap pass is much faster than apt under emulation.
@@ -404,7 +407,7 @@ test_image() {
     https=$(free_port); http=$(free_port); ssh=$(free_port)
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -display none -monitor none \
         -serial "file:$console" -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" \
-        -append "console=ttyAMA0 root=LABEL=RASPIROOT rw rootwait net.ifnames=0 systemd.show_status=1 systemd.status_unit_format=name" \
+        -append "console=ttyAMA0 root=LABEL=RASPIROOT rw rootwait net.ifnames=0 systemd.show_status=1 systemd.status_unit_format=name systemd.journald.forward_to_console=1 meshprint.console_status" \
         -drive "file=$WORK/overlay.qcow2,if=none,format=qcow2,id=hd0" -device virtio-blk-pci,drive=hd0 \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$https-:443,hostfwd=tcp:127.0.0.1:$http-:80,hostfwd=tcp:127.0.0.1:$ssh-:22" \
         -device virtio-net-pci,netdev=n0,romfile= &
@@ -412,7 +415,7 @@ test_image() {
     say "qemu pid $QEMU_PID; console log $console; https 127.0.0.1:$https, http :$http, ssh :$ssh"
 
     stage "wait for the web UI, the setup page and the node"
-    local deadline=$((SECONDS + TEST_TIMEOUT)) health="" setup="" redirect="" node="" web_up=0
+    local deadline=$((SECONDS + TEST_TIMEOUT)) health="" setup="" redirect="" node="" web_up=0 node_ready=""
     while [ $SECONDS -lt $deadline ]; do
         # Once the web UI answers, the rest must follow within two minutes.
         if [ -n "$health" ] && [ $web_up -eq 0 ]; then web_up=$SECONDS; fi
@@ -424,19 +427,59 @@ test_image() {
             && setup=yes && say "  setup page: 200"; } || true
         [ -n "$redirect" ] || { curl -s --max-time 10 -o /dev/null -w '%{redirect_url}' "http://127.0.0.1:$http/setup" \
             | grep -q '^https://' && redirect=yes && say "  port 80 redirects to https"; } || true
-        [ -n "$node" ] || { grep -aq 'Started .*meshprint-node\.service' "$console" 2>/dev/null \
-            && node=yes && say "  node: started (READY=1)"; } || true
+        if [ -z "$node" ]; then
+            node_ready=$(ready_seconds "$console" meshprint-node.service)
+            [ -z "$node_ready" ] || { node=yes; say "  node: ready (READY=1) ${node_ready} s after it started"; }
+        fi
         if [ -n "$health" ] && [ -n "$setup" ] && [ -n "$redirect" ] && [ -n "$node" ]; then
             say ""
             grep -a 'meshprint-firstboot: ' "$console" | sed 's/^.*meshprint-firstboot: /  first boot: /' || true
-            say "boot test passed in $((SECONDS / 60))m$((SECONDS % 60))s"
+            if awk -v s="$node_ready" -v max="$NODE_READY_MAX" 'BEGIN { exit !(s > max) }'; then
+                boot_report "$console"
+                die "boot test failed: the node took ${node_ready} s from starting to ready (at most $NODE_READY_MAX s)"
+            fi
+            cp "$console" "$OUT/$(basename "$TEST_IMAGE").console.log"
+            say "boot test passed in $((SECONDS / 60))m$((SECONDS % 60))s (node ready ${node_ready} s after it started)"
+            say "console log: $OUT/$(basename "$TEST_IMAGE").console.log"
             return 0
         fi
         sleep 5
     done
-    say "console (last 40 lines):"; tail -n 40 "$console"
+    boot_report "$console"
+    cp "$console" "$OUT/$(basename "$TEST_IMAGE").console.log"
+    say "console log: $OUT/$(basename "$TEST_IMAGE").console.log"
     [ -n "$setup" ] || say "GET https://…/setup answered $(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https/setup/code") (wanted 200)"
     die "boot test failed after $((SECONDS / 60))m$((SECONDS % 60))s: health=${health:-no} setup=${setup:-no} redirect=${redirect:-no} node=${node:-no}"
+}
+
+# Seconds from the unit's last "Starting" to its first "Started" (READY=1 for a notify
+# unit), read from the journal on the console, which carries monotonic timestamps
+# ("[   42.123456] systemd[1]: Started meshprint-node.service - …"); empty until then.
+ready_seconds() {
+    awk -v unit="$2" '
+        function stamp(line,  t) {
+            match(line, /\[ *[0-9]+\.[0-9]+\] systemd\[1\]: /)
+            t = substr(line, RSTART + 1); sub(/\].*/, "", t); return t + 0
+        }
+        index($0, "] systemd[1]: Starting " unit) { start = stamp($0) }
+        index($0, "] systemd[1]: Started " unit) && start != "" {
+            printf "%.1f\n", stamp($0) - start; exit
+        }
+    ' "$1" 2>/dev/null || true
+}
+
+# Why a boot test failed, from the console: the journal of the meshprint units (the
+# boot forwards the journal there), the last `systemctl status` of every meshprint unit
+# (meshprint-console-status.service, on with meshprint.console_status), the console's end.
+boot_report() {
+    say ""; say "journal of the meshprint units (from the console):"
+    grep -a 'meshprint' "$1" | grep -a -v -e 'meshprint-status\[' -e 'meshprint-firstboot: ' \
+        | tail -n 80 || true
+    say ""; say "systemctl status of the meshprint units (the last report on the console):"
+    awk '/meshprint-status\[[0-9]+\]: === meshprint units ===/ { n = 0; delete lines }
+        /meshprint-status\[[0-9]+\]: / { sub(/^.*meshprint-status\[[0-9]+\]: /, ""); lines[n++] = $0 }
+        END { for (i = 0; i < n; i++) print lines[i]; if (!n) print "(none yet: it reports every 30 s)" }' "$1"
+    say ""; say "console (last 40 lines):"; tail -n 40 "$1"
 }
 
 if [ -n "$TEST_IMAGE" ]; then

@@ -35,6 +35,7 @@ ENABLED = {
         "meshprint-node.service",
         "meshprint-webui.service",
         "meshprint-firstboot.service",
+        "meshprint-console-status.service",
         "cups.service",
         "avahi-daemon.service",
         "mosquitto.service",
