@@ -433,7 +433,9 @@ test_image() {
         fi
         if [ -n "$health" ] && [ -n "$setup" ] && [ -n "$redirect" ] && [ -n "$node" ]; then
             say ""
-            grep -a 'meshprint-firstboot: ' "$console" | sed 's/^.*meshprint-firstboot: /  first boot: /' || true
+            # (each line comes twice: its own output, and the journal forwarded)
+            grep -a 'meshprint-firstboot: ' "$console" | sed 's/^.*meshprint-firstboot: /  first boot: /' \
+                | tr -d '\r' | awk '!seen[$0]++' || true
             if awk -v s="$node_ready" -v max="$NODE_READY_MAX" 'BEGIN { exit !(s > max) }'; then
                 boot_report "$console"
                 die "boot test failed: the node took ${node_ready} s from starting to ready (at most $NODE_READY_MAX s)"
