@@ -64,14 +64,27 @@ URF = (
     + bytes([0, 0, 0xFF, 0xFF, 0xFF])
 )
 
-PHONE_TEST = """{
-    NAME "Print-Job as a phone sends it"
-    OPERATION Print-Job
-    GROUP operation-attributes-tag
-    ATTR charset attributes-charset utf-8
-    ATTR naturalLanguage attributes-natural-language en
-    ATTR uri printer-uri $uri
-    ATTR name requesting-user-name $phone_user
+
+def ipp_test(name: str, operation: str, rest: str) -> str:
+    """One ipptool test: the operation attributes every request carries (as the phone's
+    user), then `rest` (more attributes, FILE, STATUS, EXPECT), one per line."""
+    lines = [
+        f'NAME "{name}"',
+        f"OPERATION {operation}",
+        "GROUP operation-attributes-tag",
+        "ATTR charset attributes-charset utf-8",
+        "ATTR naturalLanguage attributes-natural-language en",
+        "ATTR uri printer-uri $uri",
+        "ATTR name requesting-user-name $phone_user",
+        *rest.strip().splitlines(),
+    ]
+    return "{\n" + "".join(f"    {line.strip()}\n" for line in lines) + "}\n"
+
+
+PHONE_TEST = ipp_test(
+    "Print-Job as a phone sends it",
+    "Print-Job",
+    """
     ATTR name job-name $title
     ATTR mimeMediaType document-format $format
     GROUP job-attributes-tag
@@ -81,66 +94,46 @@ PHONE_TEST = """{
     FILE $filename
     STATUS successful-ok
     EXPECT job-id
-}
-"""
-
+    """,
+)
 
 # How macOS and iOS print: Create-Job, then Send-Document, then Get-Job-Attributes, as a
 # user without a Unix account; and Cancel-Job (CANCEL_TEST).
-APPLE_TEST = """{
-    NAME "Create-Job"
-    OPERATION Create-Job
-    GROUP operation-attributes-tag
-    ATTR charset attributes-charset utf-8
-    ATTR naturalLanguage attributes-natural-language en
-    ATTR uri printer-uri $uri
-    ATTR name requesting-user-name $phone_user
-    ATTR name job-name $title
-    GROUP job-attributes-tag
-    ATTR integer copies 2
-    STATUS successful-ok
-    EXPECT job-id
-}
-{
-    NAME "Send-Document"
-    OPERATION Send-Document
-    GROUP operation-attributes-tag
-    ATTR charset attributes-charset utf-8
-    ATTR naturalLanguage attributes-natural-language en
-    ATTR uri printer-uri $uri
-    ATTR integer job-id $job-id
-    ATTR name requesting-user-name $phone_user
-    ATTR name document-name "$docname"
-    ATTR mimeMediaType document-format $format
-    ATTR boolean last-document true
-    FILE $filename
-    STATUS successful-ok
-}
-{
-    NAME "Get-Job-Attributes"
-    OPERATION Get-Job-Attributes
-    GROUP operation-attributes-tag
-    ATTR charset attributes-charset utf-8
-    ATTR naturalLanguage attributes-natural-language en
-    ATTR uri printer-uri $uri
-    ATTR integer job-id $job-id
-    ATTR name requesting-user-name $phone_user
-    STATUS successful-ok
-    EXPECT job-state
-}
-"""
-CANCEL_TEST = """{
-    NAME "Cancel-Job"
-    OPERATION Cancel-Job
-    GROUP operation-attributes-tag
-    ATTR charset attributes-charset utf-8
-    ATTR naturalLanguage attributes-natural-language en
-    ATTR uri printer-uri $uri
-    ATTR integer job-id $job
-    ATTR name requesting-user-name $phone_user
-    STATUS successful-ok
-}
-"""
+APPLE_TEST = (
+    ipp_test(
+        "Create-Job",
+        "Create-Job",
+        """
+        ATTR name job-name $title
+        GROUP job-attributes-tag
+        ATTR integer copies 2
+        STATUS successful-ok
+        EXPECT job-id
+        """,
+    )
+    + ipp_test(
+        "Send-Document",
+        "Send-Document",
+        """
+        ATTR integer job-id $job-id
+        ATTR name document-name "$docname"
+        ATTR mimeMediaType document-format $format
+        ATTR boolean last-document true
+        FILE $filename
+        STATUS successful-ok
+        """,
+    )
+    + ipp_test(
+        "Get-Job-Attributes",
+        "Get-Job-Attributes",
+        """
+        ATTR integer job-id $job-id
+        STATUS successful-ok
+        EXPECT job-state
+        """,
+    )
+)
+CANCEL_TEST = ipp_test("Cancel-Job", "Cancel-Job", "ATTR integer job-id $job\nSTATUS successful-ok")
 
 
 @dataclass
