@@ -130,10 +130,12 @@ class Node:
                 server_context(cert, key, None),
             ),
         ]
+        if self.is_controller:
+            # A local write: the directory has our address before any API answers, so an
+            # `invite` right after /v1/health can put it in the token.
+            self._announce()
         for server in self.servers:
             server.start()
-        if self.is_controller:
-            self._announce()  # so the directory has our address before we say we're ready
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
         threading.Thread(target=deliver.resume, args=(self,), name="resume", daemon=True).start()
         monitor.start(self, self._stop)
