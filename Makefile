@@ -10,7 +10,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(PY) -m appliance.demo
+	$(PY) -m appliance.devtools.demo
 
 test: setup
 	$(VENV)/bin/ruff check appliance webui tests bench

@@ -48,8 +48,8 @@ if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed pac
 
 from appliance.api.auth import basic_header  # noqa: E402
 from appliance.datadir import DataDir  # noqa: E402
+from appliance.devtools.localmesh import LocalMesh  # noqa: E402
 from appliance.jobs.release import make_command  # noqa: E402
-from appliance.localmesh import LocalMesh  # noqa: E402
 from appliance.mqtt import commands, topics  # noqa: E402
 from appliance.node import open_site  # noqa: E402
 from bench.harness import run_in_scratch  # noqa: E402

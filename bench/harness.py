@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from appliance.sessions import session_members
+from appliance.devtools.processes import session_members
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from appliance.api.auth import basic_header
 from appliance.crypto.stream import CHUNK_SIZE
-from appliance.localmesh import LocalMesh
+from appliance.devtools.localmesh import LocalMesh
 
 MB = 1024 * 1024
 USER = "bench"

@@ -3,7 +3,7 @@
 Run from the repository root:  .venv/bin/python bench/release.py [--quick]
 
 One printer serves both sides in the same run: a real ippeveprinter on 127.0.0.1 with
-`-c /bin/true`, so printing itself is instant (appliance.printers.virtual.VirtualPrinter,
+`-c /bin/true`, so printing itself is instant (appliance.devtools.virtual_printer.VirtualPrinter,
 on a private D-Bus + avahi). Set up first, not timed:
 
 - CUPS: a private cupsd (tests/fixtures/cups.py) with an IPP Everywhere queue for that
@@ -69,14 +69,14 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # noqa: E402
 
 from appliance.api.auth import basic_header  # noqa: E402
 from appliance.crypto.userkeys import SCRYPT_N, SCRYPT_P, SCRYPT_R  # noqa: E402
+from appliance.devtools.localmesh import LocalMesh  # noqa: E402
+from appliance.devtools.virtual_printer import MdnsBus, VirtualPrinter  # noqa: E402
 from appliance.errors import MeshprintError  # noqa: E402
-from appliance.localmesh import LocalMesh  # noqa: E402
 from appliance.printers.delivery.cups import create_everywhere_queue  # noqa: E402
 from appliance.printers.ipp.client import IppClient  # noqa: E402
 from appliance.printers.ipp.enums import JobState  # noqa: E402
 from appliance.printers.ipp.exceptions import IppError  # noqa: E402
 from appliance.printers.ipp.models import JobStatus  # noqa: E402
-from appliance.printers.virtual import MdnsBus, VirtualPrinter  # noqa: E402
 from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.cups import PrivateCups  # noqa: E402
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from appliance.localmesh import LocalMesh
-from appliance.sessions import free_port
+from appliance.devtools.localmesh import LocalMesh
+from appliance.devtools.processes import free_port
+from appliance.devtools.webserver import WebServer, self_signed
 from appliance.site import setupcode
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from webui import create_app
-from webui.serve import WebServer, self_signed
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -13,7 +13,7 @@ import pytest
 
 from appliance.api.auth import basic_header
 from appliance.api.client import HttpError
-from appliance.localmesh import LocalMesh
+from appliance.devtools.localmesh import LocalMesh
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.sessions import processes_mentioning, session_members
+from appliance.devtools.processes import processes_mentioning, session_members
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.localmesh import LocalMesh
+from appliance.devtools.localmesh import LocalMesh
+from appliance.devtools.virtual_printer import MdnsBus, VirtualPrinter
 from appliance.printers.delivery.cups import CUPS_LOCK, _connect, service_account
 from appliance.printers.ipp.exceptions import IppError
-from appliance.printers.virtual import MdnsBus, VirtualPrinter
 from tests.fixtures.cups import PrivateCups
 from tests.integration.conftest import Site, wait_for
 

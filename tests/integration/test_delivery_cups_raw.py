@@ -17,6 +17,7 @@ from pathlib import Path
 import cups
 import pytest
 
+from appliance.devtools.processes import free_port, processes_mentioning, session_members
 from appliance.printers import virtual as ippeve_fixture
 from appliance.printers.delivery import PrintOptions, Progress, Stage, Submitted
 from appliance.printers.delivery.cups import (
@@ -33,7 +34,6 @@ from appliance.printers.errors import (
     PrinterRejected,
     PrinterUnreachable,
 )
-from appliance.sessions import free_port, processes_mentioning, session_members
 from tests.fixtures.cups import PrivateCups
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.rawsink import RawSink

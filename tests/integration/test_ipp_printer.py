@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.devtools.processes import free_port
 from appliance.printers.delivery import PrintOptions, Stage, Submitted
 from appliance.printers.delivery.ipp import IppDriver
 from appliance.printers.errors import (
@@ -31,7 +32,6 @@ from appliance.printers.errors import (
 from appliance.printers.ipp.client import IppClient
 from appliance.printers.ipp.enums import JobState, PrinterState
 from appliance.printers.ipp.exceptions import IppTlsError
-from appliance.sessions import free_port
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter, mdns_bus, virtual_printer
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from appliance.api.client import HttpError
+from appliance.devtools.localmesh import HOST
 from appliance.errors import MeshprintError
-from appliance.localmesh import HOST
 from appliance.mqtt import commands, topics
 from appliance.site.ca import SiteCA, cert_pem, key_pem, load_cert, load_key, new_key
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter

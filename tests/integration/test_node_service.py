@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from appliance.sessions import free_port
+from appliance.devtools.processes import free_port
 
 
 def messages(sock: socket.socket) -> list[str]:

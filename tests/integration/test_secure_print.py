@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
+from appliance.devtools.virtual_printer import VirtualPrinterError
 from appliance.intake import queue
 from appliance.intake.door import SECRET_HEADER
 from appliance.printers.delivery.cups import CUPS_LOCK, _connect
-from appliance.printers.virtual import VirtualPrinterError
 from tests.fixtures.cups import PrivateCups
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.integration.conftest import Site, make_site, wait_for

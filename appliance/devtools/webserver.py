@@ -75,7 +75,7 @@ def serve_demo(
 ) -> tuple[WebServer, str]:
     """`make demo`: the whole web UI for the node in `data` on a loopback port; returns
     the server and the setup code that claims it."""
-    from appliance.sessions import free_port
+    from appliance.devtools.processes import free_port
     from appliance.site import setupcode
     from webui import create_app
 

@@ -37,11 +37,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from appliance.devtools.processes import free_port, stop_session, unix_socket_answers
 from appliance.errors import MeshprintError
 from appliance.printers.ipp.client import IppClient
 from appliance.printers.ipp.exceptions import IppError
 from appliance.printers.ipp.models import PrinterInfo
-from appliance.sessions import free_port, stop_session, unix_socket_answers
 
 
 class VirtualPrinterError(MeshprintError):

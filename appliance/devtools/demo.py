@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from appliance.devtools.localmesh import LocalMesh
+from appliance.devtools.virtual_printer import MdnsBus, VirtualPrinter
 from appliance.errors import MeshprintError
-from appliance.localmesh import LocalMesh
-from appliance.printers.virtual import MdnsBus, VirtualPrinter
 
 
 def main() -> int:
@@ -108,7 +108,7 @@ Press Ctrl-C to stop the demo.""",
 def _web_ui(root: Path, mesh: LocalMesh, bus: MdnsBus | None) -> tuple[Any, str]:
     """The web UI (setup wizard, console, release page) on a loopback port."""
     try:
-        from webui.serve import serve_demo
+        from appliance.devtools.webserver import serve_demo
 
         node = mesh.nodes[0]
         web, code = serve_demo(root, node.data, node.release, bus.env if bus else None)
