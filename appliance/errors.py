@@ -1,17 +1,22 @@
-"""Errors a user can act on. Each carries the HTTP status the APIs answer with."""
+"""Errors a user can act on. Each class carries the HTTP status the APIs answer with, and
+keeps its type across the network: a server answers `to_wire(err)`, a client raises
+`from_wire(...)`, an instance of the same class that is also a `RemoteError`.
+
+    try:
+        peers.client(holder).claim(...)
+    except Conflict:            # the holder's own refusal, as if it were raised here
+        ...
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class MeshprintError(Exception):
     """Base error: `str(err)` is a message meant for the person who caused it."""
 
     status = 400
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        if status is not None:
-            self.status = status
 
 
 class BadRequest(MeshprintError):
@@ -30,6 +35,10 @@ class NotFound(MeshprintError):
     status = 404
 
 
+class MethodNotAllowed(MeshprintError):
+    status = 405
+
+
 class Conflict(MeshprintError):
     status = 409
 
@@ -42,12 +51,14 @@ class TooLarge(MeshprintError):
     status = 413
 
 
-class InsufficientStorage(MeshprintError):
-    status = 507
+class TooManyRequests(MeshprintError):
+    status = 429
 
 
-class Unavailable(MeshprintError):
-    status = 503
+class InternalError(MeshprintError):
+    """Something failed that the user cannot mend; the details are in the node's log."""
+
+    status = 500
 
 
 class IntegrityError(MeshprintError):
@@ -56,5 +67,83 @@ class IntegrityError(MeshprintError):
     status = 500
 
 
+class DeliveryInterrupted(MeshprintError):
+    """A document was cut off on its way to a printer: it may have printed in part."""
+
+    status = 502
+
+
+class Unavailable(MeshprintError):
+    status = 503
+
+
+class InsufficientStorage(MeshprintError):
+    status = 507
+
+
 class ConfigError(MeshprintError):
     """A setting or data directory is invalid."""
+
+
+class RemoteError(MeshprintError):
+    """Raised by a client: the other side answered with this error (`where` says who).
+
+    Never raised as itself: `from_wire` makes an instance of the named class that is also
+    a RemoteError, so both `except Conflict` and `except RemoteError` catch it."""
+
+    where = ""
+
+
+_BY_STATUS: dict[int, type[MeshprintError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        Gone,
+        TooLarge,
+        TooManyRequests,
+        InternalError,
+        DeliveryInterrupted,
+        Unavailable,
+        InsufficientStorage,
+    )
+}
+_remote_classes: dict[type[MeshprintError], type[RemoteError]] = {}
+
+
+def to_wire(err: MeshprintError) -> dict[str, str]:
+    """The JSON error body an API answers with (beside the status `err.status`)."""
+    return {"error": str(err), "type": type(err).__name__}
+
+
+def _named(name: str) -> type[MeshprintError] | None:
+    """The error class of this name among those this process has imported."""
+    pending = [MeshprintError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name and not issubclass(cls, RemoteError):
+            return cls
+        pending += cls.__subclasses__()
+    return None
+
+
+def from_wire(status: int, body: Any, where: str) -> RemoteError:
+    """The error a server answered with, as an instance of its own class where this side
+    knows it (and it agrees with the status), else of the class for the status."""
+    message = body.get("error") if isinstance(body, dict) else None
+    name = body.get("type") if isinstance(body, dict) else None
+    cls = _named(name) if isinstance(name, str) else None
+    if cls is None or cls.status != status:
+        cls = _BY_STATUS.get(status, MeshprintError)
+    remote = _remote_classes.get(cls)
+    if remote is None:
+        remote = type(cls.__name__, (cls, RemoteError), {"__module__": cls.__module__})
+        _remote_classes[cls] = remote
+    err = remote(str(message or f"{where} answered {status}"))
+    err.where = where
+    err.status = status
+    return err

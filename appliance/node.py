@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.api.http import Server
 from appliance.datadir import DataDir
 from appliance.errors import MeshprintError
+from appliance.https.server import Server
 from appliance.jobs import deliver
 from appliance.mesh import repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers

@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed package
     sys.path.insert(0, str(ROOT))
 
-from appliance.api.auth import basic_header  # noqa: E402
 from appliance.datadir import DataDir  # noqa: E402
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
+from appliance.https.auth import basic_header  # noqa: E402
 from appliance.jobs.release import make_command  # noqa: E402
 from appliance.mqtt import commands, topics  # noqa: E402
 from appliance.node import open_site  # noqa: E402

@@ -45,9 +45,9 @@ from urllib.parse import quote
 import cryptography
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from appliance.api.auth import basic_header
 from appliance.crypto.stream import CHUNK_SIZE
 from appliance.devtools.localmesh import LocalMesh
+from appliance.https.auth import basic_header
 
 MB = 1024 * 1024
 USER = "bench"

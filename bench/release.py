@@ -67,11 +67,11 @@ if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed pac
 import cups  # noqa: E402
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # noqa: E402
 
-from appliance.api.auth import basic_header  # noqa: E402
 from appliance.crypto.userkeys import SCRYPT_N, SCRYPT_P, SCRYPT_R  # noqa: E402
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
 from appliance.devtools.virtual_printer import MdnsBus, VirtualPrinter  # noqa: E402
 from appliance.errors import MeshprintError  # noqa: E402
+from appliance.https.auth import basic_header  # noqa: E402
 from appliance.printers.delivery.cups import create_everywhere_queue  # noqa: E402
 from appliance.printers.ipp.client import IppClient  # noqa: E402
 from appliance.printers.ipp.enums import JobState  # noqa: E402

@@ -9,9 +9,9 @@ from typing import Any
 
 from flask import current_app, g
 
-from appliance.api.client import Client
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError
+from appliance.https.client import Client
 from appliance.node import DEFAULT_RELEASE_PORT, open_site
 from appliance.site.state import SiteState
 from appliance.site.tls import client_context

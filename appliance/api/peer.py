@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from appliance.api.http import Request, Response, Router, json_response
 from appliance.crypto import shamir
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import BadRequest, Forbidden, IntegrityError, MeshprintError, NotFound
+from appliance.errors import BadRequest, Forbidden, IntegrityError, NotFound
+from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release
 from appliance.mesh import repair, sync
 from appliance.mesh.replicate import META_HEADER, decode_meta
@@ -237,15 +237,9 @@ def stream_plaintext(plaintext: release.Plaintext, finish: bool = False) -> Resp
     """A decrypted document as a streamed response. The releasing side deletes the job
     (`finish`), not a holder that only decrypted for it."""
 
-    def chunks():  # type: ignore[no-untyped-def]
-        try:
-            yield from plaintext.chunks
-        except IntegrityError as err:
-            raise MeshprintError(str(err), 500) from None
-
     return Response(
         200,
-        chunks(),
+        plaintext.chunks,
         "application/octet-stream",
         length=plaintext.size,
         on_complete=plaintext.finish if finish else None,

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from appliance.api.auth import basic_credentials
-from appliance.api.http import Request, Response, Router, json_response
 from appliance.api.peer import stream_plaintext
 from appliance.crypto.userkeys import b64
 from appliance.errors import Conflict, MeshprintError, NotFound
+from appliance.https.auth import basic_credentials
+from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import USER_X, deliver, release
 from appliance.mesh.placement import COPIES
 from appliance.printers import monitor, registry

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance.api.auth import basic_credentials
-from appliance.api.http import Request, Response, Router, json_response
 from appliance.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from appliance.https.auth import basic_credentials
+from appliance.https.server import Request, Response, Router, json_response
 from appliance.intake import door
 from appliance.jobs.intake import ingest
 from appliance.mesh.sync import directory_payload

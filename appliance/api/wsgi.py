@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from appliance.api.http import Request, Response
+from appliance.https.server import Request, Response
 
 if TYPE_CHECKING:
     from appliance.node import Node

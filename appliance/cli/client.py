@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from appliance.api.auth import basic_header
-from appliance.api.client import Client, describe
 from appliance.cli.common import (
     READ_SIZE,
     client_args,
@@ -25,6 +23,8 @@ from appliance.cli.common import (
 )
 from appliance.cli.printers import printer_state
 from appliance.errors import ConfigError, MeshprintError
+from appliance.https.auth import basic_header
+from appliance.https.client import Client, describe
 from appliance.humanize import ago, human_size
 from appliance.node import (
     DEFAULT_RELEASE_PORT,

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from appliance.api.client import Client
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError
+from appliance.https.client import Client
 from appliance.site.tls import client_context
 
 READ_SIZE = 256 * 1024

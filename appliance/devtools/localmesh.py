@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.api.client import Client
 from appliance.devtools.processes import free_port
 from appliance.errors import MeshprintError
+from appliance.https.client import Client
 from appliance.site.tls import client_context
 
 HOST = "127.0.0.1"

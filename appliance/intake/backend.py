@@ -31,9 +31,9 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from appliance.api.client import Client, HttpError
 from appliance.datadir import DataDir
-from appliance.errors import MeshprintError
+from appliance.errors import MeshprintError, RemoteError
+from appliance.https.client import Client
 from appliance.intake import door
 from appliance.site.tls import client_context
 
@@ -153,7 +153,7 @@ def submit(
             receipt = {}  # accepted (201): only the details of the receipt are lost
         finally:
             response.close()
-    except HttpError as err:
+    except RemoteError as err:
         _say("ERROR", str(err))
         return CUPS_BACKEND_CANCEL if err.status in REFUSED else CUPS_BACKEND_RETRY
     except MeshprintError as err:

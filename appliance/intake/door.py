@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.api.http import Request, Response, json_response
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, Forbidden, NotFound, Unauthorized
+from appliance.https.server import Request, Response, json_response
 from appliance.jobs.intake import clean_title, ingest
 from appliance.jobs.options import from_query
 

@@ -18,7 +18,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from appliance.errors import BadRequest, Conflict, MeshprintError, Unavailable
+from appliance.errors import (
+    BadRequest,
+    Conflict,
+    DeliveryInterrupted,
+    MeshprintError,
+    NotFound,
+    Unavailable,
+)
 from appliance.jobs.options import clean_options
 from appliance.jobs.release import Plaintext
 from appliance.printers import registry
@@ -140,7 +147,7 @@ def _local(node: Node, action: str, p: dict[str, Any]) -> None:
 def peer_action(node: Node, action: str, payload: dict[str, Any]) -> None:
     """The peer API side of `_on_holders`."""
     if action not in ("claim", "unclaim", "unknown"):
-        raise MeshprintError(f"unknown delivery step {action}", 404)
+        raise NotFound(f"unknown delivery step {action}")
     _local(node, action, payload)
 
 
@@ -161,7 +168,7 @@ def deliver(
     step = {"job": job_id, "release_id": release_id, "node": node.id, "reprint": reprint}
     claimed = _on_holders(node, holders, "claim", step)  # Conflict: another delivery has it
     if not claimed:
-        raise MeshprintError(f"no holder of job {job_id} is up to claim it", 503)
+        raise Unavailable(f"no holder of job {job_id} is up to claim it")
     delivery = node.deliveries.start(release_id, job_id, printer.name)
     if delivery is None:  # a concurrent duplicate got here first
         found = node.deliveries.get(release_id)
@@ -180,7 +187,7 @@ def deliver(
         reason = f"delivery to {printer.name} was interrupted ({type(err).__name__}: {err})"
         node.deliveries.update(release_id, "unknown", reason=reason)
         _on_holders(node, claimed, "unknown", {**step, "reason": reason})
-        raise MeshprintError(reason, 502) from None
+        raise DeliveryInterrupted(reason) from None
     node.deliveries.update(release_id, Stage.QUEUED, printer_job=submitted.printer_job)
     threading.Thread(
         target=track,

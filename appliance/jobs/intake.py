@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from appliance.api.http import Body
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
+from appliance.https.server import Body
 from appliance.jobs import USER_X
 from appliance.jobs.options import clean_options
 from appliance.jobs.sniff import OCTET_STREAM, sniff

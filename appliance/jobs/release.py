@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from appliance.api.http import READ_SIZE
 from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
 from appliance.crypto.userkeys import (
@@ -44,6 +43,7 @@ from appliance.errors import (
     Unauthorized,
     Unavailable,
 )
+from appliance.https.server import READ_SIZE
 from appliance.site.ca import SiteCA
 from appliance.store.jobs import check_job_id, holders_from_list, holders_to_list
 

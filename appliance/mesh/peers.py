@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from appliance.api.client import Client, HttpError
-from appliance.errors import Forbidden, Unavailable
+from appliance.errors import Forbidden, RemoteError, Unavailable
+from appliance.https.client import Client
 from appliance.site.directory import Directory, NodeRecord
 
 SYNC_INTERVAL = 1.0
@@ -137,7 +137,7 @@ class _PeerClient(Client):
     def request(self, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
         try:
             response = super().request(*args, **kwargs)
-        except HttpError:
+        except RemoteError:
             self.peers.saw(self.node_id)  # it answered
             raise
         self.peers.saw(self.node_id)

@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from appliance.errors import MeshprintError
+from appliance.errors import Forbidden, MeshprintError, Unavailable
 from appliance.mqtt import broker, commands, events, topics
 from appliance.site.tls import peer_client_context
 
@@ -294,14 +294,14 @@ class Publisher:
         try:
             self.client.connect(self.address.host, self.address.port, keepalive=KEEPALIVE)
         except (OSError, ValueError) as err:
-            raise MeshprintError(f"cannot reach the site broker at {where}: {err}", 503) from None
+            raise Unavailable(f"cannot reach the site broker at {where}: {err}") from None
         self.client.loop_start()
         if not self._connected.wait(timeout):
             self.close()
-            raise MeshprintError(f"the site broker at {where} did not answer", 503)
+            raise Unavailable(f"the site broker at {where} did not answer")
         if self._refused is not None:
             self.close()
-            raise MeshprintError(f"the site broker at {where} refused us: {self._refused}", 403)
+            raise Forbidden(f"the site broker at {where} refused us: {self._refused}")
         return self
 
     def publish(self, topic: str, payload: bytes, timeout: float = 10.0) -> None:
@@ -309,10 +309,10 @@ class Publisher:
         info = self.client.publish(topic, payload, qos=1)
         with self._acked:
             if not self._acked.wait_for(lambda: info.mid in self._acks, timeout):
-                raise MeshprintError(f"the site broker did not acknowledge {topic}", 503)
+                raise Unavailable(f"the site broker did not acknowledge {topic}")
             reason = self._acks.pop(info.mid)
         if reason.is_failure:
-            raise MeshprintError(f"the site broker refused to publish on {topic}: {reason}", 403)
+            raise Forbidden(f"the site broker refused to publish on {topic}: {reason}")
 
     def close(self) -> None:
         self.client.disconnect()

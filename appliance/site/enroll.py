@@ -9,10 +9,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from appliance.api.client import Client
 from appliance.crypto.userkeys import unb64
 from appliance.datadir import DataDir, Identity
 from appliance.errors import BadRequest, Forbidden, Gone
+from appliance.https.client import Client
 from appliance.site.ca import (
     SiteCA,
     cert_pem,

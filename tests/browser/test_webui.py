@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from appliance.api.auth import basic_header
+from appliance.https.auth import basic_header
 from tests.browser.conftest import PRINTER_NAME, Appliance, screenshot, start_appliance
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 

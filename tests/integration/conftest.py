@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
-from appliance.api.auth import basic_header
-from appliance.api.client import HttpError
 from appliance.devtools.localmesh import LocalMesh
+from appliance.errors import RemoteError
+from appliance.https.auth import basic_header
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
 
@@ -63,8 +63,8 @@ class Site:
         jobs: list[dict[str, Any]] = answer["jobs"]
         return jobs
 
-    def error(self, call: Any, *args: Any, **kwargs: Any) -> HttpError:
-        with pytest.raises(HttpError) as info:
+    def error(self, call: Any, *args: Any, **kwargs: Any) -> RemoteError:
+        with pytest.raises(RemoteError) as info:
             call(*args, **kwargs)
         return info.value
 

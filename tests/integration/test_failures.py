@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.api.auth import basic_header
 from appliance.errors import MeshprintError
+from appliance.https.auth import basic_header
 from tests.integration.conftest import Site, make_site, random_bytes, wait_for
 
 pytestmark = pytest.mark.integration

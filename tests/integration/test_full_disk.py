@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.api.auth import basic_header
+from appliance.https.auth import basic_header
 from tests.integration.conftest import Site, make_site, random_bytes, wait_for
 
 pytestmark = [

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.api.auth import basic_header
 from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
+from appliance.https.auth import basic_header
 from appliance.jobs.release import make_command
 from appliance.site.ca import SiteCA, load_cert, load_key
 from tests.integration.conftest import PASSWORDS, Site, random_bytes, wait_for

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.api.client import Client, HttpError
+from appliance.errors import RemoteError
+from appliance.https.client import Client
 from appliance.site.ca import SiteCA, cert_pem, key_pem, new_key
 from appliance.site.tls import peer_client_context
 from appliance.site.tokens import JoinToken
@@ -108,7 +109,7 @@ def test_removed_node_is_revoked_everywhere(site3: Site) -> None:
     def refused() -> bool:
         try:
             _member_client(site3, 2, 1).json("GET", "/peer/health")
-        except HttpError as err:
+        except RemoteError as err:
             return err.status == 403 and "not a current member" in str(err)
         return False
 

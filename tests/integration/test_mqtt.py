@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from appliance.api.client import HttpError
 from appliance.devtools.localmesh import HOST
-from appliance.errors import MeshprintError
+from appliance.errors import MeshprintError, RemoteError
 from appliance.mqtt import commands, topics
 from appliance.site.ca import SiteCA, cert_pem, key_pem, load_cert, load_key, new_key
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
@@ -107,7 +106,7 @@ def settled(site: Site, index: int, rid: str, timeout: float = 60) -> dict[str, 
     def check() -> dict[str, Any] | None:
         try:
             return site._settled(index, rid)
-        except HttpError:
+        except RemoteError:
             return None  # not there yet
 
     result: dict[str, Any] = wait_for(check, timeout=timeout)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.api.auth import basic_header
 from appliance.errors import MeshprintError
+from appliance.https.auth import basic_header
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.rawsink import RawSink
 from tests.fixtures.snmpagent import SnmpPrinterAgent, snmp_printer

@@ -1,4 +1,4 @@
-"""appliance.api.http: reading request bodies (Content-Length and chunked) as streams."""
+"""appliance.https.server: reading request bodies (Content-Length and chunked) as streams."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from appliance.api.http import Body
 from appliance.errors import BadRequest, TooLarge
+from appliance.https.server import Body
 
 
 def plain(data: bytes, length: int | None = None) -> Body:

@@ -13,9 +13,9 @@ from xml.dom import minidom
 
 import pytest
 
-from appliance.api.http import Request
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, Forbidden, MeshprintError, NotFound, Unauthorized
+from appliance.https.server import Request
 from appliance.intake import backend, cupsconf, dnssd, door
 from appliance.intake.ppd import PASS_THROUGH, ppd_text
 from appliance.jobs.deliver import print_options

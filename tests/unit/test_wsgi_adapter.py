@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from email.message import Message
 from typing import Any
 
-from appliance.api.http import Body, Request
 from appliance.api.wsgi import adapter
+from appliance.https.server import Body, Request
 
 
 def _request(method: str, path: str, raw_query: str = "", body: bytes = b"") -> Request:

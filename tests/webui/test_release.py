@@ -180,7 +180,7 @@ def test_the_node_serves_the_release_page_on_its_release_port(rsite: Site) -> No
 
 
 def _basic(user: str) -> str:
-    from appliance.api.auth import basic_header
+    from appliance.https.auth import basic_header
 
     return basic_header(user, PASSWORDS[user])
 

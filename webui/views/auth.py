@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from appliance.errors import MeshprintError
+from appliance.errors import MeshprintError, Unauthorized
 from webui import security
 from webui.context import event, store
 
@@ -34,7 +34,7 @@ def login() -> Any:
             security.limited("login", name)
             if not name or not password or not store().check_admin(name, password):
                 security.failed("login", name)
-                raise MeshprintError(WRONG, 401)
+                raise Unauthorized(WRONG)
         except MeshprintError as err:
             error, status = str(err), err.status
         else:

@@ -25,9 +25,8 @@ from flask import (
     url_for,
 )
 
-from appliance.api.auth import basic_header
-from appliance.api.client import HttpError
-from appliance.errors import BadRequest, MeshprintError, Unauthorized
+from appliance.errors import BadRequest, MeshprintError, RemoteError, Unauthorized
+from appliance.https.auth import basic_header
 from appliance.printers import registry
 from appliance.printers.delivery import SIDES
 from appliance.store.jobs import check_job_id
@@ -55,7 +54,7 @@ def _api(method: str, path: str, data: Any = None) -> Any:
         raise Unauthorized("your session ended: sign in again")
     try:
         return release_api().json(method, path, data, {"Authorization": basic_header(*creds)})
-    except HttpError as err:
+    except RemoteError as err:
         if err.status == 401:
             session.pop("release", None)
         raise
@@ -97,7 +96,7 @@ def login() -> Any:
             release_api().json(
                 "GET", "/v1/jobs", headers={"Authorization": basic_header(name, password)}
             )
-        except HttpError as err:
+        except RemoteError as err:
             if err.status == 401:
                 security.failed("release", name)
                 raise Unauthorized(WRONG) from None
@@ -188,7 +187,7 @@ def _delivery(release_id: str) -> dict[str, Any]:
     try:
         found: dict[str, Any] = release_api().json("GET", f"/v1/releases/{quote(release_id)}")
         return found
-    except HttpError as err:
+    except RemoteError as err:
         return {"release_id": release_id, "stage": "unknown", "reason": str(err), "printer": ""}
 
 

@@ -21,7 +21,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from appliance.errors import BadRequest, MeshprintError, TooLarge
+from appliance.errors import (
+    BadRequest,
+    InternalError,
+    MeshprintError,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
+    to_wire,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +150,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(err: MeshprintError) -> Response:
-    resp = json_response({"error": str(err)}, err.status)
+    resp = json_response(to_wire(err), err.status)
     if err.status == 401:
         resp.headers["WWW-Authenticate"] = 'Basic realm="meshprint"'
     return resp
@@ -174,8 +182,8 @@ class Router:
                     request.params = {k: unquote(v) for k, v in match.groupdict().items()}
                     return handler(request)
         if allowed:
-            raise MeshprintError(f"{request.method} is not allowed on {request.path}", 405)
-        raise MeshprintError(f"no such endpoint: {request.path}", 404)
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        raise NotFound(f"no such endpoint: {request.path}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -249,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = error_response(err)
         except Exception:
             log.exception("%s: %s %s failed", self.server.name, self.command, url.path)
-            response = error_response(MeshprintError("internal error", 500))
+            response = error_response(InternalError("internal error"))
         if not body.complete:
             # The handler stopped reading early (an error): answer, then close. Reading on a
             # little first lets a client that is still sending see the answer, not a reset.

@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Iterable
 from typing import Any
 
-from appliance.errors import MeshprintError, Unavailable
+from appliance.errors import MeshprintError, RemoteError, Unavailable, from_wire
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 60.0
@@ -30,10 +30,6 @@ class _Connection(http.client.HTTPSConnection):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout)
         self.sock = self._ctx.wrap_socket(sock, server_hostname=self._server_name or self.host)
-
-
-class HttpError(MeshprintError):
-    """The other side answered with an error status; the message is its own."""
 
 
 class Client:
@@ -68,7 +64,8 @@ class Client:
         """Send a request; return the response (status < 400) for the caller to read.
 
         An iterable body is streamed: with `length` as Content-Length, else chunked.
-        Raises HttpError with the server's message, Unavailable when it can't be reached.
+        Raises the server's own error (a RemoteError of its class), or Unavailable when
+        it can't be reached.
         """
         conn = self.open()
         try:
@@ -146,15 +143,19 @@ def _early_response(conn: _Connection) -> http.client.HTTPResponse | None:
     return response if response.status >= 400 else None
 
 
-def _error_from(response: http.client.HTTPResponse, where: str) -> HttpError:
+def _error_from(response: http.client.HTTPResponse, where: str) -> RemoteError:
+    body: object
     try:
         raw = response.read(64 * 1024)
-        message = json.loads(raw).get("error") or raw.decode(errors="replace")
-    except (OSError, ValueError, AttributeError, http.client.HTTPException):
-        message = response.reason
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"error": raw.decode(errors="replace").strip() or response.reason}
+    except (OSError, http.client.HTTPException):
+        body = {"error": response.reason}
     finally:
         response.close()
-    return HttpError(str(message), response.status)
+    return from_wire(response.status, body, where)
 
 
 def describe(err: BaseException) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from appliance.api.http import Request
 from appliance.errors import Unauthorized
+from appliance.https.server import Request
 
 
 def basic_credentials(request: Request) -> tuple[str, str]:
