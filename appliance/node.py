@@ -215,7 +215,7 @@ class Node:
             self.update_node(self.id, wanted)
         else:
             controller = self.directory().controller_id
-            self.peers.call(controller, "POST", "/peer/announce", wanted)
+            self.peers.client(controller).announce(wanted)
 
     def update_node(self, node_id: str, fields: dict[str, Any]) -> Directory:
         def change(doc: dict[str, Any]) -> None:
@@ -248,9 +248,7 @@ class Node:
             if not self.peers.is_live(node_id):
                 continue
             try:
-                self.peers.call(
-                    node_id, "POST", f"/peer/jobs/{job_id}/delete", {"reason": reason}, timeout=5
-                )
+                self.peers.client(node_id, timeout=5).delete(job_id, reason)
             except MeshprintError as err:
                 log.info("job %s: %s will delete it when it syncs (%s)", job_id, node_id, err)
 
@@ -259,11 +257,10 @@ class Node:
         job = self.store.require(job_id)
         version = job.holders_version + 1
         self.store.set_holders(job_id, holders, version)
-        payload = {"holders": holders_to_list(holders), "version": version}
         for node_id in {h.node for h in holders} | {h.node for h in job.holders}:
             if node_id == self.id or not self.peers.is_live(node_id):
                 continue
             try:
-                self.peers.call(node_id, "POST", f"/peer/jobs/{job_id}/holders", payload)
+                self.peers.client(node_id).set_holders(job_id, holders_to_list(holders), version)
             except MeshprintError as err:
                 log.info("job %s: %s will learn its holders on sync (%s)", job_id, node_id, err)

@@ -48,7 +48,6 @@ if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed pac
 
 from appliance.datadir import DataDir  # noqa: E402
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
-from appliance.https.auth import basic_header  # noqa: E402
 from appliance.jobs.release import make_command  # noqa: E402
 from appliance.mqtt import commands, topics  # noqa: E402
 from appliance.node import open_site  # noqa: E402
@@ -140,14 +139,10 @@ class Rig:
             time.sleep(0.1)
 
     def held_job(self) -> str:
-        response = self.mesh.client(SUBMIT_NODE, "submit").request(
-            "POST",
-            "/v1/jobs?title=bench",
-            DOCUMENT,
-            {"Authorization": basic_header(USER, self.token)},
+        receipt = self.mesh.client(SUBMIT_NODE, "submit").submit(
+            (USER, self.token), DOCUMENT, "bench"
         )
-        with response:
-            job_id = str(json.loads(response.read())["id"])
+        job_id = receipt["id"]
         deadline = time.time() + RUN_TIMEOUT
         while sum((n.data / "jobs" / f"{job_id}.sealed").exists() for n in self.mesh.nodes) < 3:
             if time.time() > deadline:
@@ -160,7 +155,7 @@ class Rig:
         deadline = time.time() + RUN_TIMEOUT
         while time.time() < deadline:
             try:
-                if client.json("GET", f"/v1/releases/{release_id}")["stage"] == "printed":
+                if client.release_status(release_id)["stage"] == "printed":
                     return
             except Exception:
                 pass
@@ -181,14 +176,9 @@ class Rig:
     def via_https(self) -> float:
         job_id = self.held_job()
         signed = make_command(self.ca, job_id)
-        body = json.dumps({**signed, "printer": PRINTER}).encode()
         count = len(self.printer.arrivals)
         started = time.perf_counter()
-        response = self.mesh.client(HOLDER).request(
-            "POST", f"/v1/jobs/{job_id}/release", body, {"Content-Type": "application/json"}
-        )
-        with response:
-            response.read()
+        self.mesh.client(HOLDER).release(job_id, {**signed, "printer": PRINTER})
         elapsed = self.printer.next_arrival(count) - started
         self.wait_printed(_release_id(signed))
         return elapsed

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -39,15 +38,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import cryptography
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from appliance.crypto.stream import CHUNK_SIZE
 from appliance.devtools.localmesh import LocalMesh
-from appliance.https.auth import basic_header
 
 MB = 1024 * 1024
 USER = "bench"
@@ -247,7 +243,6 @@ class Bench:
 
     def submit(self, size: int, title: str) -> Submission:
         client = self.mesh.client(0, "submit")
-        headers = {"Authorization": basic_header(USER, self.token)}
         cpu_before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         client_before = time.thread_time()  # the TLS writes happen in this thread
         busy_before, own_before = system_busy(), own_cpu()
@@ -255,11 +250,7 @@ class Bench:
         watcher = CopyWatcher(self.mesh, started)
         watcher.start()
         try:
-            response = client.request(
-                "POST", f"/v1/jobs?title={quote(title)}", body(size, self.pool), headers, size
-            )
-            with response:
-                receipt: dict[str, Any] = json.loads(response.read())
+            receipt = client.submit((USER, self.token), body(size, self.pool), title, length=size)
         except BaseException:
             watcher.stop()
             raise
@@ -281,11 +272,7 @@ class Bench:
         )
 
     def delete(self, job_id: str, timeout: float = 30) -> None:
-        self.mesh.client(0).json(
-            "DELETE",
-            f"/v1/jobs/{job_id}",
-            headers={"Authorization": basic_header(USER, PASSWORD)},
-        )
+        self.mesh.client(0).delete(job_id, (USER, PASSWORD))
         deadline = time.time() + timeout
         paths = [n.data / "jobs" / f"{job_id}.sealed" for n in self.mesh.nodes]
         while any(p.exists() for p in paths):
@@ -362,7 +349,7 @@ def machine_info(mesh: LocalMesh | None = None) -> dict[str, str]:
     }
     if mesh is not None:
         try:
-            conn = mesh.client(0, "submit").open()
+            conn = mesh.client(0, "submit").http.open()
             conn.connect()
             assert isinstance(conn.sock, ssl.SSLSocket)
             cipher = conn.sock.cipher()

@@ -42,8 +42,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import http.client
-import json
 import os
 import platform
 import re
@@ -58,7 +56,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed package
@@ -71,7 +68,6 @@ from appliance.crypto.userkeys import SCRYPT_N, SCRYPT_P, SCRYPT_R  # noqa: E402
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
 from appliance.devtools.virtual_printer import MdnsBus, VirtualPrinter  # noqa: E402
 from appliance.errors import MeshprintError  # noqa: E402
-from appliance.https.auth import basic_header  # noqa: E402
 from appliance.printers.delivery.cups import create_everywhere_queue  # noqa: E402
 from appliance.printers.ipp.client import IppClient  # noqa: E402
 from appliance.printers.ipp.enums import JobState  # noqa: E402
@@ -311,15 +307,8 @@ class Rig:
     # -- meshprint
 
     def mesh_submit(self, pdf: Path, title: str) -> str:
-        headers = {
-            "Authorization": basic_header(USER, self.token),
-            "Content-Type": "application/pdf",
-        }
-        response = self.mesh.client(SUBMIT_NODE, "submit").request(
-            "POST", f"/v1/jobs?title={quote(title)}", pdf.read_bytes(), headers
-        )
-        with response:
-            receipt: dict[str, Any] = json.loads(response.read())
+        client = self.mesh.client(SUBMIT_NODE, "submit")
+        receipt = client.submit((USER, self.token), pdf.read_bytes(), title, "application/pdf")
         job_id = str(receipt["id"])
         until(f"3 copies of job {job_id}", lambda: len(self.held_on(job_id)) >= COPIES, 60)
         return job_id
@@ -329,23 +318,16 @@ class Rig:
 
     def mesh_run(self, pdf: Path, digest: str, title: str) -> Run:
         job_id = self.mesh_submit(pdf, title)
-        poller = self.mesh.client(RELEASE_NODE).open()
-        poller.connect()  # the status connection is open before the clock starts
+        poller = self.mesh.client(RELEASE_NODE, keep_alive=True)
+        poller.health()  # the status connection is open before the clock starts
         printer_job = self.next_printer_job()
-        body = json.dumps({"printer": PRINTER}).encode()
-        headers = {
-            "Authorization": basic_header(USER, PASSWORD),
-            "Content-Type": "application/json",
-        }
         started = time.perf_counter()
         watcher = PrinterWatcher(self.printer.uri, printer_job, started)
         watcher.start()
         try:
-            response = self.mesh.client(RELEASE_NODE).request(
-                "POST", f"/v1/jobs/{job_id}/release", body, headers
+            delivery = self.mesh.client(RELEASE_NODE).release(
+                job_id, {"printer": PRINTER}, (USER, PASSWORD)
             )
-            with response:
-                delivery: dict[str, Any] = json.loads(response.read())
             accepted = time.perf_counter() - started
             release_id = str(delivery["release_id"])
             deadline = time.monotonic() + RUN_TIMEOUT
@@ -353,21 +335,14 @@ class Rig:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"release {release_id} still {delivery['stage']!r}")
                 time.sleep(POLL)
-                try:
-                    poller.request("GET", f"/v1/releases/{release_id}")
-                    answer = poller.getresponse()
-                    delivery = json.loads(answer.read())
-                except (OSError, http.client.HTTPException):  # the server closed it: reopen
-                    poller.close()
-                    poller = self.mesh.client(RELEASE_NODE).open()
-                    continue
+                delivery = poller.release_status(release_id)  # reconnects if it was closed
             total = time.perf_counter() - started
             if delivery["stage"] != "printed":
                 raise RuntimeError(f"release {release_id} ended {delivery}")
             printer_done = watcher.wait(RUN_TIMEOUT)
         finally:
             watcher.stop()
-            poller.close()
+            poller.http.close()
         if int(delivery.get("printer_job") or 0) != printer_job:
             raise RuntimeError(
                 f"meshprint printed as printer job {delivery.get('printer_job')}, "

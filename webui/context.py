@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app, g
 
+from appliance.clients.node import NodeClient
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError
 from appliance.https.client import Client
@@ -44,11 +45,11 @@ def site() -> SiteState:
     return g.site  # type: ignore[no-any-return]
 
 
-def release_api() -> Client:
-    """A client for the node's release API on this machine (works with the internet down)."""
+def release_api() -> NodeClient:
+    """The node's release API on this machine (works with the internet down)."""
     address = current_app.config["RELEASE_API"] or f"127.0.0.1:{DEFAULT_RELEASE_PORT}"
     host, _, port = address.rpartition(":")
-    return Client(host, int(port), client_context(data().ca_cert), timeout=30)
+    return NodeClient(Client(host, int(port), client_context(data().ca_cert), timeout=30))
 
 
 def event(kind: str, text: str) -> None:

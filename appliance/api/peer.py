@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from appliance.clients.peer import META_HEADER
 from appliance.crypto import shamir
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.crypto.userkeys import b64, unb64
@@ -13,7 +14,7 @@ from appliance.errors import BadRequest, Forbidden, IntegrityError, NotFound
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release
 from appliance.mesh import repair, sync
-from appliance.mesh.replicate import META_HEADER, decode_meta
+from appliance.mesh.replicate import decode_meta
 from appliance.store.jobs import Job, check_job_id, holders_from_list, holders_to_list
 
 if TYPE_CHECKING:

@@ -33,12 +33,11 @@ def mesh_jobs(node: Node, owner: str | None) -> dict[str, dict[str, Any]]:
             [{**j.public(), "holders_version": j.holders_version} for j in node.store.all(owner)],
         ),
     ]
-    query = f"?owner={owner}" if owner else ""
     for peer in node.peers.live():
         if peer.id == node.id:
             continue
         try:
-            sources.append((peer.id, node.peers.call(peer.id, "GET", f"/peer/jobs{query}")["jobs"]))
+            sources.append((peer.id, node.peers.client(peer.id).jobs(owner)))  # type: ignore[arg-type]
         except MeshprintError:
             continue
     for source, items in sources:
@@ -129,10 +128,7 @@ def app(
         for peer in node.peers.live():
             if peer.id != node.id:
                 with contextlib.suppress(MeshprintError):
-                    answer: dict[str, Any] = node.peers.call(
-                        peer.id, "GET", f"/peer/releases/{release_id}"
-                    )
-                    return answer
+                    return dict(node.peers.client(peer.id).release_status(release_id))
         return None
 
     def repeated(data: dict[str, Any], job_id: str, everywhere: bool = False) -> Response | None:
@@ -168,7 +164,7 @@ def app(
         for peer in node.peers.live():
             if peer.id != node.id:
                 with contextlib.suppress(MeshprintError):
-                    deliveries += node.peers.call(peer.id, "GET", f"/peer/jobs/{job_id}/deliveries")
+                    deliveries += node.peers.client(peer.id).deliveries(job_id)
         job["deliveries"] = sorted(deliveries, key=lambda d: d["updated_at"])
         return json_response(job)
 

@@ -49,7 +49,7 @@ def app(node: Node) -> Callable[[Request], Response]:
         )
         return json_response(receipt.to_dict(), 201)
 
-    @router.route("POST", door.PATH)
+    @router.route("POST", "/v1/intake")
     def intake(request: Request) -> Response:
         return door.accept(node, request)
 

@@ -105,7 +105,7 @@ def _deliverer(data: DataDir, job_id: str) -> str:
         if not record.reachable:
             continue
         try:
-            peers.call(record.id, "GET", f"/peer/jobs/{job_id}", timeout=5)
+            peers.client(record.id, timeout=5).job(job_id)
         except MeshprintError:
             continue
         return record.id  # it answered with its copy: a live holder

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from appliance.cli.common import (
     READ_SIZE,
@@ -22,9 +20,10 @@ from appliance.cli.common import (
     read_secret,
 )
 from appliance.cli.printers import printer_state
+from appliance.clients.models import DeliveryInfo
+from appliance.clients.node import NodeClient
 from appliance.errors import ConfigError, MeshprintError
-from appliance.https.auth import basic_header
-from appliance.https.client import Client, describe
+from appliance.https.client import describe
 from appliance.humanize import ago, human_size
 from appliance.node import (
     DEFAULT_RELEASE_PORT,
@@ -49,17 +48,13 @@ def cmd_submit(args: argparse.Namespace) -> None:
     client = client_for(args, DEFAULT_SUBMIT_PORT)
     length = None if args.file == "-" else path.stat().st_size
     with source:
-        response = client.request(
-            "POST",
-            f"/v1/jobs?title={quote(title)}",
+        receipt = client.submit(
+            (args.user, token),
             iter(lambda: source.read(READ_SIZE), b""),
-            {
-                "Authorization": basic_header(args.user, token),
-                "Content-Type": "application/octet-stream",
-            },
+            title,
+            "application/octet-stream",
             length,
         )
-    receipt = json.loads(response.read())
     if args.json:
         print_json(receipt)
     else:
@@ -68,9 +63,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 def cmd_jobs(args: argparse.Namespace) -> None:
     password = read_secret(args.password_file, "password")
-    jobs = client_for(args, DEFAULT_RELEASE_PORT).json(
-        "GET", "/v1/jobs", headers={"Authorization": basic_header(args.user, password)}
-    )["jobs"]
+    jobs = client_for(args, DEFAULT_RELEASE_PORT).jobs((args.user, password))
     if args.json:
         print_json(jobs)
         return
@@ -99,10 +92,9 @@ def cmd_release(args: argparse.Namespace) -> None:
         # Left out, the job's own defaults apply (what its sender asked for).
         chosen = {"copies": args.copies, "sides": args.sides, "mono": args.mono}
         request.update({k: v for k, v in chosen.items() if v is not None})
-    headers = {"Content-Type": "application/json"}
+    credentials = None
     if args.user:
-        password = read_secret(args.password_file, "password")
-        headers["Authorization"] = basic_header(args.user, password)
+        credentials = (args.user, read_secret(args.password_file, "password"))
     elif args.data:
         from appliance.jobs.release import make_command
 
@@ -117,12 +109,10 @@ def cmd_release(args: argparse.Namespace) -> None:
             "admin on the controller (--data DIR)"
         )
     client = client_for(args, DEFAULT_RELEASE_PORT)
-    path = f"/v1/jobs/{quote(args.job)}/release"
-    response = client.request("POST", path, json.dumps(request).encode(), headers)
     if args.printer:
-        delivery = json.loads(response.read())
-        _follow(client, delivery, args.wait)
+        _follow(client, client.release(args.job, request, credentials), args.wait)
         return
+    response = client.release_document(args.job, credentials, request)
     expected = int(response.headers.get("Content-Length", "-1"))
     written = _write_output(args.to, response)
     if expected >= 0 and written != expected:
@@ -133,7 +123,7 @@ def cmd_release(args: argparse.Namespace) -> None:
     print(f"released {args.job} ({human_size(written)}) to {args.to}", file=sys.stderr)
 
 
-def _follow(client: Client, delivery: dict[str, Any], wait: float) -> None:
+def _follow(client: NodeClient, delivery: DeliveryInfo, wait: float) -> None:
     """Print the delivery's progress until it is printed or failed (or `wait` runs out)."""
     release_id = delivery["release_id"]
     print(f"release {release_id}: {delivery['stage']} on {delivery['printer']}", flush=True)
@@ -141,7 +131,7 @@ def _follow(client: Client, delivery: dict[str, Any], wait: float) -> None:
     last = delivery["stage"]
     while last not in ("printed", "failed", "unknown") and time.time() < deadline:
         time.sleep(0.5)
-        delivery = client.json("GET", f"/v1/releases/{quote(release_id)}")
+        delivery = client.release_status(release_id)
         if delivery["stage"] != last:
             last = delivery["stage"]
             reason = f" ({delivery['reason']})" if delivery["reason"] else ""
@@ -152,11 +142,7 @@ def _follow(client: Client, delivery: dict[str, Any], wait: float) -> None:
 
 def cmd_job_show(args: argparse.Namespace) -> None:
     password = read_secret(args.password_file, "password")
-    job = client_for(args, DEFAULT_RELEASE_PORT).json(
-        "GET",
-        f"/v1/jobs/{quote(args.job)}",
-        headers={"Authorization": basic_header(args.user, password)},
-    )
+    job = client_for(args, DEFAULT_RELEASE_PORT).job(args.job, (args.user, password))
     if args.json:
         print_json(job)
         return
@@ -207,7 +193,7 @@ def _write_output(target: str, response: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    status = client_for(args, DEFAULT_RELEASE_PORT).json("GET", "/v1/status")
+    status = client_for(args, DEFAULT_RELEASE_PORT).status()
     if args.json:
         print_json(status)
         return

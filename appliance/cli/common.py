@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from appliance.clients.node import NodeClient
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError
 from appliance.https.client import Client
@@ -43,7 +44,8 @@ def read_secret(path: str | None, what: str, confirm: bool = False) -> str:
     return secret
 
 
-def client_for(args: argparse.Namespace, default_port: int) -> Client:
+def client_for(args: argparse.Namespace, default_port: int) -> NodeClient:
+    """The node API at --node (the default port for the API wanted), trusting --ca."""
     text = args.node if "://" in args.node else f"https://{args.node}"
     url = urlsplit(text)
     if url.scheme != "https" or not url.hostname:
@@ -56,7 +58,7 @@ def client_for(args: argparse.Namespace, default_port: int) -> Client:
         )
     if not Path(ca).is_file():
         raise ConfigError(f"CA certificate {ca} does not exist")
-    return Client(url.hostname, url.port or default_port, client_context(Path(ca)))
+    return NodeClient(Client(url.hostname, url.port or default_port, client_context(Path(ca))))
 
 
 def print_json(data: Any) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.clients.node import NodeClient
 from appliance.devtools.processes import free_port
 from appliance.errors import MeshprintError
 from appliance.https.client import Client
@@ -148,7 +149,7 @@ class LocalMesh:
             if node.process.poll() is not None:
                 raise MeshprintError(f"node{index} exited: {node.log.read_text()[-2000:]}")
             try:
-                self.client(index).json("GET", "/v1/health")
+                self.client(index).health()
                 return node
             except MeshprintError:
                 time.sleep(0.1)
@@ -164,14 +165,16 @@ class LocalMesh:
                 os.killpg(node.process.pid, signal.SIGKILL)
                 node.process.wait(timeout=30)
 
-    def client(self, index: int, api: str = "release") -> Client:
+    def client(self, index: int, api: str = "release", keep_alive: bool = False) -> NodeClient:
+        """Node `index`'s release API (or, `api="submit"`, its submit API)."""
         node = self.nodes[index]
         port = node.release_port if api == "release" else node.submit_port
-        return Client(HOST, port, client_context(self.ca), timeout=120)
+        return NodeClient(
+            Client(HOST, port, client_context(self.ca), timeout=120, keep_alive=keep_alive)
+        )
 
     def status(self, index: int = 0) -> dict[str, Any]:
-        result: dict[str, Any] = self.client(index).json("GET", "/v1/status")
-        return result
+        return self.client(index).status()
 
     def wait_live(self, count: int, index: int = 0, timeout: float = 30) -> dict[str, Any]:
         """Wait until node `index` sees `count` live members with announced addresses."""

@@ -40,11 +40,16 @@ class Client:
         context: ssl.SSLContext,
         server_name: str | None = None,
         timeout: float = READ_TIMEOUT,
+        keep_alive: bool = False,
     ) -> None:
         self.host, self.port = host, port
         self.context = context
         self.server_name = server_name
         self.timeout = timeout
+        # keep_alive: `json` calls reuse one connection (for one thread at a time).
+        self.keep_alive = keep_alive
+        self._idle: _Connection | None = None
+        self._last: _Connection | None = None
 
     @property
     def where(self) -> str:
@@ -67,7 +72,8 @@ class Client:
         Raises the server's own error (a RemoteError of its class), or Unavailable when
         it can't be reached.
         """
-        conn = self.open()
+        reused, self._idle = self._idle, None
+        conn = reused or self.open()
         try:
             try:
                 self._send(conn, method, path, body, dict(headers or {}), length)
@@ -84,7 +90,10 @@ class Client:
             raise
         except (OSError, http.client.HTTPException) as err:
             conn.close()
+            if reused is not None and (body is None or isinstance(body, bytes)):
+                return self.request(method, path, body, headers, length)  # it had timed out
             raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
+        self._last = conn
         if response.status >= 400:
             raise _error_from(response, self.where)
         return response
@@ -122,13 +131,22 @@ class Client:
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         response = self.request(method, path, body, hdrs)
         try:
-            return json.loads(response.read() or b"null")
+            answer = json.loads(response.read() or b"null")
+            if self.keep_alive and not response.will_close:
+                self._idle, self._last = self._last, None
+            return answer
         except (OSError, http.client.HTTPException) as err:
             raise Unavailable(f"{self.where} stopped answering: {describe(err)}") from None
         except ValueError:
             raise Unavailable(f"{self.where} answered something that is not JSON") from None
         finally:
             response.close()
+
+    def close(self) -> None:
+        """Close the connection kept open for reuse, if any."""
+        if self._idle is not None:
+            self._idle.close()
+            self._idle = None
 
 
 def _early_response(conn: _Connection) -> http.client.HTTPResponse | None:

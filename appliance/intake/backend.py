@@ -21,7 +21,6 @@ Run with no arguments it prints its device line, for `lpinfo -v`.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import shlex
 import stat
@@ -29,8 +28,9 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from appliance.clients.node import NodeClient
 from appliance.datadir import DataDir
 from appliance.errors import MeshprintError, RemoteError
 from appliance.https.client import Client
@@ -105,14 +105,14 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
         yield piece
 
 
-def _wait_for_node(client: Client, wait: float) -> bool:
+def _wait_for_node(client: NodeClient, wait: float) -> bool:
     """Whether the local node answers within `wait` seconds (saying so while it waits)."""
     deadline = time.monotonic() + wait
     told = False
     pause = 0.2
     while True:
         try:
-            client.json("GET", "/v1/health")
+            client.health()
             return True
         except MeshprintError as err:
             if time.monotonic() >= deadline:
@@ -134,7 +134,7 @@ def submit(
     except MeshprintError as err:
         _say("ERROR", str(err))
         return CUPS_BACKEND_RETRY
-    client = Client(config.host, config.port, client_context(config.ca), timeout=300)
+    client = NodeClient(Client(config.host, config.port, client_context(config.ca), timeout=300))
     if not _wait_for_node(client, wait):
         return CUPS_BACKEND_RETRY
     try:
@@ -143,16 +143,13 @@ def submit(
     except (OSError, ValueError):
         size = None
     content_type = os.environ.get("FINAL_CONTENT_TYPE") or os.environ.get("CONTENT_TYPE", "")
-    headers = {door.SECRET_HEADER: config.secret, "Content-Type": content_type}
-    path = f"{door.PATH}?{urlencode({'user': user, 'title': title, **query})}"
+    receipt: dict[str, Any]
     try:
-        response = client.request("POST", path, _chunks(source), headers, length=size)
-        try:
-            receipt: dict[str, Any] = json.loads(response.read() or b"{}")
-        except (ValueError, OSError, http.client.HTTPException):
-            receipt = {}  # accepted (201): only the details of the receipt are lost
-        finally:
-            response.close()
+        receipt = dict(
+            client.intake(config.secret, user, title, query, _chunks(source), content_type, size)
+        )
+    except (ValueError, OSError, http.client.HTTPException):
+        receipt = {}  # accepted (201): only the details of the receipt are lost
     except RemoteError as err:
         _say("ERROR", str(err))
         return CUPS_BACKEND_CANCEL if err.status in REFUSED else CUPS_BACKEND_RETRY

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, Forbidden, NotFound, Unauthorized
 from appliance.https.server import Request, Response, json_response
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 INTAKE_FILE = "intake.json"
-SECRET_HEADER = "X-Meshprint-Intake"
-PATH = "/v1/intake"
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def accept(node: Node, request: Request) -> Response:
     """`POST /v1/intake?user=U&title=T&copies=N&sides=S&color=0|1`, body = the document."""
     if not is_loopback(request.client[0]):
         raise Forbidden("intake on behalf of a user is only accepted from this machine")
-    given = request.headers.get(SECRET_HEADER, "")
+    given = request.headers.get(INTAKE_SECRET_HEADER, "")
     if not node.intake_secret or not hmac.compare_digest(
         given.encode(), node.intake_secret.encode()
     ):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from appliance.clients.models import DeliveryInfo
 from appliance.errors import (
     BadRequest,
     Conflict,
@@ -85,7 +86,7 @@ def queue_node(node: Node, printer_name: str) -> str | None:
     return printer.node if printer.node and printer.node != node.id else None
 
 
-def forward(node: Node, target: str, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+def forward(node: Node, target: str, job_id: str, request: dict[str, Any]) -> DeliveryInfo:
     """Hand a release to the node whose CUPS has the printer's queue (peer API, mutual
     TLS); `request` carries the printer, options, release id and what opens the job: the
     owner's opened share, or the controller-signed command. Its delivery is returned."""
@@ -94,10 +95,7 @@ def forward(node: Node, target: str, job_id: str, request: dict[str, Any]) -> di
             f"printer {request['printer']} is a CUPS queue on node {target}, which is not up;"
             " the job stays held — release it again when that node is back"
         )
-    answer: dict[str, Any] = node.peers.call(
-        target, "POST", f"/peer/jobs/{job_id}/deliver", request
-    )
-    return answer
+    return node.peers.client(target).deliver(job_id, request)
 
 
 def claim_here(node: Node, job_id: str, release_id: str, deliverer: str, reprint: bool) -> Job:
@@ -126,7 +124,7 @@ def _on_holders(node: Node, holders: list[str], action: str, payload: dict[str, 
             done.append(holder)
         elif node.peers.is_live(holder):
             try:
-                node.peers.call(holder, "POST", f"/peer/jobs/{payload['job']}/{action}", payload)
+                node.peers.client(holder).delivery_step(payload["job"], action, payload)
                 done.append(holder)
             except Conflict:
                 raise

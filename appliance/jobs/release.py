@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from appliance.clients.peer import PeerClient
 from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
 from appliance.crypto.userkeys import (
@@ -45,7 +46,7 @@ from appliance.errors import (
 )
 from appliance.https.server import READ_SIZE
 from appliance.site.ca import SiteCA
-from appliance.store.jobs import check_job_id, holders_from_list, holders_to_list
+from appliance.store.jobs import Holder, check_job_id, holders_from_list, holders_to_list
 
 if TYPE_CHECKING:
     from appliance.node import Node
@@ -99,7 +100,7 @@ def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
             if peer.id == node.id:
                 continue
             try:
-                meta = node.peers.call(peer.id, "GET", f"/peer/jobs/{job_id}")
+                meta = node.peers.client(peer.id).job(job_id)
                 break
             except MeshprintError:
                 continue
@@ -124,8 +125,9 @@ def release_with_share(
     if local is not None:
         key = shamir.combine({local.share_x: local.share, share_x: share})
         return _local_plaintext(node, job_id, key, holders)
-    request = {"x": share_x, "share": b64(share)}
-    return _remote_plaintext(node, job_id, [h.node for h in holders], "open", request, holders)
+    return _remote_plaintext(
+        node, job_id, holders, lambda peer: peer.open(job_id, share_x, b64(share))
+    )
 
 
 # Authorized (controller-signed) release
@@ -191,14 +193,12 @@ def release_authorized(node: Node, signed: dict[str, Any], job_id: str) -> Plain
     if local is None:
         meta = find_job(node, job_id, owner=None)
         holders = holders_from_list(meta["holders_x"])
-        return _remote_plaintext(
-            node, job_id, [h.node for h in holders], "release", signed, holders
-        )
+        return _remote_plaintext(node, job_id, holders, lambda peer: peer.release(job_id, signed))
     for holder in local.holders:
         if holder.node == node.id or not node.peers.is_live(holder.node):
             continue
         try:
-            other = node.peers.call(holder.node, "POST", f"/peer/jobs/{job_id}/share", signed)
+            other = node.peers.client(holder.node).share(job_id, signed)
         except MeshprintError as err:
             log.info("job %s: share from %s refused: %s", job_id, holder.node, err)
             continue
@@ -239,24 +239,16 @@ def _local_plaintext(node: Node, job_id: str, key: bytes, holders: list[Any]) ->
 def _remote_plaintext(
     node: Node,
     job_id: str,
-    candidates: list[str],
-    action: str,
-    request: dict[str, Any],
-    holders: list[Any],
+    holders: list[Holder],
+    fetch: Callable[[PeerClient], http.client.HTTPResponse],
 ) -> Plaintext:
     """Have a live holder decrypt and stream the document to us over mutual TLS."""
     errors = []
-    for holder in candidates:
+    for holder in (h.node for h in holders):
         if holder == node.id or not node.peers.is_live(holder):
             continue
         try:
-            response = node.peers.stream(
-                holder,
-                "POST",
-                f"/peer/jobs/{job_id}/{action}",
-                json.dumps(request).encode(),
-                {"Content-Type": "application/json"},
-            )
+            response = fetch(node.peers.client(holder, timeout=60))
         except MeshprintError as err:
             if err.status in (401, 403, 409):
                 raise

@@ -11,9 +11,10 @@ import http.client
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
+from appliance.clients.peer import PeerClient
 from appliance.errors import Forbidden, RemoteError, Unavailable
 from appliance.https.client import Client
 from appliance.site.directory import Directory, NodeRecord
@@ -75,14 +76,15 @@ class Peers:
 
     # Calls
 
-    def client(self, node_id: str, timeout: float = 60.0) -> Client:
+    def client(self, node_id: str, timeout: float = 10.0) -> PeerClient:
+        """The peer API of member `node_id` (streaming calls want a longer `timeout`)."""
         record = self.directory().node(node_id)
         if record is None:
             raise Unavailable(f"node {node_id} is not a site member")
         if not record.reachable:
             raise Unavailable(f"node {node_id} has not announced an address yet")
         assert record.host and record.peer_port
-        return _PeerClient(self, record, timeout)
+        return PeerClient(_MemberConnection(self, record, timeout))
 
     def check_member(self, cert: dict[str, Any] | None) -> str:
         """The node id of a calling member; Forbidden for anyone else."""
@@ -92,25 +94,8 @@ class Peers:
         self.saw(node_id)
         return node_id
 
-    def call(
-        self, node_id: str, method: str, path: str, data: Any = None, timeout: float = 10.0
-    ) -> Any:
-        return self.client(node_id, timeout).json(method, path, data)
 
-    def stream(
-        self,
-        node_id: str,
-        method: str,
-        path: str,
-        body: bytes | Iterable[bytes] | None,
-        headers: dict[str, str] | None = None,
-        length: int | None = None,
-        timeout: float = 60.0,
-    ) -> http.client.HTTPResponse:
-        return self.client(node_id, timeout).request(method, path, body, headers, length)
-
-
-class _PeerClient(Client):
+class _MemberConnection(Client):
     """A Client that checks the answering member and records liveness."""
 
     def __init__(self, peers: Peers, record: NodeRecord, timeout: float) -> None:

@@ -19,7 +19,7 @@ from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import Forbidden, MeshprintError
 from appliance.jobs import USER_X
 from appliance.mesh.placement import COPIES, choose_holders
-from appliance.mesh.replicate import META_HEADER, encode_meta
+from appliance.mesh.replicate import encode_meta
 from appliance.store.jobs import Holder, Job
 
 if TYPE_CHECKING:
@@ -63,10 +63,8 @@ def repair_job(node: Node, job: Job) -> bool:
         return False
     new = choose_holders(job.id, me, candidates, count=2)[1]
     other = next(h for h in live if h.node != node.id)
-    answer = node.peers.call(
-        other.node,
-        "POST",
-        f"/peer/jobs/{job.id}/repair-share",
+    answer = node.peers.client(other.node).repair_share(
+        job.id,
         {
             "gone": [h.node for h in gone],
             "new": new.id,
@@ -80,17 +78,9 @@ def repair_job(node: Node, job: Job) -> bool:
     holders = [*keep, Holder(new.id, new_x)]
     meta = job.replica_meta(holders, job.holders_version + 1, new_x, share)
     with node.store.open_sealed(job.id) as sealed:
-        response = node.peers.stream(
-            new.id,
-            "PUT",
-            f"/peer/jobs/{job.id}",
-            iter(lambda: sealed.read(256 * 1024), b""),
-            {META_HEADER: encode_meta(meta)},
-            job.sealed_size,
-            timeout=120,
+        node.peers.client(new.id, timeout=120).put_replica(
+            job.id, encode_meta(meta), iter(lambda: sealed.read(256 * 1024), b""), job.sealed_size
         )
-        response.read()
-        response.close()
     node.change_holders(job.id, holders)
     log.info(
         "job %s: copy rebuilt on %s (replacing %s)",

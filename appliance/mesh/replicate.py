@@ -20,7 +20,6 @@ from appliance.mesh.peers import Peers
 QUEUE_CHUNKS = 8
 _END = object()
 _ABORT = object()
-META_HEADER = "X-Meshprint-Job"
 
 
 class Aborted(MeshprintError):
@@ -84,17 +83,9 @@ class ReplicaUpload(threading.Thread):
 
     def run(self) -> None:
         try:
-            response = self.peers.stream(
-                self.node_id,
-                "PUT",
-                f"/peer/jobs/{self.job_id}",
-                self._chunks(),
-                {META_HEADER: encode_meta(self.meta)},
-                self.length,
-                timeout=120.0,
+            self.peers.client(self.node_id, timeout=120.0).put_replica(
+                self.job_id, encode_meta(self.meta), self._chunks(), self.length
             )
-            response.read()
-            response.close()
             self.ok = True
         except MeshprintError as err:
             self.error = str(err)

@@ -30,7 +30,7 @@ def run(node: Node) -> None:
         if not peer.reachable:
             continue
         try:
-            answer = node.peers.call(peer.id, "POST", "/peer/sync", request, timeout=3)
+            answer = node.peers.client(peer.id, timeout=3).sync(request)
         except MeshprintError as err:
             log.debug("sync with %s failed: %s", peer.id, err)
             continue
@@ -81,11 +81,11 @@ def apply(node: Node, peer_id: str, answer: dict[str, Any]) -> None:
     ours = node.directory().version
     theirs = int(answer.get("directory_version", 0))
     if theirs > ours:
-        doc = node.peers.call(peer_id, "GET", "/peer/directory")
+        doc = node.peers.client(peer_id).directory()
         if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"])):
             log.info("directory version %d from %s", theirs, peer_id)
     elif ours > theirs:
-        node.peers.call(peer_id, "POST", "/peer/directory", directory_payload(node))
+        node.peers.client(peer_id).offer_directory(directory_payload(node))
 
 
 def directory_payload(node: Node) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from appliance.clients.node import NodeClient
 from appliance.crypto.userkeys import unb64
 from appliance.datadir import DataDir, Identity
 from appliance.errors import BadRequest, Forbidden, Gone
@@ -79,9 +80,8 @@ def create_site(data: DataDir, name: str, host: str | None = None) -> Identity:
 def fetch_ca(token: JoinToken) -> x509.Certificate:
     """The site CA from the controller, checked against the fingerprint in the token."""
     host, port = split_host_port(token.controller)
-    response = Client(host, port, unverified_context(), timeout=10).request("GET", "/v1/ca")
-    with response:
-        ca = x509.load_pem_x509_certificate(response.read())
+    pem = NodeClient(Client(host, port, unverified_context(), timeout=10)).ca()
+    ca = x509.load_pem_x509_certificate(pem)
     if fingerprint(ca) != token.ca:
         raise Forbidden(
             f"the node at {token.controller} does not have this site's CA (fingerprint "
@@ -112,9 +112,8 @@ def join_site(
     ca_path.write_bytes(cert_pem(ca_cert))
     try:
         ctrl_host, ctrl_port = split_host_port(token.controller)
-        answer = Client(ctrl_host, ctrl_port, client_context(ca_path), timeout=30).json(
-            "POST",
-            "/v1/join",
+        controller = NodeClient(Client(ctrl_host, ctrl_port, client_context(ca_path), timeout=30))
+        answer = controller.join(
             {
                 "token": token_text.strip(),
                 "node_id": node_id,

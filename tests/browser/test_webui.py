@@ -5,16 +5,13 @@ the dashboard and the release page land in docs/screenshots/."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
-from appliance.https.auth import basic_header
 from tests.browser.conftest import PRINTER_NAME, Appliance, screenshot, start_appliance
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 
@@ -53,17 +50,8 @@ def phone(chromium: Any) -> Iterator[Any]:
 
 def submit(appliance: Appliance, configured: dict[str, Any], data: bytes, title: str) -> Any:
     """Alice prints a document (through the submit API, as the Secure Print queue does)."""
-    response = appliance.mesh.client(0, "submit").request(
-        "POST",
-        f"/v1/jobs?title={quote(title)}",
-        data,
-        {
-            "Authorization": basic_header(ALICE[0], configured["alice_token"]),
-            "Content-Type": "text/plain",
-        },
-    )
-    with response:
-        return json.loads(response.read())
+    credentials = (ALICE[0], configured["alice_token"])
+    return appliance.mesh.client(0, "submit").submit(credentials, data, title, "text/plain")
 
 
 def sign_in_admin(page: Any, appliance: Appliance) -> None:
@@ -181,9 +169,7 @@ def test_admin_adds_a_user_and_a_printer(
     receipt = submit(appliance, configured, b"Draft contract\n", "Contract.txt")
     page.wait_for_selector("[data-field=held]:text-is('1')", timeout=30_000)
     screenshot(page, "dashboard")
-    appliance.mesh.client(0).request(
-        "DELETE", f"/v1/jobs/{receipt['id']}", headers={"Authorization": basic_header(*ALICE)}
-    ).close()
+    appliance.mesh.client(0).delete(receipt["id"], ALICE)
 
     page.click("nav >> text=Users")
     form = page.locator("form.user-form")

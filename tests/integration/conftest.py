@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from appliance.devtools.localmesh import LocalMesh
 from appliance.errors import RemoteError
-from appliance.https.auth import basic_header
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
 
@@ -34,34 +31,19 @@ class Site:
         token: str | None = None,
         content_type: str | None = None,
     ) -> dict[str, Any]:
-        headers = {"Authorization": basic_header(user, token or self.tokens[user])}
-        if content_type:
-            headers["Content-Type"] = content_type
-        response = self.mesh.client(index, "submit").request(
-            "POST", f"/v1/jobs?title={quote(title)}", data, headers
-        )
-        with response:
-            result: dict[str, Any] = json.loads(response.read())
-        return result
+        credentials = (user, token or self.tokens[user])
+        receipt = self.mesh.client(index, "submit").submit(credentials, data, title, content_type)
+        return dict(receipt)
 
     def release(
         self, index: int, job_id: str, user: str = "alice", password: str | None = None
     ) -> bytes:
-        response = self.mesh.client(index).request(
-            "POST",
-            f"/v1/jobs/{job_id}/release",
-            b"",
-            {"Authorization": basic_header(user, password or PASSWORDS[user])},
-        )
-        with response:
+        credentials = (user, password or PASSWORDS[user])
+        with self.mesh.client(index).release_document(job_id, credentials) as response:
             return response.read()
 
     def jobs(self, index: int, user: str = "alice") -> list[dict[str, Any]]:
-        answer = self.mesh.client(index).json(
-            "GET", "/v1/jobs", headers={"Authorization": basic_header(user, PASSWORDS[user])}
-        )
-        jobs: list[dict[str, Any]] = answer["jobs"]
-        return jobs
+        return [dict(job) for job in self.mesh.client(index).jobs((user, PASSWORDS[user]))]
 
     def error(self, call: Any, *args: Any, **kwargs: Any) -> RemoteError:
         with pytest.raises(RemoteError) as info:
@@ -84,18 +66,8 @@ class Site:
         self, index: int, job_id: str, printer: str, user: str = "alice", **options: Any
     ) -> dict[str, Any]:
         """Release to a printer; the delivery as the node first answers."""
-        response = self.mesh.client(index).request(
-            "POST",
-            f"/v1/jobs/{job_id}/release",
-            json.dumps({"printer": printer, **options}).encode(),
-            {
-                "Authorization": basic_header(user, PASSWORDS[user]),
-                "Content-Type": "application/json",
-            },
-        )
-        with response:
-            delivery: dict[str, Any] = json.loads(response.read())
-        return delivery
+        request = {"printer": printer, **options}
+        return dict(self.mesh.client(index).release(job_id, request, (user, PASSWORDS[user])))
 
     def release_to(
         self, index: int, job_id: str, printer: str, user: str = "alice", **options: Any
@@ -105,8 +77,7 @@ class Site:
         return wait_for(lambda: self._settled(index, delivery["release_id"]), timeout=60)
 
     def delivery(self, index: int, release_id: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.mesh.client(index).json("GET", f"/v1/releases/{release_id}")
-        return found
+        return dict(self.mesh.client(index).release_status(release_id))
 
     def _settled(self, index: int, release_id: str) -> dict[str, Any] | None:
         delivery = self.delivery(index, release_id)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import MeshprintError
-from appliance.https.auth import basic_header
 from tests.integration.conftest import Site, make_site, random_bytes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -76,12 +75,8 @@ def _slow_upload(
             time.sleep(0.05)
 
     try:
-        site.mesh.client(index, "submit").request(
-            "POST",
-            "/v1/jobs?title=interrupted",
-            chunks(),
-            {"Authorization": basic_header("alice", site.tokens["alice"])},
-            total,
+        site.mesh.client(index, "submit").submit(
+            ("alice", site.tokens["alice"]), chunks(), "interrupted", length=total
         )
     except MeshprintError as err:
         errors.append(err)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from appliance.https.auth import basic_header
 from tests.integration.conftest import Site, make_site, random_bytes, wait_for
 
 pytestmark = [
@@ -41,11 +40,7 @@ def test_disk_filling_up_mid_upload_gets_507_and_keeps_held_jobs(small_disk_site
     # Unknown size (chunked): the disk fills while writing.
     chunks = iter([random_bytes(MB)] * 16)
     err = site.error(
-        site.mesh.client(2, "submit").request,
-        "POST",
-        "/v1/jobs",
-        chunks,
-        {"Authorization": basic_header("alice", site.tokens["alice"])},
+        site.mesh.client(2, "submit").submit, ("alice", site.tokens["alice"]), chunks, "doc"
     )
     assert err.status == 507, err
     for node in site.mesh.nodes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import socket
@@ -83,7 +82,7 @@ def test_wrong_or_missing_credentials_get_401(site4: Site) -> None:
     assert err.status == 401 and "wrong user name or token" in str(err)
     err = site4.error(site4.submit, 0, b"x", user="mallory", token="whatever")
     assert err.status == 401 and "wrong user name or token" in str(err)
-    response_err = site4.error(site4.mesh.client(0, "submit").request, "POST", "/v1/jobs", b"x", {})
+    response_err = site4.error(site4.mesh.client(0, "submit").submit, None, b"x", "doc")
     assert response_err.status == 401
     err = site4.error(site4.release, 0, "j" + "0" * 24, password="wrong-password")
     assert err.status == 401 and "wrong user name or password" in str(err)
@@ -95,10 +94,8 @@ def test_other_users_job_and_unknown_ids_get_404(site4: Site) -> None:
     assert receipt["id"] not in {j["id"] for j in site4.jobs(1, "bob")}
     assert site4.error(site4.release, 1, receipt["id"], user="bob").status == 404
     client = site4.mesh.client(2)
-    bob = {"Authorization": basic_header("bob", PASSWORDS["bob"])}
-    assert (
-        site4.error(client.request, "DELETE", f"/v1/jobs/{receipt['id']}", None, bob).status == 404
-    )
+    bob = ("bob", PASSWORDS["bob"])
+    assert site4.error(client.delete, receipt["id"], bob).status == 404
     for bad in ("j" + "0" * 24, "..%2F..%2Fetc%2Fpasswd", "j123", "%00"):
         assert site4.error(site4.release, 0, bad).status == 404
     assert site4.release(3, receipt["id"]) == b"alice's payslip"
@@ -108,9 +105,7 @@ def test_owner_deletes_a_job_everywhere(site4: Site) -> None:
     receipt = site4.submit(2, b"not needed after all")
     wait_for(lambda: copies(site4, receipt["id"]) == 3)
     client = site4.mesh.client(0)
-    alice = {"Authorization": basic_header("alice", PASSWORDS["alice"])}
-    with client.request("DELETE", f"/v1/jobs/{receipt['id']}", None, alice) as response:
-        assert json.loads(response.read())["deleted"] == receipt["id"]
+    assert client.delete(receipt["id"], ("alice", PASSWORDS["alice"])) == receipt["id"]
     assert copies(site4, receipt["id"]) == 0
     assert receipt["id"] not in {j["id"] for j in site4.jobs(1)}
 
@@ -121,21 +116,18 @@ def test_authorized_release_needs_no_password_and_cannot_be_replayed(site4: Site
     wait_for(lambda: copies(site4, receipt["id"]) == 3)
     controller = site4.mesh.nodes[0].data / "tls"
     ca = SiteCA(load_cert(controller / "ca.pem"), load_key(controller / "ca.key"))
-    command = json.dumps(make_command(ca, receipt["id"])).encode()
+    command = make_command(ca, receipt["id"])
     outsider = next(n.index for n in site4.mesh.nodes if n.id not in receipt["holders"])
     client = site4.mesh.client(outsider)
-    with client.request("POST", f"/v1/jobs/{receipt['id']}/release", command) as response:
+    with client.release_document(receipt["id"], command=command) as response:
         assert response.read() == data
     wait_for(lambda: copies(site4, receipt["id"]) == 0)
-    assert (
-        site4.error(client.request, "POST", f"/v1/jobs/{receipt['id']}/release", command).status
-        == 409
-    )
+    assert site4.error(client.release_document, receipt["id"], command=command).status == 409
 
     # A command signed by anyone but the controller is refused and changes nothing.
     other = site4.submit(0, b"stay held")
-    forged = json.dumps(make_command(SiteCA.create("evil"), other["id"])).encode()
-    err = site4.error(client.request, "POST", f"/v1/jobs/{other['id']}/release", forged)
+    forged = make_command(SiteCA.create("evil"), other["id"])
+    err = site4.error(client.release_document, other["id"], command=forged)
     assert err.status == 403
     assert other["id"] in {j["id"] for j in site4.jobs(0)}
 
@@ -168,11 +160,7 @@ def test_oversized_upload_gets_413_and_stores_nothing(site4: Site) -> None:
         # Without a length up front (chunked), the limit is enforced while streaming.
         chunks = iter([random_bytes(256 * 1024)] * 8)
         err = site4.error(
-            site4.mesh.client(1, "submit").request,
-            "POST",
-            "/v1/jobs",
-            chunks,
-            {"Authorization": basic_header("alice", site4.tokens["alice"])},
+            site4.mesh.client(1, "submit").submit, ("alice", site4.tokens["alice"]), chunks, "doc"
         )
         assert err.status == 413
         assert {j["id"] for j in site4.jobs(0)} == before

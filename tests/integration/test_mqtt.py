@@ -232,13 +232,9 @@ def test_forged_replayed_and_unknown_commands_print_nothing(
 
     # A command already used (here: by an HTTPS authorized release) is refused as a replay.
     used = command(msite, job_id, 2, printer)
-    response = msite.mesh.client(0).request(
-        "POST",
-        f"/v1/jobs/{job_id}/release",
-        json.dumps({**json.loads(used), "printer": f"p{printer.port}"}).encode(),
-        {"Content-Type": "application/json"},
+    first = msite.mesh.client(0).release(
+        job_id, {**json.loads(used), "printer": f"p{printer.port}"}
     )
-    first = json.loads(response.read())
     assert settled(msite, 0, first["release_id"])["stage"] == "printed"
     publish(msite, broker, 0, cmd_topic(msite, 2), used)
     log_has(msite, 2, "release command refused")

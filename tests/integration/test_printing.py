@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import MeshprintError
-from appliance.https.auth import basic_header
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.rawsink import RawSink
 from tests.fixtures.snmpagent import SnmpPrinterAgent, snmp_printer
@@ -69,13 +68,12 @@ def test_release_prints_once_on_an_ipp_printer_with_the_options(
     wait_for(lambda: psite.held_on(receipt["id"]) == [])
 
     # The same release again, here or at another node, never prints a second copy.
-    again = psite.mesh.client(2).request(
-        "POST",
-        f"/v1/jobs/{receipt['id']}/release",
-        json.dumps({"printer": _name(printer), "release_id": "rel-ipp-0001"}).encode(),
-        {"Authorization": basic_header("alice", PASSWORDS["alice"])},
+    again = psite.mesh.client(2).release(
+        receipt["id"],
+        {"printer": _name(printer), "release_id": "rel-ipp-0001"},
+        ("alice", PASSWORDS["alice"]),
     )
-    assert json.loads(again.read())["stage"] == "printed"
+    assert again["stage"] == "printed"
     elsewhere = psite.release_to(0, receipt["id"], _name(printer), release_id="rel-ipp-0001")
     assert elsewhere == delivery  # node 0 answers with node 2's delivery
     assert {p.name.split("-")[0] for p in printer.spool.iterdir()} == {"1"}, "printed twice"

@@ -27,7 +27,6 @@ import pytest
 
 from appliance.devtools.virtual_printer import VirtualPrinterError
 from appliance.intake import queue
-from appliance.intake.door import SECRET_HEADER
 from appliance.printers.delivery.cups import CUPS_LOCK, _connect
 from tests.fixtures.cups import PrivateCups
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
@@ -270,15 +269,11 @@ def test_install_wants_an_existing_data_directory(sp: SecurePrint) -> None:
 
 def test_intake_door_wants_the_secret_of_this_machine(installed: SecurePrint) -> None:
     client = installed.site.mesh.client(1, "submit")
-    err = installed.site.error(
-        client.request, "POST", "/v1/intake?user=alice", b"%PDF-1.4", {SECRET_HEADER: "guess"}
-    )
+    err = installed.site.error(client.intake, "guess", "alice", "doc", {}, b"%PDF-1.4")
     assert err.status == 401
     secret = json.loads((installed.site.mesh.nodes[1].data / "intake.json").read_text())["secret"]
     elsewhere = installed.site.mesh.client(0, "submit")  # another node: another secret
-    err = installed.site.error(
-        elsewhere.request, "POST", "/v1/intake?user=alice", b"%PDF-1.4", {SECRET_HEADER: secret}
-    )
+    err = installed.site.error(elsewhere.intake, secret, "alice", "doc", {}, b"%PDF-1.4")
     assert err.status == 401
 
 

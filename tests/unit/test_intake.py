@@ -13,6 +13,7 @@ from xml.dom import minidom
 
 import pytest
 
+from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, Forbidden, MeshprintError, NotFound, Unauthorized
 from appliance.https.server import Request
@@ -156,9 +157,9 @@ class _Node(SimpleNamespace):
 def _request(client: str, secret: str, user: str = "alice") -> Request:
     return Request(
         method="POST",
-        path=door.PATH,
+        path="/v1/intake",
         query={"user": user},
-        headers={door.SECRET_HEADER: secret},
+        headers={INTAKE_SECRET_HEADER: secret},
         body=None,  # type: ignore[arg-type]
         client=(client, 40000),
     )

@@ -174,15 +174,7 @@ def test_the_node_serves_the_release_page_on_its_release_port(rsite: Site) -> No
     assert "Node page job" in jobs_page and "Your print jobs" in jobs_page
     with opener.open(f"{base}/v1/health") as response:
         assert b'"ok": true' in response.read()
-    rsite.mesh.client(0).request(
-        "DELETE", f"/v1/jobs/{job}", headers={"Authorization": _basic("alice")}
-    ).close()
-
-
-def _basic(user: str) -> str:
-    from appliance.https.auth import basic_header
-
-    return basic_header(user, PASSWORDS[user])
+    rsite.mesh.client(0).delete(job, ("alice", PASSWORDS["alice"]))
 
 
 def test_data_dir_holds_no_password(rsite: Site, user: Browser) -> None:

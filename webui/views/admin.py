@@ -52,7 +52,7 @@ def _status() -> dict[str, Any]:
     """The node's view of the mesh (live peers, jobs, printer status); from the directory
     alone, marked offline, when the node does not answer."""
     try:
-        status: dict[str, Any] = release_api().json("GET", "/v1/status")
+        status = release_api().status()
         status["offline"] = False
     except MeshprintError as err:
         directory = site().directory()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -25,8 +25,8 @@ from flask import (
     url_for,
 )
 
+from appliance.clients.node import Credentials, NodeClient
 from appliance.errors import BadRequest, MeshprintError, RemoteError, Unauthorized
-from appliance.https.auth import basic_header
 from appliance.printers import registry
 from appliance.printers.delivery import SIDES
 from appliance.store.jobs import check_job_id
@@ -36,6 +36,7 @@ from webui.context import event, release_api, site, store
 bp = Blueprint("release", __name__, url_prefix="/release")
 WRONG = "Wrong name or password."
 SESSION_TTL = 15 * 60
+T = TypeVar("T")
 
 
 def _credentials() -> tuple[str, str] | None:
@@ -48,12 +49,14 @@ def _credentials() -> tuple[str, str] | None:
     return found
 
 
-def _api(method: str, path: str, data: Any = None) -> Any:
+def _api(call: Callable[[NodeClient, Credentials], T]) -> T:
+    """`call` on the release API as the signed-in user; a refused password ends the
+    session."""
     creds = _credentials()
     if creds is None:
         raise Unauthorized("your session ended: sign in again")
     try:
-        return release_api().json(method, path, data, {"Authorization": basic_header(*creds)})
+        return call(release_api(), creds)
     except RemoteError as err:
         if err.status == 401:
             session.pop("release", None)
@@ -70,7 +73,7 @@ def index() -> Any:
     creds = _credentials()
     if creds is None:
         return render_template("release/login.html", title="Sign in to print", printer=printer)
-    jobs = _api("GET", "/v1/jobs")["jobs"]
+    jobs = _api(NodeClient.jobs)
     return render_template(
         "release/jobs.html",
         title="Your print jobs",
@@ -93,9 +96,7 @@ def login() -> Any:
         if not name or not password:
             raise Unauthorized(WRONG)
         try:
-            release_api().json(
-                "GET", "/v1/jobs", headers={"Authorization": basic_header(name, password)}
-            )
+            release_api().jobs((name, password))
         except RemoteError as err:
             if err.status == 401:
                 security.failed("release", name)
@@ -157,7 +158,7 @@ def release_jobs() -> Any:
         return redirect(url_for("release.index"))
     options = _options()
     if request.form.get("all") == "1":
-        jobs = [j["id"] for j in _api("GET", "/v1/jobs")["jobs"] if j["state"] == "held"]
+        jobs = [j["id"] for j in _api(NodeClient.jobs) if j["state"] == "held"]
         if not jobs:
             raise BadRequest("you have no held jobs to print")
     else:
@@ -165,7 +166,9 @@ def release_jobs() -> Any:
     started = []
     for job_id in jobs:
         request_body = {**options, "release_id": secrets.token_hex(16)}
-        delivery = _api("POST", f"/v1/jobs/{quote(job_id)}/release", request_body)
+        delivery = _api(
+            lambda api, creds, job_id=job_id, body=request_body: api.release(job_id, body, creds)
+        )
         started.append(delivery["release_id"])
         event("release", f"a job was released to {options['printer']}")
     return redirect(url_for("release.progress", r=started))
@@ -185,8 +188,7 @@ def _delivery(release_id: str) -> dict[str, Any]:
 
     check_release_id(release_id)
     try:
-        found: dict[str, Any] = release_api().json("GET", f"/v1/releases/{quote(release_id)}")
-        return found
+        return dict(release_api().release_status(release_id))
     except RemoteError as err:
         return {"release_id": release_id, "stage": "unknown", "reason": str(err), "printer": ""}
 
@@ -203,7 +205,7 @@ def delete() -> Any:
     if _credentials() is None:
         return redirect(url_for("release.index"))
     job_id = check_job_id(request.form.get("job", ""))
-    _api("DELETE", f"/v1/jobs/{quote(job_id)}")
+    _api(lambda api, creds: api.delete(job_id, creds))
     flash("The job was deleted.", "ok")
     return redirect(url_for("release.index"))
 

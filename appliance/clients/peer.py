@@ -1,0 +1,118 @@
+"""The peer API's client (node to node, mutual TLS): one method per route of
+`appliance.api.peer`. `appliance.mesh.peers.Peers.client(node_id)` gives one that checks
+the answering member and records that it is alive."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterable
+from typing import Any, cast
+from urllib.parse import quote, urlencode
+
+from appliance.clients.models import (
+    DeliveryInfo,
+    HolderJobInfo,
+    JobInfo,
+    ShareInfo,
+    SignedDirectory,
+)
+from appliance.https.client import Client
+
+META_HEADER = "X-Meshprint-Job"  # a replica's metadata (base64 JSON) beside its sealed body
+JSON = {"Content-Type": "application/json"}
+
+
+def _job(job_id: str, *rest: str) -> str:
+    return "/".join(["/peer/jobs", quote(job_id, safe=""), *rest])
+
+
+class PeerClient:
+    def __init__(self, http: Client) -> None:
+        self.http = http
+
+    @property
+    def where(self) -> str:
+        return self.http.where
+
+    def _post(self, path: str, data: Any) -> Any:
+        return self.http.json("POST", path, data)
+
+    # The mesh
+
+    def health(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.http.json("GET", "/peer/health"))
+
+    def sync(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Exchange job lists, tombstones and directory versions (`mesh.sync`)."""
+        return cast(dict[str, Any], self._post("/peer/sync", request))
+
+    def directory(self) -> SignedDirectory:
+        return cast(SignedDirectory, self.http.json("GET", "/peer/directory"))
+
+    def offer_directory(self, signed: SignedDirectory) -> bool:
+        """Hand over a newer signed directory; whether the peer adopted it."""
+        return bool(self._post("/peer/directory", signed)["adopted"])
+
+    def announce(self, address: dict[str, Any]) -> int:
+        """Tell the controller this node's address; the directory version that has it."""
+        return int(self._post("/peer/announce", address)["directory_version"])
+
+    # Replicas
+
+    def put_replica(
+        self, job_id: str, meta: str, sealed: Iterable[bytes], length: int | None
+    ) -> None:
+        """Store a sealed replica (streamed) with its encoded metadata `meta`."""
+        response = self.http.request("PUT", _job(job_id), sealed, {META_HEADER: meta}, length)
+        with response:
+            response.read()
+
+    def jobs(self, owner: str | None = None) -> list[JobInfo]:
+        query = f"?{urlencode({'owner': owner})}" if owner else ""
+        return cast(list[JobInfo], self.http.json("GET", f"/peer/jobs{query}")["jobs"])
+
+    def job(self, job_id: str) -> HolderJobInfo:
+        return cast(HolderJobInfo, self.http.json("GET", _job(job_id)))
+
+    def set_holders(self, job_id: str, holders: list[list[Any]], version: int) -> None:
+        self._post(_job(job_id, "holders"), {"holders": holders, "version": version})
+
+    def delete(self, job_id: str, reason: str) -> bool:
+        """Delete the peer's copy (leaving a tombstone); whether it held one."""
+        return bool(self._post(_job(job_id, "delete"), {"reason": reason})["held"])
+
+    def repair_share(self, job_id: str, request: dict[str, Any]) -> ShareInfo:
+        return cast(ShareInfo, self._post(_job(job_id, "repair-share"), request))
+
+    # Releases
+
+    def share(self, job_id: str, command: dict[str, Any]) -> ShareInfo:
+        """The peer's share, against a controller-signed release command."""
+        return cast(ShareInfo, self._post(_job(job_id, "share"), command))
+
+    def open(self, job_id: str, x: int, share: str) -> http.client.HTTPResponse:
+        """The document, decrypted by the peer with the owner's opened share (streamed)."""
+        body = json.dumps({"x": x, "share": share}).encode()
+        return self.http.request("POST", _job(job_id, "open"), body, JSON)
+
+    def release(self, job_id: str, command: dict[str, Any]) -> http.client.HTTPResponse:
+        """The document, for a controller-signed release command (streamed)."""
+        return self.http.request(
+            "POST", _job(job_id, "release"), json.dumps(command).encode(), JSON
+        )
+
+    def deliver(self, job_id: str, request: dict[str, Any]) -> DeliveryInfo:
+        """Hand a release to the node whose CUPS has the printer's queue."""
+        return cast(DeliveryInfo, self._post(_job(job_id, "deliver"), request))
+
+    def delivery_step(self, job_id: str, step: str, payload: dict[str, Any]) -> None:
+        """claim, unclaim or unknown: a delivering node keeps a holder informed."""
+        self._post(_job(job_id, step), payload)
+
+    def deliveries(self, job_id: str) -> list[DeliveryInfo]:
+        return cast(list[DeliveryInfo], self.http.json("GET", _job(job_id, "deliveries")))
+
+    def release_status(self, release_id: str) -> DeliveryInfo:
+        path = f"/peer/releases/{quote(release_id, safe='')}"
+        return cast(DeliveryInfo, self.http.json("GET", path))
