@@ -139,7 +139,7 @@ def from_wire(status: int, body: Any, where: str) -> RemoteError:
     cls = _named(name) if isinstance(name, str) else None
     if cls is None or cls.status != status:
         cls = _BY_STATUS.get(status, MeshprintError)
-    remote = _remote_classes.get(cls)
+    remote = RemoteError if cls is MeshprintError else _remote_classes.get(cls)
     if remote is None:
         remote = type(cls.__name__, (cls, RemoteError), {"__module__": cls.__module__})
         _remote_classes[cls] = remote

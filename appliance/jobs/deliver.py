@@ -116,20 +116,27 @@ def claim_here(node: Node, job_id: str, release_id: str, deliverer: str, reprint
 
 
 def _on_holders(node: Node, holders: list[str], action: str, payload: dict[str, Any]) -> list[str]:
-    """Run a claim/unclaim/unknown step on every live holder; returns those that did it."""
+    """Run a claim/unclaim/unknown step on every live holder; returns those that did it.
+
+    A holder's Conflict (another delivery has the job) stops a claim: the holders this
+    one had claimed are released again, and the Conflict goes to whoever asked."""
     done = []
     for holder in holders:
-        if holder == node.id:
-            _local(node, action, payload)
-            done.append(holder)
-        elif node.peers.is_live(holder):
-            try:
+        try:
+            if holder == node.id:
+                _local(node, action, payload)
+            elif node.peers.is_live(holder):
                 node.peers.client(holder).delivery_step(payload["job"], action, payload)
-                done.append(holder)
-            except Conflict:
-                raise
-            except MeshprintError as err:
-                log.info("job %s: %s on %s failed: %s", payload["job"], action, holder, err)
+            else:
+                continue
+            done.append(holder)
+        except Conflict as err:
+            if action == "claim":
+                _on_holders(node, done, "unclaim", {**payload, "reason": ""})
+            log.info("job %s: %s refused by %s: %s", payload["job"], action, holder, err)
+            raise
+        except MeshprintError as err:
+            log.info("job %s: %s on %s failed: %s", payload["job"], action, holder, err)
     return done
 
 
@@ -137,9 +144,9 @@ def _local(node: Node, action: str, p: dict[str, Any]) -> None:
     if action == "claim":
         claim_here(node, p["job"], p["release_id"], p["node"], bool(p.get("reprint")))
     elif action == "unclaim":
-        node.store.unclaim(p["job"], p["release_id"], p.get("reason", ""))
+        node.store.unclaim(p["job"], p["release_id"], p["node"], p.get("reason", ""))
     elif action == "unknown":
-        node.store.mark_unknown(p["job"], p["release_id"], p.get("reason", ""))
+        node.store.mark_unknown(p["job"], p["release_id"], p["node"], p.get("reason", ""))
 
 
 def peer_action(node: Node, action: str, payload: dict[str, Any]) -> None:

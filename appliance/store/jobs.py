@@ -399,21 +399,24 @@ class JobStore:
         job.state, job.release_id, job.delivery_node = "delivering", release_id, node
         return job
 
-    def mark_unknown(self, job_id: str, release_id: str, reason: str) -> None:
-        """The delivery may or may not have printed: only an explicit reprint takes it on."""
+    def mark_unknown(self, job_id: str, release_id: str, node: str, reason: str) -> None:
+        """The delivery may or may not have printed: only an explicit reprint takes it on.
+        Only the claim of `release_id` by `node` changes."""
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET state='unknown', reason=? WHERE id=? AND release_id=?",
-                (reason[:300], job_id, release_id),
+                "UPDATE jobs SET state='unknown', reason=?"
+                " WHERE id=? AND release_id=? AND delivery_node=?",
+                (reason[:300], job_id, release_id, node),
             )
 
-    def unclaim(self, job_id: str, release_id: str, reason: str) -> None:
-        """Back to held (the delivery did not happen), with the reason for the owner."""
+    def unclaim(self, job_id: str, release_id: str, node: str, reason: str) -> None:
+        """Back to held (the delivery did not happen), with the reason for the owner.
+        Only the claim of `release_id` by `node` is released."""
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET state='held', release_id=NULL, delivery_node=NULL, reason=?"
-                " WHERE id=? AND release_id=?",
-                (reason[:300], job_id, release_id),
+                " WHERE id=? AND release_id=? AND delivery_node=?",
+                (reason[:300], job_id, release_id, node),
             )
 
     def record_release(self, release_id: str, job_id: str) -> bool:

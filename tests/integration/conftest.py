@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from appliance.clients.peer import PeerClient
 from appliance.devtools.localmesh import LocalMesh
 from appliance.errors import RemoteError
+from appliance.https.client import Client
+from appliance.site.tls import peer_client_context
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
 
@@ -85,6 +88,14 @@ class Site:
 
     def node_index(self, node_id: str) -> int:
         return next(n.index for n in self.mesh.nodes if n.id == node_id)
+
+    def peer(self, caller: int, target: int, timeout: float = 5) -> PeerClient:
+        """Node `target`'s peer API, called with node `caller`'s certificate and key."""
+        tls = self.mesh.nodes[caller].data / "tls"
+        context = peer_client_context(tls / "node.pem", tls / "node.key", tls / "ca.pem")
+        node = self.mesh.nodes[target]
+        http = Client("127.0.0.1", node.peer_port, context, server_name=node.id, timeout=timeout)
+        return PeerClient(http)
 
     def held_on(self, job_id: str) -> list[int]:
         """Indexes of the nodes whose data directory has a sealed copy of the job."""

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clients.peer import PeerClient
 from appliance.errors import RemoteError
-from appliance.https.client import Client
 from appliance.site.ca import SiteCA, cert_pem, key_pem, new_key
 from appliance.site.tls import peer_client_context
 from appliance.site.tokens import JoinToken
@@ -92,16 +90,9 @@ def _refused(port: int, context: ssl.SSLContext) -> bool:
     return reply == b""
 
 
-def _member_client(site: Site, caller: int, target: int) -> PeerClient:
-    tls = site.mesh.nodes[caller].data / "tls"
-    context = peer_client_context(tls / "node.pem", tls / "node.key", tls / "ca.pem")
-    node = site.mesh.nodes[target]
-    return PeerClient(Client("127.0.0.1", node.peer_port, context, server_name=node.id, timeout=5))
-
-
 def test_removed_node_is_revoked_everywhere(site3: Site) -> None:
     removed = site3.mesh.nodes[2]
-    assert _member_client(site3, 2, 1).health()["node"]
+    assert site3.peer(2, 1).health()["node"]
     result = site3.mesh.cli("member", "remove", removed.id, "--data", str(site3.mesh.nodes[0].data))
     assert "revoked" in result.stdout
     site3.mesh.kill(2)  # it no longer gets the directory; the others must refuse it
@@ -109,7 +100,7 @@ def test_removed_node_is_revoked_everywhere(site3: Site) -> None:
 
     def refused() -> bool:
         try:
-            _member_client(site3, 2, 1).health()
+            site3.peer(2, 1).health()
         except RemoteError as err:
             return err.status == 403 and "not a current member" in str(err)
         return False
