@@ -17,17 +17,18 @@ from appliance.datadir import DataDir
 from appliance.errors import MeshprintError
 from appliance.https.server import Server
 from appliance.jobs import deliver
-from appliance.mesh import repair, sync
+from appliance.mesh import holders, repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
 from appliance.sdnotify import Notifier
+from appliance.site import admin
 from appliance.site.ca import SiteCA, load_cert, load_key
 from appliance.site.directory import Directory
 from appliance.site.state import SiteState
 from appliance.site.tls import peer_client_context, server_context
 from appliance.store.db import Database
 from appliance.store.deliveries import DeliveryLog
-from appliance.store.jobs import Holder, JobStore, holders_to_list
+from appliance.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -212,55 +213,16 @@ class Node:
         if record is None or all(getattr(record, k) == v for k, v in wanted.items()):
             return
         if self.is_controller:
-            self.update_node(self.id, wanted)
+            admin.set_address(self.site, self.id, wanted)
         else:
             controller = self.directory().controller_id
             self.peers.client(controller).announce(wanted)
-
-    def update_node(self, node_id: str, fields: dict[str, Any]) -> Directory:
-        def change(doc: dict[str, Any]) -> None:
-            doc["nodes"][node_id].update(fields)
-
-        return self.site.edit(change)
 
     def _sync(self) -> None:
         sync.run(self)
 
     def _expire(self) -> None:
-        now = time.time()
-        for job_id in self.store.expired(now):
-            log.info("job %s expired", job_id)
-            self.delete_everywhere(job_id, "expired")
-        self.store.prune_tombstones(now)
+        holders.expire(self, time.time())
 
     def _repair(self) -> None:
         repair.run(self)
-
-    # Job changes that involve the other holders
-
-    def delete_everywhere(self, job_id: str, reason: str, holders: list[str] | None = None) -> None:
-        """Delete here (with a tombstone) and tell every holder; those that are off learn
-        of it from the tombstone when they next sync."""
-        job = self.store.get(job_id)
-        targets = set(holders or []) | ({h.node for h in job.holders} if job else set())
-        self.store.delete(job_id, reason)
-        for node_id in targets - {self.id}:
-            if not self.peers.is_live(node_id):
-                continue
-            try:
-                self.peers.client(node_id, timeout=5).delete(job_id, reason)
-            except MeshprintError as err:
-                log.info("job %s: %s will delete it when it syncs (%s)", job_id, node_id, err)
-
-    def change_holders(self, job_id: str, holders: list[Holder]) -> None:
-        """Adopt a new holder list here and tell the live holders (old and new)."""
-        job = self.store.require(job_id)
-        version = job.holders_version + 1
-        self.store.set_holders(job_id, holders, version)
-        for node_id in {h.node for h in holders} | {h.node for h in job.holders}:
-            if node_id == self.id or not self.peers.is_live(node_id):
-                continue
-            try:
-                self.peers.client(node_id).set_holders(job_id, holders_to_list(holders), version)
-            except MeshprintError as err:
-                log.info("job %s: %s will learn its holders on sync (%s)", job_id, node_id, err)

@@ -1,4 +1,6 @@
-"""The peer API (port 9264): node-to-node calls, mutual TLS, members only."""
+"""The peer API (port 9264): node-to-node calls, mutual TLS, members only. Each route
+parses the request, calls one function of the mesh, jobs or site, and answers; the
+client side is `appliance.clients.peer.PeerClient`."""
 
 from __future__ import annotations
 
@@ -6,16 +8,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from appliance.api.plaintext import stream_plaintext
 from appliance.clients.peer import META_HEADER
 from appliance.crypto import shamir
-from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import BadRequest, Forbidden, IntegrityError, NotFound
+from appliance.errors import BadRequest, Forbidden, NotFound
 from appliance.https.server import Request, Response, Router, json_response
-from appliance.jobs import deliver, release
-from appliance.mesh import repair, sync
-from appliance.mesh.replicate import decode_meta
-from appliance.store.jobs import Job, check_job_id, holders_from_list, holders_to_list
+from appliance.jobs import deliver, release, releases
+from appliance.mesh import holders, repair, replicate, sync
+from appliance.site import admin
+from appliance.store.jobs import check_job_id
 
 if TYPE_CHECKING:
     from appliance.node import Node
@@ -34,79 +36,36 @@ def app(node: Node) -> Callable[[Request], Response]:
 
     @router.route("GET", "/peer/directory")
     def get_directory(request: Request) -> Response:
-        return json_response(sync.directory_payload(node))
+        return json_response(node.directory().signed())
 
     @router.route("POST", "/peer/directory")
     def put_directory(request: Request) -> Response:
         data = request.json()
-        adopted = node.site.adopt(unb64(str(data["raw"])), unb64(str(data["signature"])))
+        adopted = node.site.adopt(unb64(str(data.get("raw"))), unb64(str(data.get("signature"))))
         return json_response({"adopted": adopted})
 
     @router.route("POST", "/peer/announce")
     def announce(request: Request) -> Response:
         if not node.is_controller:
             raise Forbidden("announce to the site controller")
-        data = request.json()
-        fields = {k: data[k] for k in ("host", "peer_port", "submit_port", "release_port")}
-        if not isinstance(fields["host"], str) or not all(
-            isinstance(fields[k], int) and 0 < fields[k] < 65536
-            for k in ("peer_port", "submit_port", "release_port")
-        ):
-            raise BadRequest("announce needs a host and three ports")
-        directory = node.update_node(request.context["peer"], fields)
+        directory = admin.set_address(node.site, request.context["peer"], request.json())
         return json_response({"directory_version": directory.version})
 
     @router.route("PUT", "/peer/jobs/<job_id>")
     def receive(request: Request) -> Response:
-        job_id = check_job_id(request.params["job_id"])
-        try:
-            job = Job.from_replica_meta(decode_meta(request.headers.get(META_HEADER, "")), 0, 0)
-            if job.id != job_id:
-                raise ValueError("job id differs")
-        except (ValueError, KeyError, TypeError):
-            raise BadRequest("replica metadata is missing or malformed") from None
-        if request.body.length is not None:
-            node.store.check_space(request.body.length, node.directory().settings.disk_reserve)
-        incoming = node.store.receive(job_id)
-        try:
-            header = b""
-            while piece := request.body.read():
-                if len(header) < HEADER_SIZE:
-                    header += piece[: HEADER_SIZE - len(header)]
-                incoming.write(piece)
-            chunk_size = parse_header(header)
-            job.size = plaintext_size(incoming.written, chunk_size)
-            job.sealed_size = incoming.written
-            if job.size < 0:
-                raise IntegrityError("replica is not a whole sealed job")
-        except BaseException:
-            incoming.abort()
-            raise
-        incoming.commit(job)
+        job_id = request.params["job_id"]
+        meta = request.headers.get(META_HEADER, "")
+        replicate.store_replica(node, job_id, meta, request.body)
         return json_response({"stored": job_id}, 201)
 
     @router.route("GET", "/peer/jobs")
     def list_jobs(request: Request) -> Response:
         owner = request.query.get("owner")
-        return json_response(
-            {
-                "jobs": [
-                    {**j.public(), "holders_version": j.holders_version}
-                    for j in node.store.all(owner)
-                ]
-            }
-        )
+        return json_response({"jobs": [j.listed() for j in node.store.all(owner)]})
 
     @router.route("GET", "/peer/jobs/<job_id>")
     def get_job(request: Request) -> Response:
-        job = node.store.require(request.params["job_id"])
-        return json_response(
-            {
-                **job.public(),
-                "user_share": b64(job.user_share),
-                "holders_x": holders_to_list(job.holders),
-            }
-        )
+        return json_response(node.store.require(request.params["job_id"]).holder_info())
 
     @router.route("POST", "/peer/jobs/<job_id>/open")
     def open_for_user(request: Request) -> Response:
@@ -118,7 +77,7 @@ def app(node: Node) -> Callable[[Request], Response]:
         except (KeyError, ValueError, TypeError):
             raise BadRequest("open needs the user's share") from None
         key = shamir.combine({job.share_x: job.share, user_x: user_share})
-        return stream_plaintext(release._local_plaintext(node, job.id, key, job.holders))
+        return stream_plaintext(release.local_plaintext(node, job.id, key, job.holders))
 
     @router.route("POST", "/peer/jobs/<job_id>/share")
     def share(request: Request) -> Response:
@@ -133,48 +92,13 @@ def app(node: Node) -> Callable[[Request], Response]:
     def release_authorized(request: Request) -> Response:
         """An authorized release forwarded by a member that holds no copy."""
         job_id = check_job_id(request.params["job_id"])
-        plaintext = release.release_authorized(node, request.json(), job_id)
-        return stream_plaintext(plaintext)
+        return stream_plaintext(release.release_authorized(node, request.json(), job_id))
 
     @router.route("POST", "/peer/jobs/<job_id>/deliver")
     def deliver_here(request: Request) -> Response:
-        """A release to a printer whose CUPS queue is on this node, handed over by the node
-        the owner (or the controller's command) released it on."""
-        job_id = check_job_id(request.params["job_id"])
-        data = request.json()
-        opener = data.get("opener")
-        if not isinstance(opener, dict):
-            raise BadRequest("a handed-over release needs what opens the job")
-        printer = str(data.get("printer", ""))
-        if deliver.queue_node(node, printer) is not None:
-            raise BadRequest(f"printer {printer} is not attached to this node")
-        meta = release.find_job(node, job_id, owner=None)
-        options = deliver.print_options(data, meta)
-        if "command" in opener:
-            signed = opener["command"]
-
-            def open_plaintext() -> release.Plaintext:
-                return release.release_authorized(node, signed, job_id)
-        else:
-            try:
-                share_x, share = int(opener["x"]), unb64(str(opener["share"]))
-            except (KeyError, ValueError, TypeError):
-                raise BadRequest("a handed-over release needs the owner's share") from None
-
-            def open_plaintext() -> release.Plaintext:
-                return release.release_with_share(node, job_id, share_x, share, meta)
-
-        delivery = deliver.deliver(
-            node,
-            job_id,
-            meta["holders"],
-            printer,
-            options,
-            deliver.check_release_id(str(data.get("release_id", ""))),
-            bool(data.get("reprint")),
-            open_plaintext,
-        )
-        return json_response(delivery.to_dict())
+        """A release to a printer whose CUPS queue is on this node."""
+        job_id = request.params["job_id"]
+        return json_response(releases.deliver_handed_over(node, job_id, request.json()))
 
     @router.route("POST", "/peer/jobs/<job_id>/repair-share")
     def repair_share(request: Request) -> Response:
@@ -184,14 +108,11 @@ def app(node: Node) -> Callable[[Request], Response]:
         )
 
     @router.route("POST", "/peer/jobs/<job_id>/holders")
-    def holders(request: Request) -> Response:
-        job_id = check_job_id(request.params["job_id"])
+    def set_holders(request: Request) -> Response:
         data = request.json()
-        new = holders_from_list(data["holders"])
-        if node.id not in {h.node for h in new}:
-            node.store.drop(job_id)
-        else:
-            node.store.set_holders(job_id, new, int(data["version"]))
+        holders.adopt_holders(
+            node, request.params["job_id"], data.get("holders"), data.get("version")
+        )
         return json_response({"ok": True})
 
     @router.route("POST", "/peer/jobs/<job_id>/delete")
@@ -200,20 +121,11 @@ def app(node: Node) -> Callable[[Request], Response]:
         reason = str(request.json().get("reason", "deleted"))[:40]
         return json_response({"held": node.store.delete(job_id, reason)})
 
-    def delivery_step(step: str) -> Callable[[Request], Response]:
+    @router.route("POST", "/peer/jobs/<job_id>/<step>")
+    def delivery_step(request: Request) -> Response:
         """claim / unclaim / unknown: a delivering node keeps the holders informed."""
-
-        def handle(request: Request) -> Response:
-            data = request.json()
-            if data.get("job") != request.params["job_id"]:
-                raise BadRequest("the delivery step names another job")
-            deliver.peer_action(node, step, data)
-            return json_response({"ok": True})
-
-        return handle
-
-    for step in ("claim", "unclaim", "unknown"):
-        router.route("POST", f"/peer/jobs/<job_id>/{step}")(delivery_step(step))
+        deliver.peer_step(node, request.params["job_id"], request.params["step"], request.json())
+        return json_response({"ok": True})
 
     @router.route("GET", "/peer/jobs/<job_id>/deliveries")
     def job_deliveries(request: Request) -> Response:
@@ -232,16 +144,3 @@ def app(node: Node) -> Callable[[Request], Response]:
         return json_response({"node": node.id, "time": time.time()})
 
     return dispatch
-
-
-def stream_plaintext(plaintext: release.Plaintext, finish: bool = False) -> Response:
-    """A decrypted document as a streamed response. The releasing side deletes the job
-    (`finish`), not a holder that only decrypted for it."""
-
-    return Response(
-        200,
-        plaintext.chunks,
-        "application/octet-stream",
-        length=plaintext.size,
-        on_complete=plaintext.finish if finish else None,
-    )

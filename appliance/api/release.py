@@ -4,18 +4,17 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from appliance.api.peer import stream_plaintext
-from appliance.crypto.userkeys import b64
-from appliance.errors import Conflict, MeshprintError, NotFound
+from appliance.api.plaintext import stream_plaintext
+from appliance.errors import MeshprintError, NotFound
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
-from appliance.jobs import USER_X, deliver, release
+from appliance.jobs import deliver, release, releases
+from appliance.jobs.release import Plaintext
 from appliance.mesh.placement import COPIES
 from appliance.printers import monitor, registry
 from appliance.store.jobs import check_job_id
@@ -120,37 +119,6 @@ def app(
             item.pop("holders_version", None)
         return json_response({"jobs": items})
 
-    def find_delivery(release_id: str) -> dict[str, Any] | None:
-        """A delivery made by this node or, failing that, by a live peer."""
-        found = node.deliveries.get(release_id)
-        if found is not None:
-            return found.to_dict()
-        for peer in node.peers.live():
-            if peer.id != node.id:
-                with contextlib.suppress(MeshprintError):
-                    return dict(node.peers.client(peer.id).release_status(release_id))
-        return None
-
-    def repeated(data: dict[str, Any], job_id: str, everywhere: bool = False) -> Response | None:
-        """A release already made here (or, `everywhere`, by a live peer): the job may be
-        printed and gone."""
-        release_id = data.get("release_id") or (
-            release.command_release_id(data) if "command" in data else None
-        )
-        if not data.get("printer") or not release_id:
-            return None
-        release_id = deliver.check_release_id(str(release_id))
-        if everywhere:
-            earlier = find_delivery(release_id)
-        else:
-            found = node.deliveries.get(release_id)
-            earlier = found.to_dict() if found is not None else None
-        if earlier is None:
-            return None
-        if earlier["job_id"] != job_id:
-            raise Conflict(f"release {release_id} was for another job")
-        return json_response(earlier, 202)
-
     @router.route("GET", "/v1/jobs/<job_id>")
     def job_show(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
@@ -160,88 +128,23 @@ def app(
         if job is None:
             raise NotFound(f"you have no job {job_id} (printed and deleted jobs are gone)")
         job.pop("holders_version", None)
-        deliveries = [d.to_dict() for d in node.deliveries.for_job(job_id)]
-        for peer in node.peers.live():
-            if peer.id != node.id:
-                with contextlib.suppress(MeshprintError):
-                    deliveries += node.peers.client(peer.id).deliveries(job_id)
-        job["deliveries"] = sorted(deliveries, key=lambda d: d["updated_at"])
-        return json_response(job)
+        return json_response({**job, "deliveries": releases.deliveries_of(node, job_id)})
 
     @router.route("POST", "/v1/jobs/<job_id>/release")
     def release_job(request: Request) -> Response:
         """To a printer when the body names one (202 + the delivery), else the document."""
-        job_id = check_job_id(request.params["job_id"])
-        data = request.json()
-        try:
-            return release_here(request, job_id, data)
-        except (NotFound, Conflict):
-            # Gone or claimed: perhaps by this very release, retried here after another
-            # node took it. Asking the peers only now keeps the usual path short.
-            earlier = repeated(data, job_id, everywhere=True)
-            if earlier is not None:
-                return earlier
-            raise
-
-    def release_here(request: Request, job_id: str, data: dict[str, Any]) -> Response:
-        opener: dict[str, Any]  # what opens the job, should another node deliver it
-        if request.headers.get("Authorization"):
-            user, password = basic_credentials(request)
-            private = release.authenticate(node, user, password)
-            earlier = repeated(data, job_id)
-            if earlier is not None:
-                return earlier
-            meta = release.find_job(node, job_id, owner=user)
-            user_share = release.open_user_share(private, job_id, meta)
-            opener = {"x": USER_X, "share": b64(user_share)}
-
-            def open_plaintext() -> release.Plaintext:
-                return release.release_with_share(node, job_id, USER_X, user_share, meta)
-        else:
-            meta = None
-            opener = {"command": data}
-
-            def open_plaintext() -> release.Plaintext:
-                return release.release_authorized(node, data, job_id)
-
-        if not data.get("printer"):
-            return stream_plaintext(open_plaintext(), finish=True)
-        earlier = repeated(data, job_id)
-        if earlier is not None:
-            return earlier
-        meta = meta or release.find_job(node, job_id, owner=None)
-        release_id = deliver.check_release_id(
-            data.get("release_id") or release.command_release_id(data)
-        )
-        options = deliver.print_options(data, meta)  # checked here, before any forwarding
-        printer = str(data["printer"])
-        target = deliver.queue_node(node, printer)
-        if target is not None:
-            forwarded = {
-                **{key: data[key] for key in ("copies", "sides", "mono") if key in data},
-                "printer": printer,
-                "release_id": release_id,
-                "reprint": bool(data.get("reprint")),
-                "opener": opener,
-            }
-            return json_response(deliver.forward(node, target, job_id, forwarded), 202)
-        delivery = deliver.deliver(
-            node,
-            job_id,
-            meta["holders"],
-            printer,
-            options,
-            release_id,
-            bool(data.get("reprint")),
-            open_plaintext,
-        )
-        return json_response(delivery.to_dict(), 202)
+        credentials = basic_credentials(request) if request.headers.get("Authorization") else None
+        job_id = request.params["job_id"]
+        outcome = releases.release_job(node, job_id, request.json(), credentials)
+        if isinstance(outcome, Plaintext):
+            return stream_plaintext(outcome, finish=True)
+        return json_response(outcome, 202)
 
     @router.route("GET", "/v1/releases/<release_id>")
     def release_status(request: Request) -> Response:
         """Where a release to a printer is: queued, printing, printed, failed or unknown."""
         release_id = deliver.check_release_id(request.params["release_id"])
-        found = find_delivery(release_id)
+        found = releases.find_delivery(node, release_id)
         if found is None:
             raise NotFound(f"no release {release_id}")
         return json_response(found)
@@ -249,10 +152,7 @@ def app(
     @router.route("DELETE", "/v1/jobs/<job_id>")
     def delete(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
-        user, password = basic_credentials(request)
-        release.authenticate(node, user, password)
-        meta = release.find_job(node, job_id, owner=user)
-        node.delete_everywhere(job_id, "deleted by owner", meta["holders"])
+        releases.delete_job(node, job_id, basic_credentials(request))
         return json_response({"deleted": job_id})
 
     if web is None:

@@ -2,11 +2,12 @@
 
 Every release carries an id. The delivering node records it (a repeated or redelivered
 release is answered from that record) and claims the job on its live holders, so no
-other node prints it meanwhile. Then: SNMP preflight, the decrypted stream to the
-printer's driver, and tracking until the printer reports the job printed — only then is
-the job deleted everywhere. A printer that is down, jammed or refuses the job leaves it
-held with the reason. A node that stops while sending leaves the job "unknown": it may
-have printed, so it is released again only when its owner asks for a reprint.
+other node prints it meanwhile; a holder's Conflict stops the delivery before anything is
+printed. Then: SNMP preflight, the decrypted stream to the printer's driver, and tracking
+until the printer reports the job printed — only then is the job deleted everywhere. A
+printer that is down, jammed or refuses the job leaves it held with the reason. A node
+that stops while sending leaves the job "unknown": it may have printed, so it is
+released again only when its owner asks for a reprint.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from appliance.clients.models import DeliveryInfo
 from appliance.errors import (
     BadRequest,
     Conflict,
@@ -27,17 +28,17 @@ from appliance.errors import (
     NotFound,
     Unavailable,
 )
+from appliance.jobs.context import JobsContext
 from appliance.jobs.options import clean_options
-from appliance.jobs.release import Plaintext
+from appliance.jobs.release import FoundJob, Plaintext
+from appliance.mesh.holders import delete_everywhere
 from appliance.printers import registry
-from appliance.printers.delivery import SIDES, PrintOptions, Stage, Submitted
+from appliance.printers.delivery import SIDES, PrintOptions, Submitted
 from appliance.printers.drivers import driver_for, preflight
 from appliance.printers.errors import PrinterUnreachable
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import Job
-
-if TYPE_CHECKING:
-    from appliance.node import Node
+from appliance.store.states import DeliveryStep, JobState, Stage
 
 log = logging.getLogger(__name__)
 TRACK_FIRST = 0.02  # the printer is asked at once after the document went out, then soon …
@@ -46,7 +47,6 @@ TRACK_TIMEOUT = 3600.0
 # Out of reach this long after taking the job (CUPS stopped, the printer switched off):
 # the delivery is "unknown" and the owner is told, while tracking goes on.
 LOST_AFTER = 10.0
-
 
 RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -57,11 +57,11 @@ def check_release_id(release_id: str) -> str:
     return release_id
 
 
-def print_options(data: dict[str, Any], meta: dict[str, Any]) -> PrintOptions:
+def print_options(data: dict[str, Any], job: FoundJob) -> PrintOptions:
     """Copies, sides and colour from a release request, checked; what the request leaves
     out comes from the job's default options (what its sender asked for), then 1 copy,
     one-sided, colour."""
-    defaults = clean_options(meta.get("options"))
+    defaults = clean_options(job.options)
     copies = data.get("copies", defaults.get("copies", 1))
     if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 99:
         raise BadRequest("copies must be a whole number from 1 to 99")
@@ -73,93 +73,136 @@ def print_options(data: dict[str, Any], meta: dict[str, Any]) -> PrintOptions:
         copies=copies,
         sides=sides,
         color=bool(color),
-        title=str(meta["title"]),
-        user=str(meta["owner"]),
-        document_format=str(meta.get("format", "application/octet-stream")),
+        title=job.title,
+        user=job.owner,
+        document_format=job.format,
     )
 
 
-def queue_node(node: Node, printer_name: str) -> str | None:
+def queue_node(node: JobsContext, printer_name: str) -> str | None:
     """The node that must deliver to this printer when it is not this one: a `cups:`
     printer is a queue on one machine's CUPS."""
     printer = registry.find(node.directory().doc, printer_name)
     return printer.node if printer.node and printer.node != node.id else None
 
 
-def forward(node: Node, target: str, job_id: str, request: dict[str, Any]) -> DeliveryInfo:
-    """Hand a release to the node whose CUPS has the printer's queue (peer API, mutual
-    TLS); `request` carries the printer, options, release id and what opens the job: the
-    owner's opened share, or the controller-signed command. Its delivery is returned."""
-    if not node.peers.is_live(target):
-        raise Unavailable(
-            f"printer {request['printer']} is a CUPS queue on node {target}, which is not up;"
-            " the job stays held — release it again when that node is back"
-        )
-    return node.peers.client(target).deliver(job_id, request)
+# Claims on the holders
 
 
-def claim_here(node: Node, job_id: str, release_id: str, deliverer: str, reprint: bool) -> Job:
+@dataclass(frozen=True)
+class Claim:
+    """One delivery's hold on a job, as its holders are told of it."""
+
+    job: str
+    release_id: str
+    node: str  # the node delivering it
+    reprint: bool = False
+
+    def to_wire(self, reason: str = "") -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "release_id": self.release_id,
+            "node": self.node,
+            "reprint": self.reprint,
+            "reason": reason,
+        }
+
+    @classmethod
+    def from_wire(cls, job_id: str, data: dict[str, Any]) -> tuple[Claim, str]:
+        """The claim and the reason a delivering node sent (peer API)."""
+        if data.get("job") != job_id:
+            raise BadRequest("the delivery step names another job")
+        try:
+            claim = cls(
+                job_id,
+                check_release_id(str(data["release_id"])),
+                str(data["node"]),
+                bool(data.get("reprint")),
+            )
+        except KeyError:
+            raise BadRequest("a delivery step needs the release id and the node") from None
+        return claim, str(data.get("reason", ""))
+
+
+def claim_here(node: JobsContext, claim: Claim) -> Job:
     """Claim on this holder. A delivery that was cut off, or whose node is gone, is taken
     over only on an explicit reprint."""
-    job = node.store.require(job_id)
-    cut_off = job.state == "unknown" or (
-        job.state == "delivering"
+    job = node.store.require(claim.job)
+    cut_off = job.state == JobState.UNKNOWN or (
+        job.state == JobState.DELIVERING
         and job.delivery_node is not None
         and not node.peers.is_live(job.delivery_node)
     )
-    if cut_off and not reprint:
+    if cut_off and not claim.reprint:
         raise Conflict(
-            f"job {job_id} may already have printed (its delivery by node {job.delivery_node} "
+            f"job {job.id} may already have printed (its delivery by node {job.delivery_node} "
             "was cut off); release it again with reprint to print it anyway"
         )
-    return node.store.claim(job_id, release_id, deliverer, may_take_over=reprint and cut_off)
+    return node.store.claim(
+        job.id, claim.release_id, claim.node, may_take_over=claim.reprint and cut_off
+    )
 
 
-def _on_holders(node: Node, holders: list[str], action: str, payload: dict[str, Any]) -> list[str]:
-    """Run a claim/unclaim/unknown step on every live holder; returns those that did it.
+def step_here(node: JobsContext, step: DeliveryStep, claim: Claim, reason: str = "") -> None:
+    """A delivery step on this node's copy (from this node or, by the peer API, another)."""
+    if step is DeliveryStep.CLAIM:
+        claim_here(node, claim)
+    elif step is DeliveryStep.UNCLAIM:
+        node.store.unclaim(claim.job, claim.release_id, claim.node, reason)
+    else:
+        node.store.mark_unknown(claim.job, claim.release_id, claim.node, reason)
+
+
+def peer_step(node: JobsContext, job_id: str, step: str, data: dict[str, Any]) -> None:
+    """The peer API side of `_on_holders`."""
+    try:
+        known = DeliveryStep(step)
+    except ValueError:
+        raise NotFound(f"unknown delivery step {step}") from None
+    claim, reason = Claim.from_wire(job_id, data)
+    step_here(node, known, claim, reason)
+
+
+def _on_holders(
+    node: JobsContext, holders: list[str], step: DeliveryStep, claim: Claim, reason: str = ""
+) -> list[str]:
+    """Run a delivery step on every live holder; returns those that did it.
 
     A holder's Conflict (another delivery has the job) stops a claim: the holders this
-    one had claimed are released again, and the Conflict goes to whoever asked."""
-    done = []
+    one had claimed are released again, and the Conflict goes to whoever asked. A claim
+    that no holder took because they no longer have the job (printed or deleted
+    meanwhile) is NotFound."""
+    done: list[str] = []
+    gone: list[NotFound] = []
     for holder in holders:
         try:
             if holder == node.id:
-                _local(node, action, payload)
+                step_here(node, step, claim, reason)
             elif node.peers.is_live(holder):
-                node.peers.client(holder).delivery_step(payload["job"], action, payload)
+                node.peers.client(holder).delivery_step(claim.job, step, claim.to_wire(reason))
             else:
                 continue
             done.append(holder)
         except Conflict as err:
-            if action == "claim":
-                _on_holders(node, done, "unclaim", {**payload, "reason": ""})
-            log.info("job %s: %s refused by %s: %s", payload["job"], action, holder, err)
+            if step is DeliveryStep.CLAIM:
+                _on_holders(node, done, DeliveryStep.UNCLAIM, claim)
+            log.info("job %s: %s refused by %s: %s", claim.job, step, holder, err)
             raise
         except MeshprintError as err:
-            log.info("job %s: %s on %s failed: %s", payload["job"], action, holder, err)
+            log.info("job %s: %s on %s failed: %s", claim.job, step, holder, err)
+            if isinstance(err, NotFound):
+                gone.append(err)
+    if step is DeliveryStep.CLAIM and not done and gone:
+        raise NotFound(f"job {claim.job} is no longer held (printed or deleted meanwhile)")
     return done
 
 
-def _local(node: Node, action: str, p: dict[str, Any]) -> None:
-    if action == "claim":
-        claim_here(node, p["job"], p["release_id"], p["node"], bool(p.get("reprint")))
-    elif action == "unclaim":
-        node.store.unclaim(p["job"], p["release_id"], p["node"], p.get("reason", ""))
-    elif action == "unknown":
-        node.store.mark_unknown(p["job"], p["release_id"], p["node"], p.get("reason", ""))
-
-
-def peer_action(node: Node, action: str, payload: dict[str, Any]) -> None:
-    """The peer API side of `_on_holders`."""
-    if action not in ("claim", "unclaim", "unknown"):
-        raise NotFound(f"unknown delivery step {action}")
-    _local(node, action, payload)
+# Delivering
 
 
 def deliver(
-    node: Node,
-    job_id: str,
-    holders: list[str],
+    node: JobsContext,
+    job: FoundJob,
     printer_name: str,
     options: PrintOptions,
     release_id: str,
@@ -170,52 +213,52 @@ def deliver(
     if earlier is not None:
         return earlier  # the same release again: never a second print
     printer = registry.find(node.directory().doc, printer_name)
-    step = {"job": job_id, "release_id": release_id, "node": node.id, "reprint": reprint}
-    claimed = _on_holders(node, holders, "claim", step)  # Conflict: another delivery has it
+    claim = Claim(job.id, release_id, node.id, reprint)
+    claimed = _on_holders(node, job.holder_ids, DeliveryStep.CLAIM, claim)  # or Conflict
     if not claimed:
-        raise Unavailable(f"no holder of job {job_id} is up to claim it")
-    delivery = node.deliveries.start(release_id, job_id, printer.name)
+        raise Unavailable(f"no holder of job {job.id} is up to claim it")
+    delivery = node.deliveries.start(release_id, job.id, printer.name)
     if delivery is None:  # a concurrent duplicate got here first
-        found = node.deliveries.get(release_id)
-        assert found is not None
-        return found
+        return _recorded(node, release_id)
     try:
         preflight(printer)
         plaintext = open_plaintext()
-        driver = driver_for(printer)
-        submitted = driver.submit(plaintext.chunks, plaintext.size, options)
+        submitted = driver_for(printer).submit(plaintext.chunks, plaintext.size, options)
     except MeshprintError as err:
         node.deliveries.update(release_id, Stage.FAILED, reason=str(err))
-        _on_holders(node, claimed, "unclaim", {**step, "reason": str(err)})
+        _on_holders(node, claimed, DeliveryStep.UNCLAIM, claim, str(err))
         raise
     except Exception as err:  # the document may be partly printed: never guess
         reason = f"delivery to {printer.name} was interrupted ({type(err).__name__}: {err})"
-        node.deliveries.update(release_id, "unknown", reason=reason)
-        _on_holders(node, claimed, "unknown", {**step, "reason": reason})
+        node.deliveries.update(release_id, Stage.UNKNOWN, reason=reason)
+        _on_holders(node, claimed, DeliveryStep.UNKNOWN, claim, reason)
         raise DeliveryInterrupted(reason) from None
     node.deliveries.update(release_id, Stage.QUEUED, printer_job=submitted.printer_job)
     threading.Thread(
         target=track,
-        args=(node, job_id, holders, printer, submitted, step),
+        args=(node, claim, job.holder_ids, printer, submitted),
         name=f"track-{release_id}",
         daemon=True,
     ).start()
+    return _recorded(node, release_id)
+
+
+def _recorded(node: JobsContext, release_id: str) -> Delivery:
     found = node.deliveries.get(release_id)
     assert found is not None
     return found
 
 
 def track(
-    node: Node,
-    job_id: str,
+    node: JobsContext,
+    claim: Claim,
     holders: list[str],
     printer: registry.PrinterRecord,
     submitted: Submitted,
-    step: dict[str, Any],
 ) -> None:
     """Follow the job at the printer; delete it everywhere once printed."""
     driver = driver_for(printer)
-    release_id = step["release_id"]
+    job_id, release_id = claim.job, claim.release_id
     deadline = time.time() + TRACK_TIMEOUT
     pause = 0.0
     lost_since: float | None = None
@@ -235,8 +278,8 @@ def track(
                     f"lost contact with {printer.name} after it took the job ({err}); it may"
                     " have printed: release it again with reprint to print it anyway"
                 )
-                node.deliveries.update(release_id, "unknown", reason=reason)
-                _on_holders(node, holders, "unknown", {**step, "reason": reason})
+                node.deliveries.update(release_id, Stage.UNKNOWN, reason=reason)
+                _on_holders(node, holders, DeliveryStep.UNKNOWN, claim, reason)
                 told = True
             continue
         except MeshprintError as err:
@@ -246,28 +289,29 @@ def track(
         node.deliveries.update(release_id, progress.stage, reason=progress.reason)
         if progress.stage == Stage.PRINTED:
             log.info("job %s printed on %s", job_id, printer.name)
-            node.delete_everywhere(job_id, "printed", holders)
+            delete_everywhere(node, job_id, "printed", holders)
             return
         if progress.stage == Stage.FAILED:
             reason = f"{printer.name} did not print it: {progress.reason or 'job failed'}"
-            _on_holders(node, holders, "unclaim", {**step, "reason": reason})
+            _on_holders(node, holders, DeliveryStep.UNCLAIM, claim, reason)
             return
-    node.deliveries.update(release_id, "unknown", reason="no answer from the printer for an hour")
-    _on_holders(node, holders, "unknown", {**step, "reason": "the printer stopped reporting"})
+    reason = "no answer from the printer for an hour"
+    node.deliveries.update(release_id, Stage.UNKNOWN, reason=reason)
+    _on_holders(node, holders, DeliveryStep.UNKNOWN, claim, "the printer stopped reporting")
 
 
-def resume(node: Node) -> None:
+def resume(node: JobsContext) -> None:
     """At start: deliveries this node had open. Those already at the printer are tracked
     again; one cut off while sending is marked unknown on its holders."""
     for delivery in node.deliveries.open():
         job = node.store.get(delivery.job_id)
         holders = [h.node for h in job.holders] if job else [node.id]
-        step = {"job": delivery.job_id, "release_id": delivery.release_id, "node": node.id}
+        claim = Claim(delivery.job_id, delivery.release_id, node.id)
         if delivery.printer_job is None:
             reason = "the node delivering it stopped while sending: it may have printed"
-            node.deliveries.update(delivery.release_id, "unknown", reason=reason)
+            node.deliveries.update(delivery.release_id, Stage.UNKNOWN, reason=reason)
             try:
-                _on_holders(node, holders, "unknown", {**step, "reason": reason})
+                _on_holders(node, holders, DeliveryStep.UNKNOWN, claim, reason)
             except MeshprintError as err:
                 log.info("job %s: %s", delivery.job_id, err)
             continue
@@ -277,6 +321,6 @@ def resume(node: Node) -> None:
             continue
         threading.Thread(
             target=track,
-            args=(node, delivery.job_id, holders, printer, Submitted(delivery.printer_job), step),
+            args=(node, claim, holders, printer, Submitted(delivery.printer_job)),
             daemon=True,
         ).start()

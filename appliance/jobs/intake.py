@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
@@ -23,12 +23,11 @@ from appliance.https.server import Body
 from appliance.jobs import USER_X
 from appliance.jobs.options import clean_options
 from appliance.jobs.sniff import OCTET_STREAM, sniff
+from appliance.mesh.context import MeshContext
+from appliance.mesh.holders import change_holders
 from appliance.mesh.placement import choose_holders
 from appliance.mesh.replicate import ReplicaUpload
 from appliance.store.jobs import Holder, Job, new_job_id
-
-if TYPE_CHECKING:
-    from appliance.node import Node
 
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
@@ -62,7 +61,7 @@ def clean_title(title: str) -> str:
 
 
 def ingest(
-    node: Node,
+    node: MeshContext,
     owner: str,
     title: str,
     content_type: str,
@@ -186,7 +185,7 @@ class _Counted:
         return data
 
 
-def _settle(node: Node, job: Job, uploads: list[ReplicaUpload]) -> None:
+def _settle(node: MeshContext, job: Job, uploads: list[ReplicaUpload]) -> None:
     """After the answer: wait for the last copies; drop holders that failed from the job."""
     for upload in uploads:
         upload.join(timeout=300)
@@ -197,6 +196,6 @@ def _settle(node: Node, job: Job, uploads: list[ReplicaUpload]) -> None:
         if not upload.ok:
             log.warning("job %s: copy to %s failed: %s", job.id, upload.node_id, upload.error)
     try:
-        node.change_holders(job.id, [h for h in job.holders if h.node not in failed])
+        change_holders(node, job.id, [h for h in job.holders if h.node not in failed])
     except MeshprintError as err:
         log.warning("job %s: could not update holders: %s", job.id, err)

@@ -17,9 +17,9 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -45,11 +45,11 @@ from appliance.errors import (
     Unavailable,
 )
 from appliance.https.server import READ_SIZE
+from appliance.jobs.options import clean_options
+from appliance.mesh.context import MeshContext
+from appliance.mesh.holders import delete_everywhere
 from appliance.site.ca import SiteCA
-from appliance.store.jobs import Holder, check_job_id, holders_from_list, holders_to_list
-
-if TYPE_CHECKING:
-    from appliance.node import Node
+from appliance.store.jobs import Holder, check_job_id, holders_from_list
 
 log = logging.getLogger(__name__)
 COMMAND_TTL = 300
@@ -74,7 +74,7 @@ class Plaintext:
 # Users
 
 
-def authenticate(node: Node, name: str, password: str) -> X25519PrivateKey:
+def authenticate(node: MeshContext, name: str, password: str) -> X25519PrivateKey:
     """The user's private key; the same error (and about the same time) for any failure."""
     user = node.directory().user(name)
     if user is None:
@@ -84,47 +84,72 @@ def authenticate(node: Node, name: str, password: str) -> X25519PrivateKey:
     return unwrap_private_key(WrappedKey.from_dict(user.wrapped_key), password)
 
 
-def find_job(node: Node, job_id: str, owner: str | None) -> dict[str, Any]:
-    """The job's metadata with its sealed user share, from this node or a live holder."""
+@dataclass(frozen=True)
+class FoundJob:
+    """A held job as a release finds it, here or at a live holder (`find_job`)."""
+
+    id: str
+    owner: str
+    title: str
+    format: str
+    options: dict[str, Any]
+    holders: list[Holder]
+    user_share: bytes  # sealed to the owner's key
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> FoundJob:
+        """From `Job.holder_info()` (ours, or a holder's answer)."""
+        try:
+            return cls(
+                id=str(info["id"]),
+                owner=str(info["owner"]),
+                title=str(info["title"]),
+                format=str(info.get("format", "application/octet-stream")),
+                options=clean_options(info.get("options")),
+                holders=holders_from_list(info["holders_x"]),
+                user_share=unb64(str(info["user_share"])),
+            )
+        except (KeyError, ValueError, TypeError):
+            raise Unavailable("a holder answered with a malformed job record") from None
+
+    @property
+    def holder_ids(self) -> list[str]:
+        return [h.node for h in self.holders]
+
+
+def find_job(node: MeshContext, job_id: str, owner: str | None) -> FoundJob:
+    """The job with its sealed user share, from this node or a live holder; NotFound
+    when it is not there or not `owner`'s."""
     check_job_id(job_id)
     job = node.store.get(job_id)
-    if job is not None:
-        meta: dict[str, Any] = {
-            **job.public(),
-            "user_share": b64(job.user_share),
-            "holders_x": holders_to_list(job.holders),
-        }
-    else:
-        meta = {}
-        for peer in node.peers.live():
-            if peer.id == node.id:
-                continue
-            try:
-                meta = node.peers.client(peer.id).job(job_id)
-                break
-            except MeshprintError:
-                continue
-    if not meta or (owner is not None and meta["owner"] != owner):
+    info: Mapping[str, Any] | None = job.holder_info() if job is not None else None
+    for peer in node.peers.live() if info is None else []:
+        if peer.id == node.id:
+            continue
+        try:
+            info = node.peers.client(peer.id).job(job_id)
+            break
+        except MeshprintError:
+            continue
+    if info is None or (owner is not None and info["owner"] != owner):
         raise NotFound(f"you have no job {job_id}")
-    return meta
+    return FoundJob.from_info(info)
 
 
-def open_user_share(private: X25519PrivateKey, job_id: str, meta: dict[str, Any]) -> bytes:
+def open_user_share(private: X25519PrivateKey, job: FoundJob) -> bytes:
     """The owner's share of the job's key, opened with their unwrapped key
-    (`authenticate`); `meta` is the job (`find_job`)."""
-    return open_sealed(private, unb64(meta["user_share"]), job_id.encode())
+    (`authenticate`)."""
+    return open_sealed(private, job.user_share, job.id.encode())
 
 
-def release_with_share(
-    node: Node, job_id: str, share_x: int, share: bytes, meta: dict[str, Any]
-) -> Plaintext:
+def release_with_share(node: MeshContext, job: FoundJob, share_x: int, share: bytes) -> Plaintext:
     """Decrypt with one share from outside the holders (the owner's) and a holder's: ours
     when we have a copy, else a live holder decrypts for us over mutual TLS."""
-    holders = holders_from_list(meta["holders_x"])
+    job_id, holders = job.id, job.holders
     local = node.store.get(job_id)
     if local is not None:
         key = shamir.combine({local.share_x: local.share, share_x: share})
-        return _local_plaintext(node, job_id, key, holders)
+        return local_plaintext(node, job_id, key, holders)
     return _remote_plaintext(
         node, job_id, holders, lambda peer: peer.open(job_id, share_x, b64(share))
     )
@@ -150,7 +175,7 @@ def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL, **extra: Any) 
     return {"command": b64(raw), "signature": b64(ca.sign(raw))}
 
 
-def check_command(node: Node, signed: dict[str, Any]) -> dict[str, Any]:
+def check_command(node: MeshContext, signed: dict[str, Any]) -> dict[str, Any]:
     """The command inside `signed` when it is the controller's, a release and current
     (without using it up: `verify_command` does that)."""
     try:
@@ -168,7 +193,7 @@ def check_command(node: Node, signed: dict[str, Any]) -> dict[str, Any]:
     return command
 
 
-def verify_command(node: Node, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
+def verify_command(node: MeshContext, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
     """The command, when it is the controller's, for this job, current and not used here."""
     command = check_command(node, signed)
     if command.get("job") != job_id:
@@ -187,12 +212,11 @@ def command_release_id(signed: dict[str, Any]) -> str:
         return secrets.token_hex(16)
 
 
-def release_authorized(node: Node, signed: dict[str, Any], job_id: str) -> Plaintext:
+def release_authorized(node: MeshContext, signed: dict[str, Any], job_id: str) -> Plaintext:
     verify_command(node, signed, job_id)
     local = node.store.get(job_id)
     if local is None:
-        meta = find_job(node, job_id, owner=None)
-        holders = holders_from_list(meta["holders_x"])
+        holders = find_job(node, job_id, owner=None).holders
         return _remote_plaintext(node, job_id, holders, lambda peer: peer.release(job_id, signed))
     for holder in local.holders:
         if holder.node == node.id or not node.peers.is_live(holder.node):
@@ -203,7 +227,7 @@ def release_authorized(node: Node, signed: dict[str, Any], job_id: str) -> Plain
             log.info("job %s: share from %s refused: %s", job_id, holder.node, err)
             continue
         key = shamir.combine({local.share_x: local.share, int(other["x"]): unb64(other["share"])})
-        return _local_plaintext(node, job_id, key, local.holders)
+        return local_plaintext(node, job_id, key, local.holders)
     raise Unavailable(
         "an authorized release needs a second holder of this job to be up; none answered "
         "(the owner can still release it with their password)"
@@ -213,7 +237,7 @@ def release_authorized(node: Node, signed: dict[str, Any], job_id: str) -> Plain
 # Decrypting
 
 
-def _local_plaintext(node: Node, job_id: str, key: bytes, holders: list[Any]) -> Plaintext:
+def local_plaintext(node: MeshContext, job_id: str, key: bytes, holders: list[Any]) -> Plaintext:
     """Decrypt our sealed copy. The first chunk is opened before returning, so a wrong
     key is an error the caller can still answer properly."""
     job = node.store.require(job_id)
@@ -232,12 +256,12 @@ def _local_plaintext(node: Node, job_id: str, key: bytes, holders: list[Any]) ->
     return Plaintext(
         job.size,
         itertools.chain([first], stream),
-        lambda: node.delete_everywhere(job_id, "released"),
+        lambda: delete_everywhere(node, job_id, "released"),
     )
 
 
 def _remote_plaintext(
-    node: Node,
+    node: MeshContext,
     job_id: str,
     holders: list[Holder],
     fetch: Callable[[PeerClient], http.client.HTTPResponse],
@@ -258,7 +282,7 @@ def _remote_plaintext(
         return Plaintext(
             size,
             _read_through(response),
-            lambda: node.delete_everywhere(job_id, "released", [h.node for h in holders]),
+            lambda: delete_everywhere(node, job_id, "released", [h.node for h in holders]),
         )
     detail = "; ".join(errors) or "none of its holders is up"
     raise Unavailable(f"job {job_id} cannot be released right now: {detail}")

@@ -12,23 +12,21 @@ repaired; it stays releasable by its owner and is reported as under-replicated.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from appliance.crypto import shamir
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import Forbidden, MeshprintError
 from appliance.jobs import USER_X
+from appliance.mesh.context import MeshContext
+from appliance.mesh.holders import change_holders
 from appliance.mesh.placement import COPIES, choose_holders
 from appliance.mesh.replicate import encode_meta
 from appliance.store.jobs import Holder, Job
 
-if TYPE_CHECKING:
-    from appliance.node import Node
-
 log = logging.getLogger(__name__)
 
 
-def gone_holders(node: Node, job: Job) -> list[Holder]:
+def gone_holders(node: MeshContext, job: Job) -> list[Holder]:
     """Holders that count as lost: removed from the site, or away past the grace period."""
     directory = node.directory()
     grace = directory.settings.repair_grace
@@ -40,7 +38,7 @@ def gone_holders(node: Node, job: Job) -> list[Holder]:
     ]
 
 
-def run(node: Node) -> None:
+def run(node: MeshContext) -> None:
     for job in node.store.all():
         try:
             repair_job(node, job)
@@ -48,7 +46,7 @@ def run(node: Node) -> None:
             log.info("job %s: repair postponed: %s", job.id, err)
 
 
-def repair_job(node: Node, job: Job) -> bool:
+def repair_job(node: MeshContext, job: Job) -> bool:
     gone = gone_holders(node, job)
     keep = [h for h in job.holders if h not in gone]
     if len(keep) >= COPIES:
@@ -81,7 +79,7 @@ def repair_job(node: Node, job: Job) -> bool:
         node.peers.client(new.id, timeout=120).put_replica(
             job.id, encode_meta(meta), iter(lambda: sealed.read(256 * 1024), b""), job.sealed_size
         )
-    node.change_holders(job.id, holders)
+    change_holders(node, job.id, holders)
     log.info(
         "job %s: copy rebuilt on %s (replacing %s)",
         job.id,
@@ -92,7 +90,7 @@ def repair_job(node: Node, job: Job) -> bool:
 
 
 def share_for_repair(
-    node: Node, job: Job, caller: str, request: dict[str, object]
+    node: MeshContext, job: Job, caller: str, request: dict[str, object]
 ) -> dict[str, object]:
     """Run on the second holder: hand over our share only for a repair we agree with."""
     holders = {h.node for h in job.holders}

@@ -12,10 +12,13 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
-from appliance.errors import MeshprintError
+from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
+from appliance.errors import BadRequest, IntegrityError, MeshprintError
+from appliance.mesh.context import MeshContext
 from appliance.mesh.peers import Peers
+from appliance.store.jobs import Job, check_job_id
 
 QUEUE_CHUNKS = 8
 _END = object()
@@ -107,3 +110,43 @@ class ReplicaUpload(threading.Thread):
                 return  # `finished` is set, so nothing more will be queued
             if item is _END or item is _ABORT:
                 return
+
+
+class Upload(Protocol):
+    """A request body as a stream (the HTTPS server's `Body`)."""
+
+    @property
+    def length(self) -> int | None:
+        """The declared length, None when chunked."""
+
+    def read(self, n: int = ...) -> bytes:
+        """Up to `n` bytes; b"" at the end."""
+
+
+def store_replica(mesh: MeshContext, job_id: str, meta_text: str, body: Upload) -> None:
+    """Keep a sealed replica another member sends (streamed), with its metadata
+    (`encode_meta`): whole and fsynced, or not at all."""
+    check_job_id(job_id)
+    try:
+        job = Job.from_replica_meta(decode_meta(meta_text), 0, 0)
+        if job.id != job_id:
+            raise ValueError("job id differs")
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("replica metadata is missing or malformed") from None
+    if body.length is not None:
+        mesh.store.check_space(body.length, mesh.directory().settings.disk_reserve)
+    incoming = mesh.store.receive(job_id)
+    try:
+        header = b""
+        while piece := body.read():
+            if len(header) < HEADER_SIZE:
+                header += piece[: HEADER_SIZE - len(header)]
+            incoming.write(piece)
+        job.size = plaintext_size(incoming.written, parse_header(header))
+        job.sealed_size = incoming.written
+        if job.size < 0:
+            raise IntegrityError("replica is not a whole sealed job")
+    except BaseException:
+        incoming.abort()
+        raise
+    incoming.commit(job)

@@ -10,19 +10,17 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from appliance.crypto.userkeys import b64, unb64
+from appliance.crypto.userkeys import unb64
 from appliance.errors import MeshprintError
+from appliance.mesh.context import MeshContext
 from appliance.store.jobs import holders_from_list, holders_to_list
-
-if TYPE_CHECKING:
-    from appliance.node import Node
 
 log = logging.getLogger(__name__)
 
 
-def run(node: Node) -> None:
+def run(node: MeshContext) -> None:
     directory = node.directory()
     held = {job.id: job.holders_version for job in node.store.all()}
     request = {"directory_version": directory.version, "held": held}
@@ -42,7 +40,7 @@ def run(node: Node) -> None:
         apply(node, peer.id, answer)
 
 
-def answer(node: Node, request: dict[str, Any]) -> dict[str, Any]:
+def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
     """What a peer that sent `request` needs to know (run on the called node)."""
     held: dict[str, int] = request.get("held") or {}
     tombstoned = node.store.tombstoned(held)
@@ -63,7 +61,7 @@ def answer(node: Node, request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def apply(node: Node, peer_id: str, answer: dict[str, Any]) -> None:
+def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
     for job_id, reason in answer.get("tombstoned", {}).items():
         log.info("job %s was %s elsewhere: deleting it here", job_id, reason)
         node.store.delete(job_id, reason)
@@ -85,9 +83,4 @@ def apply(node: Node, peer_id: str, answer: dict[str, Any]) -> None:
         if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"])):
             log.info("directory version %d from %s", theirs, peer_id)
     elif ours > theirs:
-        node.peers.client(peer_id).offer_directory(directory_payload(node))
-
-
-def directory_payload(node: Node) -> dict[str, str]:
-    directory = node.directory()
-    return {"raw": b64(directory.raw), "signature": b64(directory.signature)}
+        node.peers.client(peer_id).offer_directory(node.directory().signed())

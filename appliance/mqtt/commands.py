@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from appliance.errors import BadRequest, Conflict, Forbidden, MeshprintError
 from appliance.jobs import deliver, release
+from appliance.jobs.context import JobsContext
 from appliance.jobs.deliver import check_release_id, print_options
 from appliance.printers.delivery import SIDES
 from appliance.site.ca import SiteCA
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import check_job_id
-
-if TYPE_CHECKING:
-    from appliance.node import Node
 
 MAX_COMMAND_BYTES = 16 * 1024
 
@@ -87,7 +85,7 @@ def parse(payload: bytes) -> dict[str, Any]:
     return signed
 
 
-def act_on(node: Node, payload: bytes) -> Outcome:
+def act_on(node: JobsContext, payload: bytes) -> Outcome:
     """Check a command from the broker and deliver it. Raises (and prints nothing) for a
     forged, expired, misaddressed, replayed or unknown-job command."""
     signed = parse(payload)
@@ -104,13 +102,12 @@ def act_on(node: Node, payload: bytes) -> Outcome:
         if earlier.job_id != job_id:
             raise Conflict(f"release {release_id} was for another job")
         return Outcome(earlier, repeated=True)
-    meta = release.find_job(node, job_id, owner=None)  # NotFound: no such job on the mesh
-    options = print_options(request, meta)
+    job = release.find_job(node, job_id, owner=None)  # NotFound: no such job on the mesh
+    options = print_options(request, job)
     try:
         delivery = deliver.deliver(
             node,
-            job_id,
-            meta["holders"],
+            job,
             str(request["printer"]),
             options,
             release_id,

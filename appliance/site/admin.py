@@ -17,7 +17,7 @@ from appliance.errors import BadRequest, ConfigError, NotFound
 from appliance.printers import registry
 from appliance.printers.registry import PrinterRecord
 from appliance.site.ca import sha256_hex
-from appliance.site.directory import NodeRecord, check_user_name
+from appliance.site.directory import Directory, NodeRecord, check_user_name
 from appliance.site.state import SiteState
 from appliance.site.tokens import JoinToken
 
@@ -98,6 +98,27 @@ def invite(data: DataDir, site: SiteState, ttl: int) -> JoinToken:
     )
     site.add_token(token.secret, token.expires)
     return token
+
+
+ADDRESS_FIELDS = ("host", "peer_port", "submit_port", "release_port")
+
+
+def set_address(site: SiteState, node_id: str, address: dict[str, Any]) -> Directory:
+    """Record where a member listens (it announces itself); the new directory."""
+    try:
+        fields = {key: address[key] for key in ADDRESS_FIELDS}
+    except (KeyError, TypeError):
+        raise BadRequest("an address needs a host and three ports") from None
+    ports = [fields[key] for key in ADDRESS_FIELDS[1:]]
+    if not isinstance(fields["host"], str) or not all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+    ):
+        raise BadRequest("an address needs a host and three ports")
+
+    def change(doc: dict[str, Any]) -> None:
+        doc["nodes"][node_id].update(fields)
+
+    return site.edit(change)
 
 
 def remove_member(site: SiteState, node_id: str) -> NodeRecord:

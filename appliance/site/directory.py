@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config import SiteSettings
+from appliance.crypto.userkeys import b64
 from appliance.errors import BadRequest, Forbidden
 from appliance.site.ca import SiteCA
 
@@ -107,6 +108,10 @@ class Directory:
         doc["issued_at"] = time.time()
         raw = self._encode(doc)
         return Directory(raw, ca.sign(raw))
+
+    def signed(self) -> dict[str, str]:
+        """The directory as it travels between nodes: the signed document, base64."""
+        return {"raw": b64(self.raw), "signature": b64(self.signature)}
 
     @property
     def version(self) -> int:

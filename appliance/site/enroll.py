@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.clients.node import NodeClient
 from appliance.crypto.userkeys import unb64
 from appliance.datadir import DataDir, Identity
-from appliance.errors import BadRequest, Forbidden, Gone
+from appliance.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
 from appliance.https.client import Client
 from appliance.site.ca import (
     SiteCA,
@@ -29,6 +32,8 @@ from appliance.site.state import SiteState
 from appliance.site.tls import client_context, unverified_context
 from appliance.site.tokens import JoinToken
 from appliance.store.db import Database
+
+NODE_ID_RE = re.compile(r"n[0-9a-f]{12}")
 
 
 def new_node_id() -> str:
@@ -151,3 +156,46 @@ def split_host_port(text: str, default_port: int | None = None) -> tuple[str, in
         return host.strip("[]"), int(port)
     except ValueError:
         raise BadRequest(f"{text!r} is not host:port") from None
+
+
+def admit(site: SiteState, data: dict[str, Any]) -> dict[str, Any]:
+    """At the controller: check a join request, spend its token, issue a certificate and
+    add the member."""
+    try:
+        token = JoinToken.decode(str(data["token"]))
+        node_id, role = str(data["node_id"]), str(data.get("role", "edge"))
+        name = str(data.get("name") or node_id)[:64]
+        machine_id = str(data.get("machine_id", ""))[:64]
+        hosts = [str(h) for h in data.get("hosts", [])][:8]
+        csr = x509.load_pem_x509_csr(str(data["csr"]).encode())
+    except (KeyError, ValueError, TypeError):
+        raise BadRequest("join request is malformed") from None
+    if token.site != site.site_id:
+        raise Unauthorized("this join token is for another site")
+    if not NODE_ID_RE.fullmatch(node_id) or role not in ROLES:
+        raise BadRequest(f"node id must look like n0123456789ab and role be one of {ROLES}")
+    public_key = csr.public_key()
+    if not csr.is_signature_valid or not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise BadRequest("the certificate request is not a valid EC request")
+    if site.directory().node(node_id) is not None:
+        raise Conflict(f"node {node_id} is already a member")
+    site.redeem_token(token.secret, node_id)
+    cert = site.ca.issue(public_key, node_id, hosts)
+
+    def add(doc: dict[str, Any]) -> None:
+        doc["nodes"][node_id] = {
+            "id": node_id,
+            "name": name,
+            "role": role,
+            "cert_serial": serial_hex(cert),
+            "machine_id": machine_id,
+        }
+
+    directory = site.edit(add)
+    return {
+        "site_id": site.site_id,
+        "cert": cert_pem(cert).decode(),
+        "ca": cert_pem(site.ca.cert).decode(),
+        "directory": directory.signed(),
+        "directory_version": directory.version,
+    }

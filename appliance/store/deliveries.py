@@ -6,11 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+from appliance.clients.models import DeliveryInfo
 from appliance.store.db import Database
-
-# Stages: delivering (sending to the printer), queued, printing, printed, failed, unknown
-# (this node stopped while sending: the job may or may not have printed).
-OPEN_STAGES = ("delivering", "queued", "printing")
+from appliance.store.states import OPEN_STAGES, Stage
 
 
 @dataclass(frozen=True)
@@ -18,13 +16,16 @@ class Delivery:
     release_id: str
     job_id: str
     printer: str
-    stage: str
+    stage: Stage
     printer_job: str | None
     reason: str
     updated_at: float
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))
+
+    def to_dict(self) -> DeliveryInfo:
+        return DeliveryInfo(**{**asdict(self), "stage": str(self.stage)})
 
 
 class DeliveryLog:
@@ -48,18 +49,19 @@ class DeliveryLog:
         return self.get(release_id)
 
     def update(
-        self, release_id: str, stage: str, printer_job: str | None = None, reason: str = ""
+        self, release_id: str, stage: Stage, printer_job: str | None = None, reason: str = ""
     ) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE deliveries SET stage=?, printer_job=COALESCE(?, printer_job), reason=?,"
                 " updated_at=? WHERE release_id=?",
-                (stage, printer_job, reason[:300], time.time(), release_id),
+                (str(stage), printer_job, reason[:300], time.time(), release_id),
             )
 
     def open(self) -> list[Delivery]:
         marks = ",".join("?" * len(OPEN_STAGES))
-        rows = self.db.query(f"SELECT * FROM deliveries WHERE stage IN ({marks})", OPEN_STAGES)
+        stages = tuple(str(s) for s in OPEN_STAGES)
+        rows = self.db.query(f"SELECT * FROM deliveries WHERE stage IN ({marks})", stages)
         return [Delivery(**dict(r)) for r in rows]
 
     def for_job(self, job_id: str) -> list[Delivery]:

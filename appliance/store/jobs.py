@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
 from appliance.jobs.options import clean_options
 from appliance.store.db import Database
+from appliance.store.states import JobState
 
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
@@ -62,9 +63,7 @@ class Job:
     share: bytes = field(repr=False)
     user_share: bytes = field(repr=False)
     format: str = "application/octet-stream"  # the document's MIME type, as submitted
-    # held; delivering (claimed by `release_id` on `delivery_node`); unknown (that delivery
-    # was cut off: it may have printed, so only an explicit reprint releases the job again)
-    state: str = "held"
+    state: JobState = JobState.HELD
     release_id: str | None = None
     delivery_node: str | None = None
     reason: str = ""  # why the last delivery failed, shown to the owner
@@ -120,11 +119,24 @@ class Job:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "holders": [h.node for h in self.holders],
-            "state": self.state,
+            "state": str(self.state),
             "release_id": self.release_id,
             "delivery_node": self.delivery_node,
             "reason": self.reason,
             "options": self.options,
+        }
+
+    def listed(self) -> dict[str, object]:
+        """`public()` with the holders version, for job lists merged across holders."""
+        return {**self.public(), "holders_version": self.holders_version}
+
+    def holder_info(self) -> dict[str, object]:
+        """What a member releasing the job needs from a holder: the public metadata, the
+        sealed user share (only the owner's key opens it) and the holders' share points."""
+        return {
+            **self.public(),
+            "user_share": base64.b64encode(self.user_share).decode(),
+            "holders_x": holders_to_list(self.holders),
         }
 
 
@@ -141,6 +153,7 @@ def _row_to_job(row: object) -> Job:
     r = dict(row)  # type: ignore[call-overload]
     r["holders"] = holders_from_list(json.loads(r["holders"]))
     r["options"] = clean_options(json.loads(r.get("options") or "{}"))
+    r["state"] = JobState(r["state"])
     return Job(**r)
 
 
@@ -383,7 +396,7 @@ class JobStore:
             if row is None:
                 raise NotFound(f"no job {job_id} on this node")
             job = _row_to_job(row)
-            busy = job.state in ("delivering", "unknown") and (
+            busy = job.state in (JobState.DELIVERING, JobState.UNKNOWN) and (
                 job.release_id != release_id or job.delivery_node != node
             )
             if busy and not may_take_over:
@@ -392,11 +405,10 @@ class JobStore:
                     f"{job.delivery_node})"
                 )
             conn.execute(
-                "UPDATE jobs SET state='delivering', release_id=?, delivery_node=?, reason=''"
-                " WHERE id=?",
-                (release_id, node, job_id),
+                "UPDATE jobs SET state=?, release_id=?, delivery_node=?, reason='' WHERE id=?",
+                (JobState.DELIVERING, release_id, node, job_id),
             )
-        job.state, job.release_id, job.delivery_node = "delivering", release_id, node
+        job.state, job.release_id, job.delivery_node = JobState.DELIVERING, release_id, node
         return job
 
     def mark_unknown(self, job_id: str, release_id: str, node: str, reason: str) -> None:
@@ -404,9 +416,8 @@ class JobStore:
         Only the claim of `release_id` by `node` changes."""
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET state='unknown', reason=?"
-                " WHERE id=? AND release_id=? AND delivery_node=?",
-                (reason[:300], job_id, release_id, node),
+                "UPDATE jobs SET state=?, reason=? WHERE id=? AND release_id=? AND delivery_node=?",
+                (JobState.UNKNOWN, reason[:300], job_id, release_id, node),
             )
 
     def unclaim(self, job_id: str, release_id: str, node: str, reason: str) -> None:
@@ -414,9 +425,9 @@ class JobStore:
         Only the claim of `release_id` by `node` is released."""
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET state='held', release_id=NULL, delivery_node=NULL, reason=?"
+                "UPDATE jobs SET state=?, release_id=NULL, delivery_node=NULL, reason=?"
                 " WHERE id=? AND release_id=? AND delivery_node=?",
-                (reason[:300], job_id, release_id, node),
+                (JobState.HELD, reason[:300], job_id, release_id, node),
             )
 
     def record_release(self, release_id: str, job_id: str) -> bool:

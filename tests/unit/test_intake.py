@@ -21,6 +21,7 @@ from appliance.intake import backend, cupsconf, dnssd, door
 from appliance.intake.ppd import PASS_THROUGH, ppd_text
 from appliance.jobs.deliver import print_options
 from appliance.jobs.options import clean_options, from_query
+from appliance.jobs.release import FoundJob
 from appliance.node import Endpoint
 from appliance.store.db import SCHEMA, Database
 from appliance.store.jobs import JobStore
@@ -48,16 +49,16 @@ def test_options_from_an_intake_query() -> None:
 
 
 def test_release_uses_the_job_defaults_unless_the_owner_chooses(make_job: JobFactory) -> None:
-    meta: dict[str, Any] = {
-        "title": "t",
-        "owner": "alice",
-        "options": {"copies": 2, "sides": "two-sided-long-edge", "color": False},
-    }
+    meta = FoundJob.from_info(
+        make_job(
+            options={"copies": 2, "sides": "two-sided-long-edge", "color": False}
+        ).holder_info()
+    )
     options = print_options({}, meta)
     assert (options.copies, options.sides, options.color) == (2, "two-sided-long-edge", False)
     chosen = print_options({"copies": 1, "sides": "one-sided", "mono": False}, meta)
     assert (chosen.copies, chosen.sides, chosen.color) == (1, "one-sided", True)
-    plain = print_options({}, {"title": "t", "owner": "alice"})
+    plain = print_options({}, FoundJob.from_info(make_job().holder_info()))
     assert (plain.copies, plain.sides, plain.color) == (1, "one-sided", True)
 
 

@@ -37,10 +37,10 @@ def delivered(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Calls that reached the delivery path (faked: these tests are about the checks)."""
     calls: list[dict[str, Any]] = []
 
-    def fake(node: Any, job_id: str, holders: list[str], printer: str, options: Any,
+    def fake(node: Any, job: Any, printer: str, options: Any,
              release_id: str, reprint: bool, open_plaintext: Any) -> Any:  # fmt: skip
-        calls.append({"job": job_id, "printer": printer, "options": options, "rid": release_id})
-        node.deliveries.start(release_id, job_id, printer)
+        calls.append({"job": job.id, "printer": printer, "options": options, "rid": release_id})
+        node.deliveries.start(release_id, job.id, printer)
         return node.deliveries.get(release_id)
 
     monkeypatch.setattr(commands.deliver, "deliver", fake)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
+
+from appliance.store.states import Stage
 
 SIDES = ("one-sided", "two-sided-long-edge", "two-sided-short-edge")
 
@@ -23,13 +24,6 @@ class PrintOptions:
     title: str = "meshprint job"
     user: str = "meshprint"
     document_format: str = "application/octet-stream"  # MIME type, e.g. application/pdf
-
-
-class Stage(StrEnum):
-    QUEUED = "queued"
-    PRINTING = "printing"
-    PRINTED = "printed"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,15 @@
+"""What the jobs layer uses of the running node: the mesh's view plus the log of the
+deliveries this node made. `appliance.node.Node` provides it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from appliance.mesh.context import MeshContext
+from appliance.store.deliveries import DeliveryLog
+
+
+class JobsContext(MeshContext, Protocol):
+    @property
+    def deliveries(self) -> DeliveryLog:
+        """One row per release id this node delivered (or is delivering)."""

@@ -1,0 +1,200 @@
+"""A release request, as the release API and the peer API receive it: to the requester
+(the document) or to a printer, delivered here or handed to the node whose CUPS has the
+printer's queue. The owner's password or a controller-signed command opens the job; a
+request repeated with the same release id is answered with the first one's delivery,
+wherever in the mesh that was made."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.clients.models import DeliveryInfo
+from appliance.crypto.userkeys import b64, unb64
+from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound, Unavailable
+from appliance.jobs import USER_X, deliver, release
+from appliance.jobs.context import JobsContext
+from appliance.jobs.release import FoundJob, Plaintext
+from appliance.mesh.holders import delete_everywhere
+from appliance.store.jobs import check_job_id
+
+Credentials = tuple[str, str]  # the owner's name and password
+
+
+@dataclass(frozen=True)
+class Opener:
+    """What opens a job: the owner's opened share, or a controller-signed command (the
+    whole signed request)."""
+
+    share_x: int = 0
+    share: bytes = b""
+    command: dict[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        if self.command is not None:
+            return {"command": self.command}
+        return {"x": self.share_x, "share": b64(self.share)}
+
+    @classmethod
+    def from_wire(cls, data: object) -> Opener:
+        if isinstance(data, dict) and isinstance(data.get("command"), dict):
+            return cls(command=data["command"])
+        try:
+            assert isinstance(data, dict)
+            return cls(int(data["x"]), unb64(str(data["share"])))
+        except (AssertionError, KeyError, ValueError, TypeError):
+            raise BadRequest("a handed-over release needs the owner's share") from None
+
+    def plaintext(self, node: JobsContext, job_id: str, job: FoundJob | None) -> Plaintext:
+        if self.command is not None:
+            return release.release_authorized(node, self.command, job_id)
+        return release.release_with_share(
+            node, job or release.find_job(node, job_id, None), self.share_x, self.share
+        )
+
+
+def release_job(
+    node: JobsContext, job_id: str, data: dict[str, Any], credentials: Credentials | None
+) -> Plaintext | DeliveryInfo:
+    """The document (no printer named), or the delivery to the printer `data` names."""
+    check_job_id(job_id)
+    try:
+        return _release(node, job_id, data, credentials)
+    except (NotFound, Conflict):
+        # Gone or claimed: perhaps by this very release, retried here after another
+        # node took it. Asking the peers only now keeps the usual path short.
+        earlier = repeated(node, data, job_id, everywhere=True)
+        if earlier is not None:
+            return earlier
+        raise
+
+
+def _release(
+    node: JobsContext, job_id: str, data: dict[str, Any], credentials: Credentials | None
+) -> Plaintext | DeliveryInfo:
+    job: FoundJob | None = None
+    if credentials is not None:
+        private = release.authenticate(node, *credentials)
+        earlier = repeated(node, data, job_id)
+        if earlier is not None:
+            return earlier
+        job = release.find_job(node, job_id, owner=credentials[0])
+        opener = Opener(USER_X, release.open_user_share(private, job))
+    else:
+        opener = Opener(command=data)
+    if not data.get("printer"):
+        return opener.plaintext(node, job_id, job)
+    earlier = repeated(node, data, job_id)
+    if earlier is not None:
+        return earlier
+    job = job or release.find_job(node, job_id, owner=None)
+    release_id = deliver.check_release_id(
+        data.get("release_id") or release.command_release_id(data)
+    )
+    options = deliver.print_options(data, job)  # checked here, before any forwarding
+    printer = str(data["printer"])
+    target = deliver.queue_node(node, printer)
+    if target is not None:
+        handed = {
+            **{key: data[key] for key in ("copies", "sides", "mono") if key in data},
+            "printer": printer,
+            "release_id": release_id,
+            "reprint": bool(data.get("reprint")),
+            "opener": opener.to_wire(),
+        }
+        return _forward(node, target, job_id, handed)
+    return deliver.deliver(
+        node,
+        job,
+        printer,
+        options,
+        release_id,
+        bool(data.get("reprint")),
+        lambda: opener.plaintext(node, job_id, job),
+    ).to_dict()
+
+
+def _forward(node: JobsContext, target: str, job_id: str, request: dict[str, Any]) -> DeliveryInfo:
+    """Hand a release to the node whose CUPS has the printer's queue (peer API, mutual
+    TLS); `request` carries the printer, options, release id and what opens the job."""
+    if not node.peers.is_live(target):
+        raise Unavailable(
+            f"printer {request['printer']} is a CUPS queue on node {target}, which is not up;"
+            " the job stays held — release it again when that node is back"
+        )
+    return node.peers.client(target).deliver(job_id, request)
+
+
+def deliver_handed_over(node: JobsContext, job_id: str, data: dict[str, Any]) -> DeliveryInfo:
+    """A release to a printer whose CUPS queue is on this node, handed over by the node
+    the owner (or the controller's command) released it on."""
+    check_job_id(job_id)
+    if not isinstance(data.get("opener"), dict):
+        raise BadRequest("a handed-over release needs what opens the job")
+    opener = Opener.from_wire(data["opener"])
+    printer = str(data.get("printer", ""))
+    if deliver.queue_node(node, printer) is not None:
+        raise BadRequest(f"printer {printer} is not attached to this node")
+    job = release.find_job(node, job_id, owner=None)
+    return deliver.deliver(
+        node,
+        job,
+        printer,
+        deliver.print_options(data, job),
+        deliver.check_release_id(str(data.get("release_id", ""))),
+        bool(data.get("reprint")),
+        lambda: opener.plaintext(node, job_id, job),
+    ).to_dict()
+
+
+def find_delivery(node: JobsContext, release_id: str) -> DeliveryInfo | None:
+    """A delivery made by this node or, failing that, by a live peer."""
+    found = node.deliveries.get(release_id)
+    if found is not None:
+        return found.to_dict()
+    for peer in node.peers.live():
+        if peer.id != node.id:
+            with contextlib.suppress(MeshprintError):
+                return node.peers.client(peer.id).release_status(release_id)
+    return None
+
+
+def repeated(
+    node: JobsContext, data: dict[str, Any], job_id: str, everywhere: bool = False
+) -> DeliveryInfo | None:
+    """A release already made here (or, `everywhere`, by a live peer): the job may be
+    printed and gone."""
+    release_id = data.get("release_id") or (
+        release.command_release_id(data) if "command" in data else None
+    )
+    if not data.get("printer") or not release_id:
+        return None
+    release_id = deliver.check_release_id(str(release_id))
+    if everywhere:
+        earlier = find_delivery(node, release_id)
+    else:
+        found = node.deliveries.get(release_id)
+        earlier = found.to_dict() if found is not None else None
+    if earlier is None:
+        return None
+    if earlier["job_id"] != job_id:
+        raise Conflict(f"release {release_id} was for another job")
+    return earlier
+
+
+def deliveries_of(node: JobsContext, job_id: str) -> list[DeliveryInfo]:
+    """Every release of the job this node and the live peers know of, oldest first."""
+    found = [d.to_dict() for d in node.deliveries.for_job(job_id)]
+    for peer in node.peers.live():
+        if peer.id != node.id:
+            with contextlib.suppress(MeshprintError):
+                found += node.peers.client(peer.id).deliveries(job_id)
+    return sorted(found, key=lambda d: d["updated_at"])
+
+
+def delete_job(node: JobsContext, job_id: str, credentials: Credentials) -> None:
+    """The owner deletes a job everywhere."""
+    release.authenticate(node, *credentials)
+    job = release.find_job(node, job_id, owner=credentials[0])
+    delete_everywhere(node, job_id, "deleted by owner", job.holder_ids)
