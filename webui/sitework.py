@@ -19,6 +19,7 @@ from werkzeug.datastructures import FileStorage
 
 from appliance.config import parse_duration
 from appliance.errors import BadRequest, MeshprintError
+from appliance.hostname import check_host
 from appliance.printers import registry
 from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site import admin
@@ -185,7 +186,7 @@ def check_upstream(url: str) -> str:
         )
     if parts.username or parts.password or parts.path not in ("", "/") or parts.query:
         raise BadRequest("give only the broker's address: no user, password or path in it")
-    registry.check_host(parts.hostname)
+    check_host(parts.hostname)
     return f"{parts.scheme}://{parts.hostname}{f':{port}' if port else ''}"
 
 

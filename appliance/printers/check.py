@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.errors import MeshprintError
-from appliance.printers import snmp
 from appliance.printers.delivery import PrintOptions, Stage
 from appliance.printers.delivery.cups import CupsDriver
 from appliance.printers.delivery.ipp import IppDriver
 from appliance.printers.drivers import driver_for, snmp_target
 from appliance.printers.errors import PrinterUnreachable
 from appliance.printers.registry import PrinterRecord
+from appliance.printers.snmp.models import PrinterStatus
+from appliance.printers.snmp.status import read_status
 
 
 @dataclass
@@ -48,7 +49,7 @@ def check(record: PrinterRecord, test_page: bool = False) -> Report:
     target = snmp_target(record)
     if target is not None:
         try:
-            status = snmp.read_status(target)
+            status = read_status(target)
             report.status = snmp_summary(status)
             if status.blocking_reason():
                 report.problems.append(status.blocking_reason() or "")
@@ -83,7 +84,7 @@ def _probe(record: PrinterRecord, report: Report) -> None:
             ) from None
 
 
-def snmp_summary(status: snmp.PrinterStatus) -> dict[str, Any]:
+def snmp_summary(status: PrinterStatus) -> dict[str, Any]:
     return {
         "device": status.device_status,
         "printer": status.printer_status,

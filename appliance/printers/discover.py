@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from appliance.errors import MeshprintError
-from appliance.printers import snmp
 from appliance.printers.ipp.client import IppClient
 from appliance.printers.ipp.exceptions import IppError
+from appliance.printers.snmp.scan import sweep
 
 SERVICES = {"_ipp._tcp": "ipp", "_ipps._tcp": "ipps", "_pdl-datastream._tcp": "socket"}
 BROWSE_TIMEOUT = 10.0
@@ -128,7 +128,7 @@ def discover(
 ) -> list[Found]:
     found = browse(env=env)
     if subnet:
-        for hit in snmp.sweep(subnet, community, port=snmp_port):
+        for hit in sweep(subnet, community, port=snmp_port):
             known = next((f for f in found if f.host == hit.host), None)
             if known is None:
                 known = Found(

@@ -8,7 +8,7 @@ from appliance.printers.delivery import Driver
 from appliance.printers.registry import PrinterRecord
 
 if TYPE_CHECKING:
-    from appliance.printers import snmp
+    from appliance.printers.snmp.target import SnmpTarget
 
 
 def driver_for(record: PrinterRecord) -> Driver:
@@ -33,18 +33,18 @@ def driver_for(record: PrinterRecord) -> Driver:
     return CupsDriver(endpoint.path)
 
 
-def snmp_target(record: PrinterRecord) -> snmp.SnmpTarget | None:
+def snmp_target(record: PrinterRecord) -> SnmpTarget | None:
     if record.snmp is None:
         return None
-    from appliance.printers import snmp
+    from appliance.printers.snmp.target import SnmpTarget
 
-    return snmp.SnmpTarget.from_config(record.snmp)
+    return SnmpTarget.from_config(record.snmp)
 
 
 def preflight(record: PrinterRecord) -> None:
     """Raise PrinterNotReady / PrinterUnreachable when SNMP says the job must wait."""
     target = snmp_target(record)
     if target is not None:
-        from appliance.printers import snmp
+        from appliance.printers.snmp.status import preflight as snmp_preflight
 
-        snmp.preflight(target)
+        snmp_preflight(target)

@@ -44,15 +44,15 @@ def known(db: Database) -> dict[str, dict[str, Any]]:
 
 
 def poll_once(node: Node) -> None:
-    from appliance.printers import snmp
     from appliance.printers.check import snmp_summary
+    from appliance.printers.snmp.status import read_status
 
     for printer in registry.printers(node.directory().doc).values():
         target = snmp_target(printer)
         if target is None:
             continue
         try:
-            status = snmp.read_status(target)
+            status = read_status(target)
             reason = status.blocking_reason() or ""
             record(node.db, printer.name, not reason, reason, snmp_summary(status))
         except MeshprintError as err:

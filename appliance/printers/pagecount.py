@@ -10,24 +10,27 @@ make the count arrive early: the check is as good as the counter.
 
 from __future__ import annotations
 
-from appliance.printers import snmp
 from appliance.printers.delivery import Progress, Stage
 from appliance.printers.delivery.raw import RawReceipt
+from appliance.printers.snmp.mib import PRT_MARKER_LIFE_COUNT
+from appliance.printers.snmp.status import read_status
+from appliance.printers.snmp.target import SnmpTarget
+from appliance.printers.snmp.transport import read_values
 
 
 class SnmpPageCounter:
     """A `CompletionCheck` for `RawDriver` over SNMP."""
 
-    def __init__(self, target: snmp.SnmpTarget) -> None:
+    def __init__(self, target: SnmpTarget) -> None:
         self.target = target
 
     def baseline(self) -> int | None:
-        values = snmp.read_values(self.target, [snmp.PRT_MARKER_LIFE_COUNT])
-        count = values.get(snmp.PRT_MARKER_LIFE_COUNT)
+        values = read_values(self.target, [PRT_MARKER_LIFE_COUNT])
+        count = values.get(PRT_MARKER_LIFE_COUNT)
         return count if isinstance(count, int) else None
 
     def progress(self, receipt: RawReceipt) -> Progress:
-        status = snmp.read_status(self.target)
+        status = read_status(self.target)
         if status.page_count is None or receipt.pages_before is None:
             return Progress(Stage.PRINTED, "sent; the printer reports no page counter")
         done = status.page_count - receipt.pages_before

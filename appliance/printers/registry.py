@@ -11,17 +11,16 @@ SNMP address and credentials for status checks:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.errors import BadRequest, NotFound
+from appliance.hostname import check_host
 
 PRINTER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,126}")
-HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 DEFAULT_PORTS = {"ipp": 631, "ipps": 631, "socket": 9100}
 # What a RAW printer speaks: documents in other formats are converted through CUPS's
@@ -38,17 +37,6 @@ def check_printer_name(name: str) -> str:
             "'.', '_' or '-'"
         )
     return name
-
-
-def check_host(host: str) -> str:
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    if not HOST_RE.fullmatch(host):
-        raise BadRequest(f"{host!r} is not a host name or IP address")
-    return host
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from appliance.printers.snmp import (
     decode_error_state,
     decode_status,
     encode_error_state,
+    scan,
 )
 from tests.fixtures.snmpagent import parse_snmprec
 
@@ -385,7 +386,7 @@ def test_sweep_refuses_bad_or_large_networks(cidr: str, too_large: bool) -> None
 
 
 def test_sweep_accepts_a_22() -> None:
-    assert snmp._network("10.0.4.0/22").num_addresses == 1024
+    assert scan._network("10.0.4.0/22").num_addresses == 1024
     assert (
-        snmp._network("10.0.5.7/22").network_address == snmp._network("10.0.4.0/22").network_address
+        scan._network("10.0.5.7/22").network_address == scan._network("10.0.4.0/22").network_address
     )
