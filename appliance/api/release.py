@@ -16,7 +16,8 @@ from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release, releases
 from appliance.jobs.release import Plaintext
 from appliance.mesh.placement import COPIES
-from appliance.printers import monitor, registry
+from appliance.printers import registry
+from appliance.store import printer_status
 from appliance.store.jobs import check_job_id
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def app(
                     "disk": _disk(node) if record.id == node.id else None,
                 }
             )
-        polled = monitor.known(node.db)
+        polled = printer_status.known(node.db)
         printers = [
             {**p.public(), **polled.get(name, {"ready": None, "reason": "not checked"})}
             for name, p in registry.printers(directory.doc).items()

@@ -11,9 +11,10 @@ from appliance.errors import BadRequest, MeshprintError
 from appliance.node import (
     open_site,
 )
-from appliance.printers import monitor, registry
+from appliance.printers import registry
 from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site import admin
+from appliance.store import printer_status
 
 # Printers
 
@@ -84,7 +85,7 @@ def printer_state(entry: dict[str, Any]) -> str:
 def cmd_printer_list(args: argparse.Namespace) -> None:
     db, site = open_site(data_dir(args))
     records = registry.printers(site.directory().doc)
-    polled = monitor.known(db)
+    polled = printer_status.known(db)
     if args.json:
         print_json([{**r.public(), **polled.get(r.name, {})} for r in records.values()])
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from appliance.printers import monitor
+from appliance.store import printer_status
 
 if TYPE_CHECKING:
     from appliance.node import Node
@@ -87,7 +87,7 @@ class Watcher:
         """This node's printer status when it changed since the last call, else None."""
         status = {
             name: {k: v for k, v in s.items() if k != "checked_at"}
-            for name, s in monitor.known(self.node.db).items()
+            for name, s in printer_status.known(self.node.db).items()
         }
         if status == self._printers:
             return None

@@ -1,46 +1,24 @@
-"""Printer status, polled over SNMP by super nodes and kept in the node's database, so the
-status API and `meshprint printer list` on the same machine show toner, pages and alerts."""
+"""Printer status, polled over SNMP by super nodes and kept in the node's database
+(`appliance.store.printer_status`), so the status API and `meshprint printer list` on the
+same machine show toner, pages and alerts."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from appliance.errors import MeshprintError
 from appliance.printers import registry
 from appliance.printers.drivers import snmp_target
-from appliance.store.db import Database
+from appliance.store import printer_status
 
 if TYPE_CHECKING:
     from appliance.node import Node
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 15.0
-
-
-def record(db: Database, name: str, ready: bool, reason: str, status: dict[str, Any]) -> None:
-    with db.transaction() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO printer_status (name, checked_at, ready, reason, status)"
-            " VALUES (?,?,?,?,?)",
-            (name, time.time(), int(ready), reason[:300], json.dumps(status)),
-        )
-
-
-def known(db: Database) -> dict[str, dict[str, Any]]:
-    """The last status of each printer: ready, reason, checked_at and the SNMP details."""
-    return {
-        row["name"]: {
-            "ready": bool(row["ready"]),
-            "reason": row["reason"],
-            "checked_at": row["checked_at"],
-            **json.loads(row["status"]),
-        }
-        for row in db.query("SELECT * FROM printer_status")
-    }
 
 
 def poll_once(node: Node) -> None:
@@ -54,9 +32,9 @@ def poll_once(node: Node) -> None:
         try:
             status = read_status(target)
             reason = status.blocking_reason() or ""
-            record(node.db, printer.name, not reason, reason, snmp_summary(status))
+            printer_status.record(node.db, printer.name, not reason, reason, snmp_summary(status))
         except MeshprintError as err:
-            record(node.db, printer.name, False, str(err), {})
+            printer_status.record(node.db, printer.name, False, str(err), {})
 
 
 def start(node: Node, stop: threading.Event) -> None:

@@ -153,14 +153,14 @@ def test_printer_status_toner_and_alerts_from_the_node_database(
     admin_browser: Browser, data: Path
 ) -> None:
     """What the node's SNMP monitor recorded is what the console shows."""
-    from appliance.printers import monitor
+    from appliance.store import printer_status
 
     admin_browser.post(
         "/admin/printers",
         {"action": "add", "name": "lobby", "uri": "ipp://10.0.0.5/ipp/print", "snmp": "10.0.0.5"},
     )
     db, _ = open_site(DataDir(data))
-    monitor.record(
+    printer_status.record(
         db,
         "lobby",
         False,

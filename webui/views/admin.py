@@ -25,8 +25,9 @@ from flask import (
 from appliance import __version__
 from appliance.crypto.userkeys import check_password
 from appliance.errors import BadRequest, MeshprintError
-from appliance.printers import monitor, registry
+from appliance.printers import registry
 from appliance.site import admin
+from appliance.store import printer_status
 from webui import links, security, sitework
 from webui.context import data, event, has_site, release_api, site, store
 from webui.errors import form_status
@@ -57,7 +58,7 @@ def _status() -> dict[str, Any]:
     except MeshprintError as err:
         directory = site().directory()
         db, _ = _db_site()
-        polled = monitor.known(db)
+        polled = printer_status.known(db)
         status = {
             "offline": True,
             "offline_reason": str(err),
@@ -193,7 +194,7 @@ def printers() -> Any:
             found = sitework.discover(fresh=True)
         except MeshprintError as err:
             search_problem = f"Searching the network did not work: {err}"
-    polled = monitor.known(_db_site()[0])
+    polled = printer_status.known(_db_site()[0])
     records = list(registry.printers(site().directory().doc).values())
     return (
         render_template(
