@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from appliance.errors import ConfigError
+from appliance.humanize import DURATION_UNITS, format_duration
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -26,7 +26,7 @@ def parse_duration(text: str | int | float) -> int:
     match = _DURATION.match(text)
     if not match:
         raise ConfigError(f"{text!r} is not a duration: use e.g. 90s, 30m, 8h or 3d")
-    return int(float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "s").lower()])
+    return int(float(match.group(1)) * DURATION_UNITS[(match.group(2) or "s").lower()])
 
 
 def parse_size(text: str | int) -> int:
@@ -38,13 +38,6 @@ def parse_size(text: str | int) -> int:
         raise ConfigError(f"{text!r} is not a size: use e.g. 512K, 100M or 2G")
     unit = (match.group(2) or "").lower()[:1]
     return int(float(match.group(1)) * _SIZE_UNITS[unit])
-
-
-def format_duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ and a client for this node's local release API."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -68,30 +67,12 @@ def local_time(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, zone).strftime("%a %H:%M")
 
 
-def human_age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return "just now" if seconds < 10 else f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        hours, minutes = divmod(seconds // 60, 60)
-        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
-    return f"{seconds // 86400} d {(seconds % 86400) // 3600} h"
-
-
-def since(timestamp: float) -> str:
-    """'just now', '5 min ago', '2 h ago'."""
-    age = human_age(time.time() - timestamp)
-    return age if age == "just now" else f"{age} ago"
-
-
 def jinja_helpers() -> dict[str, Any]:
-    from appliance.humanize import human_size
+    from appliance.humanize import human_duration, human_size, since
 
     return {
         "human_size": human_size,
-        "human_age": human_age,
+        "human_duration": human_duration,
         "since": since,
         "local_time": local_time,
     }

@@ -24,7 +24,7 @@ from appliance.clients.models import DeliveryInfo
 from appliance.clients.node import NodeClient
 from appliance.errors import ConfigError, MeshprintError
 from appliance.https.client import describe
-from appliance.humanize import ago, human_size
+from appliance.humanize import human_duration, human_size
 from appliance.node import (
     DEFAULT_RELEASE_PORT,
     DEFAULT_SUBMIT_PORT,
@@ -73,9 +73,11 @@ def cmd_jobs(args: argparse.Namespace) -> None:
     now = time.time()
     print(f"{'JOB':26} {'SIZE':>9} {'AGE':>7} {'EXPIRES':>8} {'COPIES':>6}  TITLE")
     for job in jobs:
+        age = human_duration(now - job["created_at"], compact=True)
+        expires = human_duration(job["expires_at"] - now, compact=True)
         print(
-            f"{job['id']:26} {human_size(job['size']):>9} {ago(now - job['created_at']):>7} "
-            f"{ago(job['expires_at'] - now):>8} {len(job['copies']):>6}  {job['title']}"
+            f"{job['id']:26} {human_size(job['size']):>9} {age:>7} "
+            f"{expires:>8} {len(job['copies']):>6}  {job['title']}"
         )
 
 
@@ -150,10 +152,11 @@ def cmd_job_show(args: argparse.Namespace) -> None:
     state = job["state"] + (f" ({job['reason']})" if job.get("reason") else "")
     if job["state"] == "unknown":
         state += " — it may have printed; release with --reprint to print it again"
+    age = human_duration(now - job["created_at"], compact=True)
+    expires = human_duration(job["expires_at"] - now, compact=True)
     print(
         f"{job['id']}  {job['title']}\n  state:   {state}\n  size:    {human_size(job['size'])}"
-        f"\n  age:     {ago(now - job['created_at'])}\n  expires: in "
-        f"{ago(job['expires_at'] - now)}\n  copies:  {len(job['copies'])} "
+        f"\n  age:     {age}\n  expires: in {expires}\n  copies:  {len(job['copies'])} "
         f"({', '.join(job['copies'])})"
     )
     if job.get("options"):
@@ -204,7 +207,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     )
     print(f"\n{'NODE':14} {'ROLE':5} {'STATE':5} {'SEEN':>6} {'JOBS':>5}  ADDRESS")
     for m in status["members"]:
-        seen = ago(now - m["last_seen"]) if m["last_seen"] else "never"
+        seen = human_duration(now - m["last_seen"], compact=True) if m["last_seen"] else "never"
         jobs = "-" if m["jobs"] is None else str(m["jobs"])
         mark = " (controller)" if m["controller"] else ""
         print(

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from appliance.config import (
     LIMITS,
     SiteSettings,
-    format_duration,
     parse_duration,
     parse_size,
 )
 from appliance.errors import ConfigError
+from appliance.humanize import format_duration
 
 K, M, G, T = 1024, 1024**2, 1024**3, 1024**4
 

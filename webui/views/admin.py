@@ -25,6 +25,7 @@ from flask import (
 from appliance import __version__
 from appliance.crypto.userkeys import check_password
 from appliance.errors import BadRequest, MeshprintError
+from appliance.humanize import since
 from appliance.printers import registry
 from appliance.site import admin
 from appliance.store import printer_status
@@ -82,14 +83,8 @@ def _status() -> dict[str, Any]:
                 for n, p in registry.printers(directory.doc).items()
             ],
         }
-    status["events"] = [{**e, "when": _when(e["at"])} for e in store().events(12)]
+    status["events"] = [{**e, "when": since(e["at"])} for e in store().events(12)]
     return status
-
-
-def _when(at: float) -> str:
-    from webui.context import since
-
-    return since(at)
 
 
 def _db_site() -> Any:
