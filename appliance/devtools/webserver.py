@@ -3,19 +3,14 @@ tests. On the appliance gunicorn serves `webui.wsgi:app` with the device certifi
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 import threading
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from appliance.site.ca import cert_pem, key_pem, new_key, write_private
+from appliance.site import ca
 
 
 def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
@@ -24,27 +19,9 @@ def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
     directory.mkdir(parents=True, exist_ok=True)
-    key = new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshprint web UI")])
-    alt: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        alt.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        alt.append(x509.DNSName(host))
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=825))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    write_private(key_path, key_pem(key))
-    cert_path.write_bytes(cert_pem(cert))
+    key, cert = ca.self_signed("meshprint web UI", ["localhost", host], days=825)
+    ca.write_private(key_path, ca.key_pem(key))
+    cert_path.write_bytes(ca.cert_pem(cert))
     return cert_path, key_path
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -76,8 +77,55 @@ def write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def host_names(hosts: Iterable[str]) -> list[x509.GeneralName]:
+    """Subject alternative names: an IP address entry for an address, else a DNS name."""
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return list(dict.fromkeys(names))
+
+
+def build_certificate(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    issuer: x509.Name,
+    signing_key: ec.EllipticCurvePrivateKey,
+    days: int,
+    extensions: Iterable[tuple[x509.ExtensionType, bool]] = (),
+) -> x509.Certificate:
+    """A certificate valid from five minutes ago (clock skew) for `days`, with a random
+    serial and these (extension, critical) pairs, signed with SHA-256."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    return builder.sign(signing_key, _SHA256)
+
+
+def self_signed(
+    common_name: str, hosts: Iterable[str], days: int
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new key and a self-signed server certificate for these host names and addresses
+    (tools and tests; node certificates come from `SiteCA.issue`)."""
+    key = new_key()
+    name = _name(common_name)
+    alt = x509.SubjectAlternativeName(host_names(hosts))
+    return key, build_certificate(name, key.public_key(), name, key, days, [(alt, False)])
 
 
 class SiteCA:
@@ -90,34 +138,24 @@ class SiteCA:
     @classmethod
     def create(cls, site_name: str) -> SiteCA:
         key = new_key()
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"meshprint {site_name} CA")])
-        now = _now()
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=365 * CA_YEARS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, _SHA256)
+        name = _name(f"meshprint {site_name} CA")
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
         )
+        extensions: list[tuple[x509.ExtensionType, bool]] = [
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (usage, True),
+            (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+        ]
+        cert = build_certificate(name, key.public_key(), name, key, 365 * CA_YEARS, extensions)
         return cls(cert, key)
 
     @property
@@ -130,33 +168,17 @@ class SiteCA:
         """A node certificate (client and server auth) with `node_id` as its name."""
         if self.key is None:
             raise Forbidden("only the site controller can issue certificates")
-        names: list[x509.GeneralName] = [x509.DNSName(node_id), x509.DNSName("localhost")]
-        for host in hosts:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                names.append(x509.DNSName(host))
-        now = _now()
-        return (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)]))
-            .issuer_name(self.cert.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=365 * NODE_YEARS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName(list(dict.fromkeys(names))), False)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.cert.public_key()), False
-            )
-            .sign(self.key, _SHA256)
+        usage = x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        )
+        extensions: list[tuple[x509.ExtensionType, bool]] = [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.SubjectAlternativeName(host_names([node_id, "localhost", *hosts])), False),
+            (usage, False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(self.cert.public_key()), False),
+        ]
+        return build_certificate(
+            _name(node_id), public_key, self.cert.subject, self.key, 365 * NODE_YEARS, extensions
         )
 
     def sign(self, data: bytes) -> bytes:
@@ -176,11 +198,7 @@ class SiteCA:
 
 def csr_for(key: ec.EllipticCurvePrivateKey, node_id: str) -> bytes:
     """A PEM certificate request proving possession of `key`."""
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)]))
-        .sign(key, _SHA256)
-    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(_name(node_id)).sign(key, _SHA256)
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
