@@ -4,55 +4,20 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from appliance.api.plaintext import stream_plaintext
-from appliance.errors import MeshprintError, NotFound
+from appliance.errors import NotFound
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release, releases
 from appliance.jobs.release import Plaintext
-from appliance.mesh.placement import COPIES
-from appliance.printers import registry
-from appliance.store import printer_status
+from appliance.jobs.status import mesh_jobs, mesh_status
 from appliance.store.jobs import check_job_id
 
 if TYPE_CHECKING:
     from appliance.node import Node
-
-
-def mesh_jobs(node: Node, owner: str | None) -> dict[str, dict[str, Any]]:
-    """Every job this node and the live peers hold (metadata only), and who has a copy."""
-    jobs: dict[str, dict[str, Any]] = {}
-    sources: list[tuple[str, list[dict[str, Any]]]] = [
-        (
-            node.id,
-            [{**j.public(), "holders_version": j.holders_version} for j in node.store.all(owner)],
-        ),
-    ]
-    for peer in node.peers.live():
-        if peer.id == node.id:
-            continue
-        try:
-            sources.append((peer.id, node.peers.client(peer.id).jobs(owner)))  # type: ignore[arg-type]
-        except MeshprintError:
-            continue
-    for source, items in sources:
-        for item in items:
-            known = jobs.get(item["id"])
-            if known is None or item["holders_version"] > known["holders_version"]:
-                jobs[item["id"]] = {**item, "copies": (known or {}).get("copies", [])}
-            jobs[item["id"]]["copies"] = sorted({*jobs[item["id"]]["copies"], source})
-    return jobs
-
-
-def _disk(node: Node) -> dict[str, int]:
-    """Free and total bytes of the file system holding this node's jobs."""
-    usage = shutil.disk_usage(node.data.root)
-    return {"free": usage.free, "total": usage.total}
 
 
 def app(
@@ -67,49 +32,7 @@ def app(
 
     @router.route("GET", "/v1/status")
     def status(request: Request) -> Response:
-        directory = node.directory()
-        jobs = mesh_jobs(node, None)
-        counts = [len(j["copies"]) for j in jobs.values()]
-        states = [str(j.get("state", "held")) for j in jobs.values()]
-        members = []
-        for record in directory.nodes.values():
-            held = sum(1 for j in jobs.values() if record.id in j["copies"])
-            seen = node.peers.last_seen(record.id)
-            members.append(
-                {
-                    "id": record.id,
-                    "name": record.name,
-                    "role": record.role,
-                    "address": f"{record.host}:{record.peer_port}" if record.reachable else None,
-                    "live": node.peers.is_live(record.id),
-                    "last_seen": time.time() if record.id == node.id else seen,
-                    "controller": record.id == directory.controller_id,
-                    "jobs": held if node.peers.is_live(record.id) else None,
-                    "disk": _disk(node) if record.id == node.id else None,
-                }
-            )
-        polled = printer_status.known(node.db)
-        printers = [
-            {**p.public(), **polled.get(name, {"ready": None, "reason": "not checked"})}
-            for name, p in registry.printers(directory.doc).items()
-        ]
-        return json_response(
-            {
-                "site": directory.name,
-                "printers": printers,
-                "node": node.id,
-                "directory_version": directory.version,
-                "settings": directory.settings.describe(),
-                "members": members,
-                "jobs": {
-                    "held": len(jobs),
-                    "fully_replicated": sum(1 for c in counts if c >= COPIES),
-                    "under_replicated": sum(1 for c in counts if c < COPIES),
-                    "by_copies": {str(n): counts.count(n) for n in sorted(set(counts))},
-                    "by_state": {s: states.count(s) for s in sorted(set(states))},
-                },
-            }
-        )
+        return json_response(mesh_status(node, node.db, node.data.root))
 
     @router.route("GET", "/v1/jobs")
     def jobs(request: Request) -> Response:

@@ -26,6 +26,7 @@ from appliance import __version__
 from appliance.crypto.userkeys import check_password
 from appliance.errors import BadRequest, MeshprintError
 from appliance.humanize import since
+from appliance.jobs.status import status_document
 from appliance.printers import registry
 from appliance.site import admin
 from appliance.store import printer_status
@@ -57,32 +58,9 @@ def _status() -> dict[str, Any]:
         status = release_api().status()
         status["offline"] = False
     except MeshprintError as err:
-        directory = site().directory()
         db, _ = _db_site()
-        polled = printer_status.known(db)
-        status = {
-            "offline": True,
-            "offline_reason": str(err),
-            "site": directory.name,
-            "members": [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "role": r.role,
-                    "live": None,
-                    "controller": r.id == directory.controller_id,
-                    "jobs": None,
-                    "last_seen": None,
-                    "address": f"{r.host}:{r.peer_port}" if r.reachable else None,
-                }
-                for r in directory.nodes.values()
-            ],
-            "jobs": {"held": 0, "fully_replicated": 0, "under_replicated": 0, "by_copies": {}},
-            "printers": [
-                {**p.public(), **polled.get(n, {"ready": None, "reason": "not checked"})}
-                for n, p in registry.printers(directory.doc).items()
-            ],
-        }
+        status = status_document(site().directory(), printer_status.known(db))
+        status.update(offline=True, offline_reason=str(err))
     status["events"] = [{**e, "when": since(e["at"])} for e in store().events(12)]
     return status
 
