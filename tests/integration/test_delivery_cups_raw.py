@@ -17,8 +17,8 @@ from pathlib import Path
 import cups
 import pytest
 
-from appliance.devtools.processes import free_port, processes_mentioning, session_members
 from appliance.devtools import virtual_printer as ippeve_fixture
+from appliance.devtools.processes import free_port, processes_mentioning, session_members
 from appliance.printers.delivery import PrintOptions, Progress, Stage, Submitted
 from appliance.printers.delivery.cups import (
     CUPS_LOCK,
