@@ -1,4 +1,5 @@
-# meshprint: `make demo` runs a local three-node mesh; `make test` runs the test suite.
+# meshprint: `make demo` runs a local three-node mesh; `make test` runs the checks of
+# `make lint` (style, types) and then the test suite.
 # Both set up what they need first (Debian packages, the .venv virtual environment).
 
 VENV := .venv
@@ -12,8 +13,7 @@ setup:
 demo: setup
 	$(PY) -m appliance.devtools.demo
 
-test: setup
-	$(VENV)/bin/ruff check appliance webui tests bench
+test: setup lint
 	$(PY) -m pytest -q
 
 unit: setup
@@ -22,9 +22,11 @@ unit: setup
 integration: setup
 	$(PY) -m pytest -q tests/integration
 
+# Style, then types (mypy, configured in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check appliance webui tests bench
 	$(VENV)/bin/ruff format --check appliance webui tests bench
+	$(VENV)/bin/mypy
 
 # The appliance image (root; 20-30 min on 2 cores) and its boot test under qemu.
 image: setup

@@ -27,16 +27,15 @@ class Identity:
 class DataDir:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
-
-    tls = property(lambda self: self.root / "tls")
-    ca_cert = property(lambda self: self.root / "tls" / "ca.pem")
-    ca_key = property(lambda self: self.root / "tls" / "ca.key")
-    node_cert = property(lambda self: self.root / "tls" / "node.pem")
-    node_key = property(lambda self: self.root / "tls" / "node.key")
-    db = property(lambda self: self.root / "meshprint.db")
-    jobs = property(lambda self: self.root / "jobs")
-    incoming = property(lambda self: self.root / "incoming")
-    identity_file = property(lambda self: self.root / "node.json")
+        self.tls = self.root / "tls"
+        self.ca_cert = self.tls / "ca.pem"
+        self.ca_key = self.tls / "ca.key"
+        self.node_cert = self.tls / "node.pem"
+        self.node_key = self.tls / "node.key"
+        self.db = self.root / "meshprint.db"
+        self.jobs = self.root / "jobs"
+        self.incoming = self.root / "incoming"
+        self.identity_file = self.root / "node.json"
 
     def exists(self) -> bool:
         return self.identity_file.exists()

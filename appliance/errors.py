@@ -10,7 +10,7 @@ keeps its type across the network: a server answers `to_wire(err)`, a client rai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 
 class MeshprintError(Exception):
@@ -141,7 +141,8 @@ def from_wire(status: int, body: Any, where: str) -> RemoteError:
         cls = _BY_STATUS.get(status, MeshprintError)
     remote = RemoteError if cls is MeshprintError else _remote_classes.get(cls)
     if remote is None:
-        remote = type(cls.__name__, (cls, RemoteError), {"__module__": cls.__module__})
+        made = type(cls.__name__, (cls, RemoteError), {"__module__": cls.__module__})
+        remote = cast(type[RemoteError], made)
         _remote_classes[cls] = remote
     err = remote(str(message or f"{where} answered {status}"))
     err.where = where

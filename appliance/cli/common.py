@@ -72,7 +72,7 @@ CommandFunc = Callable[[argparse.Namespace], None]
 
 def command(parent: Any, name: str, func: CommandFunc, help: str) -> argparse.ArgumentParser:
     """A subcommand of `parent` that runs `func`."""
-    p = parent.add_parser(name, help=help, description=help)
+    p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
     p.set_defaults(func=func)
     return p
 

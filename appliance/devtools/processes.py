@@ -52,7 +52,7 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
                 probe.bind((HOST, port))
             except OSError:
                 continue
-            port = probe.getsockname()[1]
+            port = int(probe.getsockname()[1])
         _handed_out.add(port)
         return port
     raise MeshprintError("no free port on 127.0.0.1")

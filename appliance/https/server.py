@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -43,7 +44,7 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 class Body:
     """The request body as a stream: read(n) returns b"" at its end."""
 
-    def __init__(self, rfile: Any, length: int | None, chunked: bool) -> None:
+    def __init__(self, rfile: BufferedIOBase, length: int | None, chunked: bool) -> None:
         self._rfile = rfile
         self._remaining = length
         self._chunked = chunked

@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,7 +243,7 @@ def local_plaintext(node: MeshContext, job_id: str, key: bytes, holders: list[An
     job = node.store.require(job_id)
     sealed = node.store.open_sealed(job_id)
 
-    def chunks() -> Iterator[bytes]:
+    def chunks() -> Generator[bytes]:
         with sealed:
             yield from decrypt_stream(sealed.read, key, job_id.encode())
 

@@ -96,7 +96,7 @@ def _release(
     printer = str(data["printer"])
     target = deliver.queue_node(node, printer)
     if target is not None:
-        handed = {
+        handed: dict[str, Any] = {
             **{key: data[key] for key in ("copies", "sides", "mono") if key in data},
             "printer": printer,
             "release_id": release_id,

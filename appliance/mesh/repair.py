@@ -15,7 +15,7 @@ import logging
 
 from appliance.crypto import shamir
 from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import Forbidden, MeshprintError
+from appliance.errors import BadRequest, Forbidden, MeshprintError
 from appliance.jobs import USER_X
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
@@ -96,9 +96,12 @@ def share_for_repair(
     holders = {h.node for h in job.holders}
     if caller not in holders:
         raise Forbidden(f"node {caller} does not hold job {job.id}")
-    if int(request.get("holders_version", -1)) != job.holders_version:  # type: ignore[call-overload]
+    if request.get("holders_version") != job.holders_version:
         raise Forbidden("holder lists differ; sync first")
-    claimed = set(request.get("gone") or [])  # type: ignore[arg-type]
+    gone = request.get("gone") or []
+    if not isinstance(gone, list) or not all(isinstance(n, str) for n in gone):
+        raise BadRequest("a repair request names the gone holders as a list of node ids")
+    claimed = set(gone)
     agreed = {h.node for h in gone_holders(node, job)}
     if not claimed <= agreed:
         raise Forbidden(f"this node does not agree that {sorted(claimed - agreed)} are gone")

@@ -72,7 +72,8 @@ def tls_client(
 
 
 def session_properties() -> Properties:
-    props = Properties(PacketTypes.CONNECT)
+    # paho-mqtt ships py.typed but leaves Properties.__init__ unannotated.
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = SESSION_EXPIRY
     return props
 
@@ -184,7 +185,7 @@ class Agent:
     def _work(self) -> None:
         while (message := self._commands.get()) is not None:
             try:
-                self.handle(message.topic, message.payload)
+                self.handle(message.topic, bytes(message.payload))
             finally:
                 if message.qos > 0:
                     self.client.ack(message.mid, message.qos)

@@ -162,6 +162,13 @@ class SiteCA:
     def fingerprint(self) -> str:
         return fingerprint(self.cert)
 
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The CA's public key, from its certificate: ECDSA P-256 like every site key."""
+        public = self.cert.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        return public
+
     def issue(
         self, public_key: ec.EllipticCurvePublicKey, node_id: str, hosts: list[str]
     ) -> x509.Certificate:
@@ -175,7 +182,7 @@ class SiteCA:
             (x509.BasicConstraints(ca=False, path_length=None), True),
             (x509.SubjectAlternativeName(host_names([node_id, "localhost", *hosts])), False),
             (usage, False),
-            (x509.AuthorityKeyIdentifier.from_issuer_public_key(self.cert.public_key()), False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(self.public_key), False),
         ]
         return build_certificate(
             _name(node_id), public_key, self.cert.subject, self.key, 365 * NODE_YEARS, extensions
@@ -188,10 +195,8 @@ class SiteCA:
 
     def verify(self, data: bytes, signature: bytes) -> None:
         """Raise Forbidden unless `signature` over `data` is the controller's."""
-        public = self.cert.public_key()
-        assert isinstance(public, ec.EllipticCurvePublicKey)
         try:
-            public.verify(signature, data, ec.ECDSA(_SHA256))
+            self.public_key.verify(signature, data, ec.ECDSA(_SHA256))
         except InvalidSignature:
             raise Forbidden("signature is not the site controller's") from None
 

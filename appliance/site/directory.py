@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.clients.models import SignedDirectory
 from appliance.config import SiteSettings
 from appliance.crypto.userkeys import b64
 from appliance.errors import BadRequest, Forbidden
@@ -109,7 +110,7 @@ class Directory:
         raw = self._encode(doc)
         return Directory(raw, ca.sign(raw))
 
-    def signed(self) -> dict[str, str]:
+    def signed(self) -> SignedDirectory:
         """The directory as it travels between nodes: the signed document, base64."""
         return {"raw": b64(self.raw), "signature": b64(self.signature)}
 

@@ -4,7 +4,7 @@ release command is answered from here instead of printing again."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from appliance.clients.models import DeliveryInfo
 from appliance.store.db import Database
@@ -25,7 +25,15 @@ class Delivery:
         object.__setattr__(self, "stage", Stage(self.stage))
 
     def to_dict(self) -> DeliveryInfo:
-        return DeliveryInfo(**{**asdict(self), "stage": str(self.stage)})
+        return DeliveryInfo(
+            release_id=self.release_id,
+            job_id=self.job_id,
+            printer=self.printer,
+            stage=str(self.stage),
+            printer_job=self.printer_job,
+            reason=self.reason,
+            updated_at=self.updated_at,
+        )
 
 
 class DeliveryLog:

@@ -90,7 +90,9 @@ def status_json() -> Any:
 @admin_required
 def users() -> Any:
     added: list[sitework.NewUser] = []
-    error, problems, status = None, [], 200
+    error: str | None = None
+    problems: list[str] = []
+    status = 200
     if request.method == "POST":
         action = request.form.get("action")
         name = request.form.get("name", "")

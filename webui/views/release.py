@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 
+from appliance.clients.models import DeliveryInfo
 from appliance.clients.node import Credentials, NodeClient
 from appliance.errors import BadRequest, MeshprintError, RemoteError, Unauthorized
 from appliance.printers import registry
@@ -151,6 +152,13 @@ def _options() -> dict[str, Any]:
     }
 
 
+def _release_call(
+    job_id: str, body: dict[str, Any]
+) -> Callable[[NodeClient, Credentials], DeliveryInfo]:
+    """Releasing one job, as a call for `_api`."""
+    return lambda api, creds: api.release(job_id, body, creds)
+
+
 @bp.post("/print")
 def release_jobs() -> Any:
     """Release the chosen job (or all of them) to a printer; then follow them."""
@@ -166,9 +174,7 @@ def release_jobs() -> Any:
     started = []
     for job_id in jobs:
         request_body = {**options, "release_id": secrets.token_hex(16)}
-        delivery = _api(
-            lambda api, creds, job_id=job_id, body=request_body: api.release(job_id, body, creds)
-        )
+        delivery = _api(_release_call(job_id, request_body))
         started.append(delivery["release_id"])
         event("release", f"a job was released to {options['printer']}")
     return redirect(url_for("release.progress", r=started))

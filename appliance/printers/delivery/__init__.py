@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from appliance.store.states import Stage
+from appliance.store.states import Stage as Stage  # the drivers report it
 
 SIDES = ("one-sided", "two-sided-long-edge", "two-sided-short-edge")
 
