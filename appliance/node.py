@@ -4,16 +4,14 @@ loop (sync with peers, expiry, repair).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
-import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from appliance.datadir import DataDir
+from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
 from appliance.https.server import Server
 from appliance.jobs import deliver
@@ -22,63 +20,13 @@ from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
 from appliance.sdnotify import Notifier
 from appliance.site import admin
-from appliance.site.ca import SiteCA, load_cert, load_key
 from appliance.site.directory import Directory
-from appliance.site.state import SiteState
+from appliance.site.state import open_site
 from appliance.site.tls import peer_client_context, server_context
-from appliance.store.db import Database
 from appliance.store.deliveries import DeliveryLog
 from appliance.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PEER_PORT = 9264
-DEFAULT_SUBMIT_PORT = 9265
-DEFAULT_RELEASE_PORT = 9266
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where this node listens, and the address it tells the others."""
-
-    bind: str = "0.0.0.0"
-    advertise: str | None = None
-    peer_port: int = DEFAULT_PEER_PORT
-    submit_port: int = DEFAULT_SUBMIT_PORT
-    release_port: int = DEFAULT_RELEASE_PORT
-
-    @property
-    def address(self) -> str:
-        if self.advertise:
-            return self.advertise
-        if self.bind not in ("0.0.0.0", "::", ""):
-            return self.bind
-        return lan_address()
-
-
-def lan_address() -> str:
-    """This machine's address on its network: the source address of the route to the
-    outside (a UDP socket "connected" without sending anything), since the host name often
-    resolves to a loopback address (Debian maps it to 127.0.1.1). Loopback only when the
-    machine has no network at all."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like any outside address
-        address: str = probe.getsockname()[0]
-        if not address.startswith("127.") and address != "0.0.0.0":
-            return address
-    with contextlib.suppress(OSError):
-        address = socket.gethostbyname(socket.gethostname())
-        if not address.startswith("127."):
-            return address
-    return "127.0.0.1"
-
-
-def open_site(data: DataDir) -> tuple[Database, SiteState]:
-    """The database and site state of a data directory (used by the node and the CLI)."""
-    identity = data.identity()
-    db = Database(data.db)
-    ca = SiteCA(load_cert(data.ca_cert), load_key(data.ca_key) if data.is_controller else None)
-    return db, SiteState(db, ca, identity.site_id)
 
 
 class Node:

@@ -50,7 +50,7 @@ from appliance.datadir import DataDir  # noqa: E402
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
 from appliance.jobs.release import make_command  # noqa: E402
 from appliance.mqtt import commands, topics  # noqa: E402
-from appliance.node import open_site  # noqa: E402
+from appliance.site.state import open_site  # noqa: E402
 from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.mosquitto import SiteBroker, node_publisher, site_broker  # noqa: E402
 

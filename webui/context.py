@@ -10,10 +10,10 @@ from flask import current_app, g
 
 from appliance.clients.node import NodeClient
 from appliance.datadir import DataDir
+from appliance.endpoint import DEFAULT_RELEASE_PORT
 from appliance.errors import ConfigError
 from appliance.https.client import Client
-from appliance.node import DEFAULT_RELEASE_PORT, open_site
-from appliance.site.state import SiteState
+from appliance.site.state import SiteState, open_site
 from appliance.site.tls import client_context
 from webui.store import Store
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from flask import current_app, request
 
-from appliance.node import DEFAULT_RELEASE_PORT
+from appliance.endpoint import DEFAULT_RELEASE_PORT
 
 
 def host() -> str:

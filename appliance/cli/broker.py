@@ -11,9 +11,9 @@ from typing import Any
 from appliance.cli.common import command, data_arg, data_dir, print_json, read_secret
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, MeshprintError, NotFound
-from appliance.node import open_site
 from appliance.printers import registry
 from appliance.printers.delivery import SIDES
+from appliance.site.state import open_site
 
 
 def _controller(args: argparse.Namespace) -> DataDir:

@@ -22,15 +22,12 @@ from appliance.cli.common import (
 from appliance.cli.printers import printer_state
 from appliance.clients.models import DeliveryInfo
 from appliance.clients.node import NodeClient
+from appliance.endpoint import DEFAULT_RELEASE_PORT, DEFAULT_SUBMIT_PORT
 from appliance.errors import ConfigError, MeshprintError
 from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size
-from appliance.node import (
-    DEFAULT_RELEASE_PORT,
-    DEFAULT_SUBMIT_PORT,
-    open_site,
-)
 from appliance.printers.delivery import SIDES
+from appliance.site.state import open_site
 
 # Client commands
 

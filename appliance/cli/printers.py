@@ -8,12 +8,10 @@ from typing import Any
 
 from appliance.cli.common import command, data_arg, data_dir, print_json
 from appliance.errors import BadRequest, MeshprintError
-from appliance.node import (
-    open_site,
-)
 from appliance.printers import registry
 from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site import admin
+from appliance.site.state import open_site
 from appliance.store import printer_status
 
 # Printers

@@ -9,20 +9,20 @@ from typing import Any
 from appliance.cli.common import command, data_arg, data_dir, read_secret
 from appliance.config import parse_duration
 from appliance.crypto.userkeys import check_password
-from appliance.errors import BadRequest, ConfigError
-from appliance.node import (
+from appliance.endpoint import (
     DEFAULT_PEER_PORT,
     DEFAULT_RELEASE_PORT,
     DEFAULT_SUBMIT_PORT,
     Endpoint,
-    Node,
-    open_site,
 )
+from appliance.errors import BadRequest, ConfigError
+from appliance.node import Node
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
 from appliance.site import admin
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
+from appliance.site.state import open_site
 
 
 def cmd_site_create(args: argparse.Namespace) -> None:

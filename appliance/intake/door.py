@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING
 
 from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.datadir import DataDir
+from appliance.endpoint import Endpoint
 from appliance.errors import ConfigError, Forbidden, NotFound, Unauthorized
 from appliance.https.server import Request, Response, json_response
 from appliance.jobs.intake import clean_title, ingest
 from appliance.jobs.options import from_query
 
 if TYPE_CHECKING:
-    from appliance.node import Endpoint, Node
+    from appliance.node import Node
 
 log = logging.getLogger(__name__)
 INTAKE_FILE = "intake.json"

@@ -9,10 +9,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from appliance.datadir import DataDir
 from appliance.errors import Forbidden, Gone, Unauthorized
-from appliance.site.ca import SiteCA, sha256_hex
+from appliance.site.ca import SiteCA, load_cert, load_key, sha256_hex
 from appliance.site.directory import Directory
 from appliance.store.db import Database
+
+
+def open_site(data: DataDir) -> tuple[Database, SiteState]:
+    """The database and site state of a data directory (used by the node, the command
+    line and the web UI)."""
+    identity = data.identity()
+    db = Database(data.db)
+    ca = SiteCA(load_cert(data.ca_cert), load_key(data.ca_key) if data.is_controller else None)
+    return db, SiteState(db, ca, identity.site_id)
 
 
 class SiteState:

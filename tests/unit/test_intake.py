@@ -15,6 +15,7 @@ import pytest
 
 from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.datadir import DataDir
+from appliance.endpoint import Endpoint
 from appliance.errors import ConfigError, Forbidden, MeshprintError, NotFound, Unauthorized
 from appliance.https.server import Request
 from appliance.intake import backend, cupsconf, dnssd, door
@@ -22,7 +23,6 @@ from appliance.intake.ppd import PASS_THROUGH, ppd_text
 from appliance.jobs.deliver import print_options
 from appliance.jobs.options import clean_options, from_query
 from appliance.jobs.release import FoundJob
-from appliance.node import Endpoint
 from appliance.store.db import SCHEMA, Database
 from appliance.store.jobs import JobStore
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from appliance import node
-from appliance.node import Endpoint, lan_address
+from appliance import endpoint
+from appliance.endpoint import Endpoint, lan_address
 
 
 class FakeSocket:
@@ -35,8 +35,8 @@ class FakeSocket:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeSocket]:
-    monkeypatch.setattr(node.socket, "socket", FakeSocket)
-    monkeypatch.setattr(node.socket, "gethostbyname", lambda name: "127.0.1.1")
+    monkeypatch.setattr(endpoint.socket, "socket", FakeSocket)
+    monkeypatch.setattr(endpoint.socket, "gethostbyname", lambda name: "127.0.1.1")
     monkeypatch.setattr(FakeSocket, "routed", True)
     return FakeSocket
 
@@ -53,7 +53,7 @@ def test_no_network_means_loopback_not_127_0_1_1(
 ) -> None:
     monkeypatch.setattr(FakeSocket, "routed", False)
     assert lan_address() == "127.0.0.1"
-    monkeypatch.setattr(node.socket, "gethostbyname", lambda name: "10.0.0.7")
+    monkeypatch.setattr(endpoint.socket, "gethostbyname", lambda name: "10.0.0.7")
     assert lan_address() == "10.0.0.7"
 
 

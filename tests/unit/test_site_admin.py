@@ -8,11 +8,10 @@ import pytest
 
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, MeshprintError, NotFound
-from appliance.node import open_site
 from appliance.printers.registry import new_printer
 from appliance.site import admin
 from appliance.site.enroll import create_site
-from appliance.site.state import SiteState
+from appliance.site.state import SiteState, open_site
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask
 
 from appliance.datadir import DataDir
-from appliance.node import open_site
+from appliance.site.state import open_site
 from tests.webui.conftest import Browser, https_client, text
 from webui.store import Store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from appliance.datadir import DataDir
-from appliance.node import open_site
+from appliance.site.state import open_site
 from tests.webui.conftest import (
     ADMIN,
     Browser,

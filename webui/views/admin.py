@@ -29,6 +29,7 @@ from appliance.humanize import since
 from appliance.jobs.status import status_document
 from appliance.printers import registry
 from appliance.site import admin
+from appliance.site.state import open_site
 from appliance.store import printer_status
 from webui import links, security, sitework
 from webui.context import data, event, has_site, release_api, site, store
@@ -66,8 +67,6 @@ def _status() -> dict[str, Any]:
 
 
 def _db_site() -> Any:
-    from appliance.node import open_site
-
     return open_site(data())
 
 
