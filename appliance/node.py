@@ -8,12 +8,13 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
-from appliance.https.server import Server
+from appliance.https.server import Request, Response, Server
 from appliance.jobs import deliver
 from appliance.mesh import holders, repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
@@ -60,7 +61,7 @@ class Node:
     # Life cycle
 
     def start(self) -> None:
-        from appliance.api import peer, release, submit, wsgi
+        from appliance.api import peer, release, submit
         from appliance.intake import door
 
         self.store.recover()
@@ -75,7 +76,7 @@ class Node:
             Server(
                 "release",
                 (e.bind, e.release_port),
-                release.app(self, wsgi.release_page(self, self._loopback())),
+                release.app(self, self._release_page()),
                 server_context(cert, key, None),
             ),
         ]
@@ -110,6 +111,22 @@ class Node:
             log.warning("mqtt: no control plane (%s); install meshprint[appliance]", err)
             return
         agent.start(self, self._stop)
+
+    def _release_page(self) -> Callable[[Request], Response] | None:
+        """The web release page for the release port (the web UI in release mode), or
+        None when the web UI cannot be loaded (the /v1 API keeps working without it)."""
+        from appliance.api import wsgi
+
+        try:
+            from webui import create_app
+        except ImportError as err:  # pragma: no cover - flask is a core dependency
+            log.warning("no release page on the release port: %s", err)
+            return None
+        app = create_app(
+            {"MESHPRINT_DATA": str(self.data.root), "RELEASE_API": self._loopback()},
+            mode="release",
+        )
+        return wsgi.adapter(app, self.endpoint.release_port)
 
     def _loopback(self) -> str:
         """Where this machine reaches its own release API (the web release page uses it)."""

@@ -1,6 +1,7 @@
 """Serve a WSGI application (the web release page) from one of the node's own HTTPS
 servers: the release port 9266 answers /v1/… itself and hands every other path to the
-Flask release blueprint, in-process, through this small adapter.
+Flask release blueprint, in-process, through this small adapter (the node, which
+composes the servers, builds the web UI and passes it in: the API does not import it).
 
 Pages are small, so the WSGI answer is collected into one body. Only one Set-Cookie
 header is kept (the release page sets one session cookie).
@@ -9,18 +10,13 @@ header is kept (the release page sets one session cookie).
 from __future__ import annotations
 
 import io
-import logging
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from appliance.https.server import Request, Response
 
-if TYPE_CHECKING:
-    from appliance.node import Node
-
-log = logging.getLogger(__name__)
 BODY_LIMIT = 2 * 1024 * 1024
 _SKIP = {"content-type", "content-length", "cache-control", "connection", "transfer-encoding"}
 
@@ -75,17 +71,3 @@ def adapter(app: WsgiApp, server_port: int) -> Callable[[Request], Response]:
         return response
 
     return handle
-
-
-def release_page(node: Node, loopback: str) -> Callable[[Request], Response] | None:
-    """The web release page for this node's release port, or None when the web UI
-    cannot be loaded (the /v1 API keeps working without it)."""
-    try:
-        from webui import create_app
-    except ImportError as err:  # pragma: no cover - flask is a core dependency
-        log.warning("no release page on the release port: %s", err)
-        return None
-    app = create_app(
-        {"MESHPRINT_DATA": str(node.data.root), "RELEASE_API": loopback}, mode="release"
-    )
-    return adapter(app, node.endpoint.release_port)
