@@ -75,7 +75,7 @@ def add_printer(form: dict[str, str]) -> registry.PrinterRecord:
     record = new_printer(
         form.get("name", "").strip(), form.get("uri", "").strip(), form.get("location", ""), snmp
     )
-    admin.add_printer(site(), record)
+    registry.add_printer(site(), record)
     _discovered.clear()
     event("printer", f"printer {record.name} added ({record.uri})")
     return record

@@ -10,7 +10,6 @@ from appliance.cli.common import command, data_arg, data_dir, print_json
 from appliance.errors import BadRequest, MeshprintError
 from appliance.printers import registry
 from appliance.printers.registry import SnmpConfig, new_printer
-from appliance.site import admin
 from appliance.site.state import open_site
 from appliance.store import printer_status
 
@@ -44,7 +43,7 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         raise BadRequest(f"--on-node {record.node}: no such node (see 'meshprint member list')")
     if args.cups_queue:
         record = _through_cups(record, args.cups_queue, data.identity().node_id)
-    admin.add_printer(site, record)
+    registry.add_printer(site, record)
     print(f"added printer {record.name}: {record.uri}")
 
 
@@ -152,7 +151,7 @@ def cmd_printer_discover(args: argparse.Namespace) -> None:
 
 def cmd_printer_remove(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-    admin.remove_printer(site, args.name)
+    registry.remove_printer(site, args.name)
     print(f"removed printer {args.name}")
 
 

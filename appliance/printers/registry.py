@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from appliance.errors import BadRequest, NotFound
 from appliance.hostname import check_host
+
+if TYPE_CHECKING:
+    from appliance.site.state import SiteState
 
 PRINTER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,126}")
@@ -217,3 +220,25 @@ def find(doc: dict[str, Any], name: str) -> PrinterRecord:
         known = ", ".join(sorted(doc.get("printers", {}))) or "none yet"
         raise NotFound(f"no printer {name!r} (printers: {known})")
     return record
+
+
+# Changing the site's printers: on the controller, one directory transaction each (the
+# command line and the web UI both call these).
+
+
+def add_printer(site: SiteState, record: PrinterRecord) -> None:
+    check_new(site.directory().doc, record.name)
+
+    def add(doc: dict[str, Any]) -> None:
+        check_new(doc, record.name)
+        doc.setdefault("printers", {})[record.name] = record.to_dict()
+
+    site.edit(add)
+
+
+def remove_printer(site: SiteState, name: str) -> None:
+    def remove(doc: dict[str, Any]) -> None:
+        find(doc, name)
+        del doc["printers"][name]
+
+    site.edit(remove)

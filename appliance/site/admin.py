@@ -1,7 +1,7 @@
-"""What the site's administrator does, on the controller: users, members, invitations,
-settings and printers. The command line and the web UI both call these functions; each
-edits the signed directory in one transaction and raises a MeshprintError the person can
-act on (bad input changes nothing).
+"""What the site's administrator does, on the controller: users, members, invitations
+and settings (printers: `appliance.printers.registry`). The command line and the web UI
+both call these functions; each edits the signed directory in one transaction and raises
+a MeshprintError the person can act on (bad input changes nothing).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from appliance.config import SiteSettings
 from appliance.crypto.userkeys import b64, check_password, create_user_key
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
-from appliance.printers import registry
-from appliance.printers.registry import PrinterRecord
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory, NodeRecord, check_user_name
 from appliance.site.state import SiteState
@@ -146,23 +144,3 @@ def change_settings(site: SiteState, values: dict[str, str]) -> SiteSettings:
     if new != site.directory().settings:
         site.edit(lambda doc: doc.__setitem__("settings", new.to_dict()))
     return new
-
-
-def add_printer(site: SiteState, record: PrinterRecord) -> None:
-    registry.check_new(site.directory().doc, record.name)
-
-    def add(doc: dict[str, Any]) -> None:
-        printers = doc.setdefault("printers", {})
-        if record.name in printers:
-            raise BadRequest(f"printer {record.name} already exists (remove it first)")
-        printers[record.name] = record.to_dict()
-
-    site.edit(add)
-
-
-def remove_printer(site: SiteState, name: str) -> None:
-    def remove(doc: dict[str, Any]) -> None:
-        registry.find(doc, name)
-        del doc["printers"][name]
-
-    site.edit(remove)

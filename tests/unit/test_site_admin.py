@@ -8,7 +8,7 @@ import pytest
 
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, MeshprintError, NotFound
-from appliance.printers.registry import new_printer
+from appliance.printers.registry import add_printer, new_printer, remove_printer
 from appliance.site import admin
 from appliance.site.enroll import create_site
 from appliance.site.state import SiteState, open_site
@@ -60,12 +60,12 @@ def test_change_settings_all_or_nothing(site: SiteState) -> None:
 
 
 def test_printers(site: SiteState) -> None:
-    admin.add_printer(site, new_printer("front", "ipp://10.0.0.9/ipp/print"))
+    add_printer(site, new_printer("front", "ipp://10.0.0.9/ipp/print"))
     with pytest.raises(BadRequest):
-        admin.add_printer(site, new_printer("front", "ipp://10.0.0.9/ipp/print"))
-    admin.remove_printer(site, "front")
+        add_printer(site, new_printer("front", "ipp://10.0.0.9/ipp/print"))
+    remove_printer(site, "front")
     with pytest.raises(NotFound):
-        admin.remove_printer(site, "front")
+        remove_printer(site, "front")
 
 
 def test_member_removal_refuses_the_controller(site: SiteState) -> None:

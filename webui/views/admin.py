@@ -154,7 +154,7 @@ def printers() -> Any:
             if action == "test":
                 report = sitework.test_printer(name)
             elif action == "remove":
-                admin.remove_printer(site(), name)
+                registry.remove_printer(site(), name)
                 event("printer", f"printer {name} removed")
                 flash(f"Removed {name}.", "ok")
                 return redirect(url_for("admin.printers"))
