@@ -13,10 +13,11 @@ from typing import Any
 from appliance.clients.models import DeliveryInfo
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound, Unavailable
-from appliance.jobs import USER_X, deliver, release
+from appliance.jobs import deliver, release
 from appliance.jobs.context import JobsContext
 from appliance.jobs.release import FoundJob, Plaintext
 from appliance.mesh.holders import delete_everywhere
+from appliance.mesh.placement import USER_X
 from appliance.store.jobs import check_job_id
 
 Credentials = tuple[str, str]  # the owner's name and password

@@ -1,6 +1,7 @@
 """Where a job's copies go: three distinct live nodes, super nodes first, then distinct
 machines, then rendezvous hashing on (job, node) so jobs spread evenly and every node
-computes the same order.
+computes the same order. And where its key shares go: each holder has its own Shamir
+point (1, 2, 3, …; repair adds more), the owner has USER_X.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from appliance.site.directory import NodeRecord
 
 COPIES = 3
+USER_X = 255  # Shamir point of the user's share; holders use 1, 2, 3, … (repair adds more)
 
 
 def _score(job_id: str, node_id: str) -> int:

@@ -16,10 +16,9 @@ import logging
 from appliance.crypto import shamir
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Forbidden, MeshprintError
-from appliance.jobs import USER_X
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
-from appliance.mesh.placement import COPIES, choose_holders
+from appliance.mesh.placement import COPIES, USER_X, choose_holders
 from appliance.mesh.replicate import encode_meta
 from appliance.store.jobs import Holder, Job
 
