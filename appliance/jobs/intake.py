@@ -20,12 +20,12 @@ from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
 from appliance.https.server import Body
-from appliance.jobs.options import clean_options
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
 from appliance.mesh.placement import USER_X, choose_holders
 from appliance.mesh.replicate import ReplicaUpload
+from appliance.printoptions import clean_options
 from appliance.store.jobs import Holder, Job, new_job_id
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """A job's default print options: what the sender asked for (copies, sides, colour).
 
 They travel with the job to every holder and apply at release unless the owner chooses
-otherwise. Only known keys with valid values are kept, so a replica or an old database
-row can never carry anything else.
+otherwise. Which values are valid is `appliance.printoptions` (the store checks them
+too, below the jobs layer); this module reads them from an intake request's query.
 """
 
 from __future__ import annotations
@@ -10,24 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from appliance.printers.delivery import SIDES
-
-COPIES_MAX = 99
-
-
-def clean_options(raw: object) -> dict[str, Any]:
-    """The valid part of `raw`: copies (1-99), sides (one of SIDES), color (bool)."""
-    if not isinstance(raw, Mapping):
-        return {}
-    out: dict[str, Any] = {}
-    copies = raw.get("copies")
-    if isinstance(copies, int) and not isinstance(copies, bool) and 1 <= copies <= COPIES_MAX:
-        out["copies"] = copies
-    if raw.get("sides") in SIDES:
-        out["sides"] = raw["sides"]
-    if isinstance(raw.get("color"), bool):
-        out["color"] = raw["color"]
-    return out
+from appliance.printoptions import clean_options as clean_options
 
 
 def from_query(query: Mapping[str, str]) -> dict[str, Any]:

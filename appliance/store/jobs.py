@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
-from appliance.jobs.options import clean_options
+from appliance.printoptions import clean_options
 from appliance.store.db import Database
 from appliance.store.states import JobState
 
@@ -67,7 +67,7 @@ class Job:
     release_id: str | None = None
     delivery_node: str | None = None
     reason: str = ""  # why the last delivery failed, shown to the owner
-    options: dict[str, Any] = field(default_factory=dict)  # defaults for release (options.py)
+    options: dict[str, Any] = field(default_factory=dict)  # defaults for release (printoptions.py)
 
     def replica_meta(
         self, holders: list[Holder], version: int, share_x: int, share: bytes
