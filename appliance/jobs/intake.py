@@ -13,13 +13,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
 from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
-from appliance.https.server import Body
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
@@ -31,6 +30,16 @@ from appliance.store.jobs import Holder, Job, new_job_id
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
 FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
+
+
+class Body(Protocol):
+    """The document as it arrives (the HTTPS server's request body is one): its declared
+    length when known, and `read(n)`, which returns b"" at its end."""
+
+    @property
+    def length(self) -> int | None: ...
+
+    def read(self, n: int) -> bytes: ...
 
 
 @dataclass

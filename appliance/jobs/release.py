@@ -44,7 +44,6 @@ from appliance.errors import (
     Unauthorized,
     Unavailable,
 )
-from appliance.https.server import READ_SIZE
 from appliance.jobs.options import clean_options
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import delete_everywhere
@@ -53,6 +52,7 @@ from appliance.store.jobs import Holder, check_job_id, holders_from_list
 
 log = logging.getLogger(__name__)
 COMMAND_TTL = 300
+READ_SIZE = 256 * 1024  # what is passed on at a time from a holder's decrypted answer
 
 
 @functools.cache
