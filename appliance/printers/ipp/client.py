@@ -2,7 +2,7 @@
 
     client = IppClient("ipps://10.0.0.7/ipp/print", pin_sha256="ab12…")
     info = client.get_printer_attributes()
-    job_id = client.print_job(chunks, PrintOptions(copies=2, sides="two-sided-long-edge"))
+    job_id = client.print_job(chunks, options)   # any JobOptions: copies, sides, title, …
     status = client.get_job_attributes(job_id)
 
 Errors are `appliance.printers.ipp.exceptions` classes. A printer that is busy
@@ -18,8 +18,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
-from appliance.printers.delivery import PrintOptions
 from appliance.printers.ipp.enums import DelimiterTag, Operation, Status
 from appliance.printers.ipp.exceptions import IppError, IppHttpError, IppStatusError
 from appliance.printers.ipp.message import Attribute, IppMessage, Value
@@ -46,6 +46,25 @@ PRINTER_ATTRIBUTES = (
     "ipp-versions-supported",
     "operations-supported",
 )
+
+
+class JobOptions(Protocol):
+    """What a job asks of the printer (Print-Job, Validate-Job). The package's own
+    parameter type: the delivery drivers' PrintOptions is one, without this package
+    knowing of it."""
+
+    @property
+    def copies(self) -> int: ...
+    @property
+    def sides(self) -> str: ...  # an IPP `sides` keyword
+    @property
+    def color(self) -> bool: ...  # False asks for print-color-mode monochrome
+    @property
+    def title(self) -> str: ...  # job-name
+    @property
+    def user(self) -> str: ...  # requesting-user-name
+    @property
+    def document_format(self) -> str: ...  # a MIME type
 
 
 class IppClient:
@@ -84,7 +103,7 @@ class IppClient:
         )
         return PrinterInfo.from_attributes(response.printer_attributes())
 
-    def print_job(self, document: Iterable[bytes], options: PrintOptions) -> int:
+    def print_job(self, document: Iterable[bytes], options: JobOptions) -> int:
         """Send the document (streamed, chunked) with the options; return the job-id."""
         replay = Replayable(document, REPLAY_LIMIT)
         response = self.call(
@@ -98,7 +117,7 @@ class IppClient:
             raise IppError(f"{self.endpoint.netloc} accepted the job but sent no job-id")
         return job_id
 
-    def validate_job(self, options: PrintOptions) -> IppMessage:
+    def validate_job(self, options: JobOptions) -> IppMessage:
         """Ask the printer whether it would accept a job with these options."""
         return self.call(
             Operation.VALIDATE_JOB, self._job_operation_attributes(options), job_attributes(options)
@@ -241,7 +260,7 @@ class IppClient:
         except IppError:
             return True  # the printer is gone or does not say: nothing more can be done
 
-    def _job_operation_attributes(self, options: PrintOptions) -> dict[str, object]:
+    def _job_operation_attributes(self, options: JobOptions) -> dict[str, object]:
         return {
             "requesting-user-name": options.user,
             "job-name": options.title,
@@ -249,7 +268,7 @@ class IppClient:
         }
 
 
-def job_attributes(options: PrintOptions) -> dict[str, object]:
+def job_attributes(options: JobOptions) -> dict[str, object]:
     """Job template attributes for the options: copies, sides, and monochrome if not color."""
     attributes: dict[str, object] = {"copies": options.copies, "sides": options.sides}
     if not options.color:
