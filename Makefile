@@ -1,5 +1,5 @@
 # meshprint: `make demo` runs a local three-node mesh; `make test` runs the checks of
-# `make lint` (style, types) and then the test suite.
+# `make lint` (style, layers, types) and then the test suite.
 # Both set up what they need first (Debian packages, the .venv virtual environment).
 
 VENV := .venv
@@ -22,10 +22,12 @@ unit: setup
 integration: setup
 	$(PY) -m pytest -q tests/integration
 
-# Style, then types (mypy, configured in pyproject.toml).
+# Style, the layer rule (import-linter: docs/architecture.md "Dependencies"), then types
+# (mypy). All configured in pyproject.toml; a few seconds together.
 lint: setup
 	$(VENV)/bin/ruff check appliance webui tests bench
 	$(VENV)/bin/ruff format --check appliance webui tests bench
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 
 # The appliance image (root; 20-30 min on 2 cores) and its boot test under qemu.
