@@ -44,9 +44,9 @@ from appliance.errors import (
     Unauthorized,
     Unavailable,
 )
-from appliance.jobs.options import clean_options
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import delete_everywhere
+from appliance.printoptions import clean_options
 from appliance.site.ca import SiteCA
 from appliance.store.jobs import Holder, check_job_id, holders_from_list
 
