@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.clients.peer import META_HEADER
 from appliance.crypto import shamir
@@ -19,11 +19,8 @@ from appliance.mesh import holders, repair, replicate, sync
 from appliance.site import admin
 from appliance.store.jobs import check_job_id
 
-if TYPE_CHECKING:
-    from appliance.node import Node
 
-
-def app(node: Node) -> Callable[[Request], Response]:
+def app(node: ApiContext) -> Callable[[Request], Response]:
     router = Router()
 
     def dispatch(request: Request) -> Response:

@@ -5,8 +5,8 @@ anyone may read the mesh's health. Works with only this node and one holder up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.errors import NotFound
 from appliance.https.auth import basic_credentials
@@ -16,12 +16,9 @@ from appliance.jobs.release import Plaintext
 from appliance.jobs.status import mesh_jobs, mesh_status
 from appliance.store.jobs import check_job_id
 
-if TYPE_CHECKING:
-    from appliance.node import Node
-
 
 def app(
-    node: Node, web: Callable[[Request], Response] | None = None
+    node: ApiContext, web: Callable[[Request], Response] | None = None
 ) -> Callable[[Request], Response]:
     """The release API; paths outside /v1/ go to `web` (the release page) when given."""
     router = Router()

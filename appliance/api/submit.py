@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from appliance.errors import Forbidden, Unauthorized
+from appliance.api.context import ApiContext
+from appliance.clients.node import INTAKE_SECRET_HEADER
+from appliance.errors import Forbidden
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.intake import door
-from appliance.jobs.intake import ingest
+from appliance.jobs import intake
 from appliance.site import enroll
-from appliance.site.ca import cert_pem, sha256_hex
-
-if TYPE_CHECKING:
-    from appliance.node import Node
+from appliance.site.ca import cert_pem
 
 
-def check_submit_token(node: Node, user: str, token: str) -> None:
-    record = node.directory().user(user)
-    expected = record.token_hash if record else sha256_hex(b"no such user")
-    if not hmac.compare_digest(sha256_hex(token.encode()), expected) or record is None:
-        raise Unauthorized("wrong user name or token")
-
-
-def app(node: Node) -> Callable[[Request], Response]:
+def app(node: ApiContext) -> Callable[[Request], Response]:
     router = Router()
 
     @router.route("POST", "/v1/jobs")
     def submit(request: Request) -> Response:
         user, token = basic_credentials(request)
-        check_submit_token(node, user, token)
-        receipt = ingest(
+        intake.check_submit_token(node.directory(), user, token)
+        receipt = intake.ingest(
             node,
             user,
             request.query.get("title", "Untitled"),
@@ -42,8 +32,13 @@ def app(node: Node) -> Callable[[Request], Response]:
         return json_response(receipt.to_dict(), 201)
 
     @router.route("POST", "/v1/intake")
-    def intake(request: Request) -> Response:
-        return door.accept(node, request)
+    def intake_for_queue(request: Request) -> Response:
+        """The local Secure Print backend hands a job in for a user."""
+        given = request.headers.get(INTAKE_SECRET_HEADER, "")
+        door.check_caller(node.intake_secret, request.client[0], given)
+        content_type = request.headers.get("Content-Type", "")
+        receipt = intake.ingest_on_behalf(node, request.query, content_type, request.body)
+        return json_response(receipt.to_dict(), 201)
 
     @router.route("GET", "/v1/ca")
     def ca(request: Request) -> Response:

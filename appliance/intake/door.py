@@ -20,18 +20,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
-from appliance.errors import ConfigError, Forbidden, NotFound, Unauthorized
-from appliance.https.server import Request, Response, json_response
-from appliance.jobs.intake import clean_title, ingest
-from appliance.jobs.options import from_query
-
-if TYPE_CHECKING:
-    from appliance.node import Node
+from appliance.errors import ConfigError, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 INTAKE_FILE = "intake.json"
@@ -106,27 +98,9 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback
 
 
-def accept(node: Node, request: Request) -> Response:
-    """`POST /v1/intake?user=U&title=T&copies=N&sides=S&color=0|1`, body = the document."""
-    if not is_loopback(request.client[0]):
+def check_caller(secret: str, client_host: str, given: str) -> None:
+    """`POST /v1/intake` only from this machine, and only with the secret of its node."""
+    if not is_loopback(client_host):
         raise Forbidden("intake on behalf of a user is only accepted from this machine")
-    given = request.headers.get(INTAKE_SECRET_HEADER, "")
-    if not node.intake_secret or not hmac.compare_digest(
-        given.encode(), node.intake_secret.encode()
-    ):
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         raise Unauthorized("wrong intake secret (read it from the node's intake.json)")
-    user = request.query.get("user", "")
-    if node.directory().user(user) is None:
-        raise NotFound(
-            f"unknown user {clean_title(user)[:64]}: this site has no such user, so the job "
-            "was not accepted (print as your meshprint user name)"
-        )
-    receipt = ingest(
-        node,
-        user,
-        request.query.get("title", "Untitled"),
-        request.headers.get("Content-Type", ""),
-        request.body,
-        options=from_query(request.query),
-    )
-    return json_response(receipt.to_dict(), 201)

@@ -7,39 +7,33 @@ list so repair can replace it.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
-from appliance.errors import MeshprintError, TooLarge, Unauthorized, Unavailable
+from appliance.errors import MeshprintError, NotFound, TooLarge, Unauthorized, Unavailable
+from appliance.jobs.options import from_query
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
 from appliance.mesh.placement import USER_X, choose_holders
-from appliance.mesh.replicate import ReplicaUpload
+from appliance.mesh.replicate import ReplicaUpload, Upload
 from appliance.printoptions import clean_options
+from appliance.site.ca import sha256_hex
+from appliance.site.directory import Directory
 from appliance.store.jobs import Holder, Job, new_job_id
 
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
 FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
-
-
-class Body(Protocol):
-    """The document as it arrives (the HTTPS server's request body is one): its declared
-    length when known, and `read(n)`, which returns b"" at its end."""
-
-    @property
-    def length(self) -> int | None: ...
-
-    def read(self, n: int) -> bytes: ...
 
 
 @dataclass
@@ -73,7 +67,7 @@ def ingest(
     owner: str,
     title: str,
     content_type: str,
-    body: Body,
+    body: Upload,
     options: dict[str, Any] | None = None,
 ) -> Receipt:
     directory = node.directory()
@@ -179,7 +173,7 @@ class _Counted:
     """The body as `read(n)` for the sealer: what was already read comes first, the size
     is counted and the site's limit enforced as the document streams."""
 
-    def __init__(self, body: Body, first: bytes, limit: int) -> None:
+    def __init__(self, body: Upload, first: bytes, limit: int) -> None:
         self.body, self.pending, self.limit, self.size = body, first, limit, 0
 
     def read(self, n: int) -> bytes:
@@ -207,3 +201,26 @@ def _settle(node: MeshContext, job: Job, uploads: list[ReplicaUpload]) -> None:
         change_holders(node, job.id, [h for h in job.holders if h.node not in failed])
     except MeshprintError as err:
         log.warning("job %s: could not update holders: %s", job.id, err)
+
+
+def check_submit_token(directory: Directory, user: str, token: str) -> None:
+    """The user's submit token, checked in constant time (and as long for no such user)."""
+    record = directory.user(user)
+    expected = record.token_hash if record else sha256_hex(b"no such user")
+    if not hmac.compare_digest(sha256_hex(token.encode()), expected) or record is None:
+        raise Unauthorized("wrong user name or token")
+
+
+def ingest_on_behalf(
+    node: MeshContext, query: dict[str, str], content_type: str, body: Upload
+) -> Receipt:
+    """A job the local Secure Print backend hands in for the user `query` names, with the
+    options CUPS was given (`POST /v1/intake?user=U&title=T&copies=N&sides=S&color=0|1`)."""
+    user = query.get("user", "")
+    if node.directory().user(user) is None:
+        raise NotFound(
+            f"unknown user {clean_title(user)[:64]}: this site has no such user, so the job "
+            "was not accepted (print as your meshprint user name)"
+        )
+    title = query.get("title", "Untitled")
+    return ingest(node, user, title, content_type, body, options=from_query(query))

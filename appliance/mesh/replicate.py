@@ -113,14 +113,13 @@ class ReplicaUpload(threading.Thread):
 
 
 class Upload(Protocol):
-    """A request body as a stream (the HTTPS server's `Body`)."""
+    """A document or replica as it arrives (the HTTPS server's request body is one): its
+    declared length when known, and `read(n)`, which returns b"" at its end."""
 
     @property
-    def length(self) -> int | None:
-        """The declared length, None when chunked."""
+    def length(self) -> int | None: ...
 
-    def read(self, n: int = ...) -> bytes:
-        """Up to `n` bytes; b"" at the end."""
+    def read(self, n: int = ...) -> bytes: ...
 
 
 def store_replica(mesh: MeshContext, job_id: str, meta_text: str, body: Upload) -> None:

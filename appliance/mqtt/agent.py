@@ -20,7 +20,7 @@ import queue
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -29,11 +29,9 @@ from paho.mqtt.properties import Properties
 
 from appliance.errors import Forbidden, MeshprintError, Unavailable
 from appliance.mqtt import broker, commands, events, topics
+from appliance.mqtt.context import AgentContext
+from appliance.site.directory import Directory
 from appliance.site.tls import peer_client_context
-
-if TYPE_CHECKING:
-    from appliance.node import Node
-    from appliance.site.directory import Directory
 
 log = logging.getLogger(__name__)
 MIN_BACKOFF = 1
@@ -81,7 +79,7 @@ def session_properties() -> Properties:
 class Agent:
     """One connection to the site broker for one node."""
 
-    def __init__(self, node: Node, address: broker.BrokerAddress) -> None:
+    def __init__(self, node: AgentContext, address: broker.BrokerAddress) -> None:
         self.node = node
         self.address = address
         site = node.site.site_id
@@ -222,7 +220,7 @@ class Agent:
             )
 
 
-def start(node: Node, stop: threading.Event) -> threading.Thread:
+def start(node: AgentContext, stop: threading.Event) -> threading.Thread:
     """Run the agent while the directory names a broker (following changes), publishing
     events and printer status as they happen."""
 

@@ -12,12 +12,11 @@ a moment ago (so the job code needs no hooks): metadata only, never content or t
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from appliance.mqtt.context import AgentContext
 from appliance.store import printer_status
-
-if TYPE_CHECKING:
-    from appliance.node import Node
+from appliance.store.states import Stage
 
 Event = dict[str, Any]
 
@@ -25,10 +24,10 @@ Event = dict[str, Any]
 class Watcher:
     """Call `changes()` periodically; the first call only takes the baseline."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: AgentContext) -> None:
         self.node = node
         self._jobs: dict[str, int] | None = None
-        self._deliveries: dict[str, str] = {}
+        self._deliveries: dict[str, Stage] = {}
         self._expired_after = time.time()
         self._printers: dict[str, Any] | None = None
 
@@ -37,13 +36,7 @@ class Watcher:
         now = time.time()
         events: list[Event] = []
         jobs = {job.id: job for job in node.store.all()}
-        deliveries = {
-            row["release_id"]: row
-            for row in node.db.query(
-                "SELECT release_id, job_id, printer, stage FROM deliveries WHERE updated_at>=?",
-                (now - 3600,),
-            )
-        }
+        deliveries = {d.release_id: d for d in node.deliveries.changed_since(now - 3600)}
         if self._jobs is not None:
             for job in jobs.values():
                 if job.id in self._jobs:
@@ -58,29 +51,18 @@ class Watcher:
                         holders=[h.node for h in job.holders],
                     )
                 )
-            for release_id, row in deliveries.items():
+            for release_id, d in deliveries.items():
                 before = self._deliveries.get(release_id)
-                stage = row["stage"]
+                where = {"release_id": release_id, "printer": d.printer}
                 if before is None:
-                    events.append(
-                        self._event(
-                            "released", row["job_id"], release_id=release_id, printer=row["printer"]
-                        )
-                    )
-                if stage != before and stage in ("printed", "failed"):
-                    events.append(
-                        self._event(
-                            stage, row["job_id"], release_id=release_id, printer=row["printer"]
-                        )
-                    )
-        for row in node.db.query(
-            "SELECT id, at FROM tombstones WHERE reason='expired' AND at>? ORDER BY at",
-            (self._expired_after,),
-        ):
-            events.append(self._event("expired", row["id"]))
-            self._expired_after = row["at"]
+                    events.append(self._event("released", d.job_id, **where))
+                if d.stage != before and d.stage in (Stage.PRINTED, Stage.FAILED):
+                    events.append(self._event(str(d.stage), d.job_id, **where))
+        for job_id, at in node.store.expired_since(self._expired_after):
+            events.append(self._event("expired", job_id))
+            self._expired_after = at
         self._jobs = {job_id: len(job.holders) for job_id, job in jobs.items()}
-        self._deliveries = {rid: row["stage"] for rid, row in deliveries.items()}
+        self._deliveries = {rid: d.stage for rid, d in deliveries.items()}
         return events
 
     def printers(self) -> dict[str, Any] | None:

@@ -7,21 +7,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from appliance.errors import MeshprintError
 from appliance.printers import registry
 from appliance.printers.drivers import snmp_target
+from appliance.site.directory import Directory
 from appliance.store import printer_status
-
-if TYPE_CHECKING:
-    from appliance.node import Node
+from appliance.store.db import Database
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 15.0
 
 
-def poll_once(node: Node) -> None:
+class MonitorContext(Protocol):
+    """What the status poll uses of the running node."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    def directory(self) -> Directory: ...
+
+
+def poll_once(node: MonitorContext) -> None:
     from appliance.printers.check import snmp_summary
     from appliance.printers.snmp.status import read_status
 
@@ -37,7 +48,7 @@ def poll_once(node: Node) -> None:
             printer_status.record(node.db, printer.name, False, str(err), {})
 
 
-def start(node: Node, stop: threading.Event) -> None:
+def start(node: MonitorContext, stop: threading.Event) -> None:
     """Poll in a thread of its own: a printer that does not answer never slows the node."""
     if node.role != "super":
         return

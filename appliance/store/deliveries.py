@@ -72,6 +72,10 @@ class DeliveryLog:
         rows = self.db.query(f"SELECT * FROM deliveries WHERE stage IN ({marks})", stages)
         return [Delivery(**dict(r)) for r in rows]
 
+    def changed_since(self, since: float) -> list[Delivery]:
+        rows = self.db.query("SELECT * FROM deliveries WHERE updated_at>=?", (since,))
+        return [Delivery(**dict(r)) for r in rows]
+
     def for_job(self, job_id: str) -> list[Delivery]:
         rows = self.db.query(
             "SELECT * FROM deliveries WHERE job_id=? ORDER BY updated_at", (job_id,)

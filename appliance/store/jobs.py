@@ -364,6 +364,13 @@ class JobStore:
         self.path(job_id).unlink(missing_ok=True)
         return held
 
+    def expired_since(self, after: float) -> list[tuple[str, float]]:
+        """(job id, when) of the jobs deleted as expired after `after`, oldest first."""
+        rows = self.db.query(
+            "SELECT id, at FROM tombstones WHERE reason='expired' AND at>? ORDER BY at", (after,)
+        )
+        return [(str(r["id"]), float(r["at"])) for r in rows]
+
     def is_tombstoned(self, job_id: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM tombstones WHERE id=?", (job_id,)))
 

@@ -21,6 +21,7 @@ from appliance.https.server import Request
 from appliance.intake import backend, cupsconf, dnssd, door
 from appliance.intake.ppd import PASS_THROUGH, ppd_text
 from appliance.jobs.deliver import print_options
+from appliance.jobs.intake import ingest_on_behalf
 from appliance.jobs.options import clean_options, from_query
 from appliance.jobs.release import FoundJob
 from appliance.store.db import SCHEMA, Database
@@ -167,15 +168,16 @@ def _request(client: str, secret: str, user: str = "alice") -> Request:
 
 
 def test_door_is_closed_to_the_network_and_to_wrong_secrets(directory: Any) -> None:
-    node = _Node(intake_secret="s" * 43, directory=lambda: directory)
     with pytest.raises(Forbidden):
-        door.accept(node, _request("192.168.1.20", "s" * 43))  # type: ignore[arg-type]
+        door.check_caller("s" * 43, "192.168.1.20", "s" * 43)
     with pytest.raises(Unauthorized):
-        door.accept(node, _request("127.0.0.1", "wrong"))  # type: ignore[arg-type]
+        door.check_caller("s" * 43, "127.0.0.1", "wrong")
     with pytest.raises(Unauthorized):
-        door.accept(_Node(intake_secret=""), _request("127.0.0.1", ""))  # type: ignore[arg-type]
+        door.check_caller("", "127.0.0.1", "")
+    door.check_caller("s" * 43, "::1", "s" * 43)
+    node = _Node(directory=lambda: directory)
     with pytest.raises(NotFound, match="unknown user mallory"):
-        door.accept(node, _request("::1", "s" * 43, "mallory"))  # type: ignore[arg-type]
+        ingest_on_behalf(node, {"user": "mallory"}, "", None)  # type: ignore[arg-type]
 
 
 def test_loopback_addresses() -> None:

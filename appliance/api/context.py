@@ -1,0 +1,25 @@
+"""What the HTTPS APIs use of the running node (`appliance.node.Node` provides it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from appliance.datadir import DataDir
+from appliance.jobs.context import JobsContext
+from appliance.store.db import Database
+
+
+class ApiContext(JobsContext, Protocol):
+    @property
+    def is_controller(self) -> bool:
+        """Whether this node holds the site CA's key (joins and announces come here)."""
+
+    @property
+    def data(self) -> DataDir: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def intake_secret(self) -> str:
+        """The Secure Print backend's key to the local intake door."""
