@@ -11,9 +11,9 @@ from appliance.api.plaintext import stream_plaintext
 from appliance.errors import NotFound
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
-from appliance.jobs import deliver, release, releases
+from appliance.jobs import deliver, releases
 from appliance.jobs.release import Plaintext
-from appliance.jobs.status import mesh_jobs, mesh_status
+from appliance.jobs.status import mesh_status
 from appliance.store.jobs import check_job_id
 
 
@@ -33,23 +33,12 @@ def app(
 
     @router.route("GET", "/v1/jobs")
     def jobs(request: Request) -> Response:
-        user, password = basic_credentials(request)
-        release.authenticate(node, user, password)
-        items = sorted(mesh_jobs(node, user).values(), key=lambda j: j["created_at"])
-        for item in items:
-            item.pop("holders_version", None)
-        return json_response({"jobs": items})
+        return json_response({"jobs": releases.jobs_of(node, basic_credentials(request))})
 
     @router.route("GET", "/v1/jobs/<job_id>")
     def job_show(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
-        user, password = basic_credentials(request)
-        release.authenticate(node, user, password)
-        job = mesh_jobs(node, user).get(job_id)
-        if job is None:
-            raise NotFound(f"you have no job {job_id} (printed and deleted jobs are gone)")
-        job.pop("holders_version", None)
-        return json_response({**job, "deliveries": releases.deliveries_of(node, job_id)})
+        return json_response(releases.job_of(node, job_id, basic_credentials(request)))
 
     @router.route("POST", "/v1/jobs/<job_id>/release")
     def release_job(request: Request) -> Response:

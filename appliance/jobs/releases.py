@@ -16,6 +16,7 @@ from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound, Una
 from appliance.jobs import deliver, release
 from appliance.jobs.context import JobsContext
 from appliance.jobs.release import FoundJob, Plaintext
+from appliance.jobs.status import mesh_jobs
 from appliance.mesh.holders import delete_everywhere
 from appliance.mesh.placement import USER_X
 from appliance.store.jobs import check_job_id
@@ -192,6 +193,26 @@ def deliveries_of(node: JobsContext, job_id: str) -> list[DeliveryInfo]:
             with contextlib.suppress(MeshprintError):
                 found += node.peers.client(peer.id).deliveries(job_id)
     return sorted(found, key=lambda d: d["updated_at"])
+
+
+def jobs_of(node: JobsContext, credentials: Credentials) -> list[dict[str, Any]]:
+    """The owner's held jobs across the mesh (metadata only), oldest first."""
+    release.authenticate(node, *credentials)
+    items = sorted(mesh_jobs(node, credentials[0]).values(), key=lambda j: j["created_at"])
+    for item in items:
+        item.pop("holders_version", None)
+    return items
+
+
+def job_of(node: JobsContext, job_id: str, credentials: Credentials) -> dict[str, Any]:
+    """One of the owner's jobs, with every release of it the mesh knows of."""
+    check_job_id(job_id)
+    release.authenticate(node, *credentials)
+    job = mesh_jobs(node, credentials[0]).get(job_id)
+    if job is None:
+        raise NotFound(f"you have no job {job_id} (printed and deleted jobs are gone)")
+    job.pop("holders_version", None)
+    return {**job, "deliveries": deliveries_of(node, job_id)}
 
 
 def delete_job(node: JobsContext, job_id: str, credentials: Credentials) -> None:
