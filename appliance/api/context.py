@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from appliance.datadir import DataDir
-from appliance.jobs.context import JobsContext
-from appliance.store.db import Database
+from appliance.jobs.context import NodeContext
 
 
-class ApiContext(JobsContext, Protocol):
+class ApiContext(NodeContext, Protocol):
     @property
     def is_controller(self) -> bool:
         """Whether this node holds the site CA's key (joins and announces come here)."""
-
-    @property
-    def data(self) -> DataDir: ...
-
-    @property
-    def db(self) -> Database: ...
 
     @property
     def intake_secret(self) -> str:

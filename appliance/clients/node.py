@@ -9,11 +9,11 @@ import http.client
 import json
 from collections.abc import Iterable
 from typing import Any, cast
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from appliance.clients.base import ApiClient, path
 from appliance.clients.models import DeliveryInfo, JobInfo, Receipt
 from appliance.https.auth import basic_header
-from appliance.https.client import Client
 
 Credentials = tuple[str, str]  # a user and their password (release) or submit token
 INTAKE_SECRET_HEADER = "X-Meshprint-Intake"  # the Secure Print backend's key to the door
@@ -25,17 +25,10 @@ def _auth(credentials: Credentials | None) -> dict[str, str]:
 
 
 def _job(job_id: str, *rest: str) -> str:
-    return "/".join(["/v1/jobs", quote(job_id, safe=""), *rest])
+    return path("/v1/jobs", job_id, *rest)
 
 
-class NodeClient:
-    def __init__(self, http: Client) -> None:
-        self.http = http
-
-    @property
-    def where(self) -> str:
-        return self.http.where
-
+class NodeClient(ApiClient):
     def _receipt(
         self, path: str, document: Document, headers: dict[str, str], length: int | None
     ) -> Receipt:
@@ -122,8 +115,7 @@ class NodeClient:
         return self.http.request("POST", _job(job_id, "release"), body, headers)
 
     def release_status(self, release_id: str) -> DeliveryInfo:
-        path = f"/v1/releases/{quote(release_id, safe='')}"
-        return cast(DeliveryInfo, self.http.json("GET", path))
+        return cast(DeliveryInfo, self.http.json("GET", path("/v1/releases", release_id)))
 
     def delete(self, job_id: str, credentials: Credentials) -> str:
         """Delete one of the user's jobs everywhere; its id."""

@@ -8,8 +8,9 @@ import http.client
 import json
 from collections.abc import Iterable
 from typing import Any, cast
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from appliance.clients.base import ApiClient, path
 from appliance.clients.models import (
     DeliveryInfo,
     HolderJobInfo,
@@ -17,24 +18,16 @@ from appliance.clients.models import (
     ShareInfo,
     SignedDirectory,
 )
-from appliance.https.client import Client
 
 META_HEADER = "X-Meshprint-Job"  # a replica's metadata (base64 JSON) beside its sealed body
 JSON = {"Content-Type": "application/json"}
 
 
 def _job(job_id: str, *rest: str) -> str:
-    return "/".join(["/peer/jobs", quote(job_id, safe=""), *rest])
+    return path("/peer/jobs", job_id, *rest)
 
 
-class PeerClient:
-    def __init__(self, http: Client) -> None:
-        self.http = http
-
-    @property
-    def where(self) -> str:
-        return self.http.where
-
+class PeerClient(ApiClient):
     def _post(self, path: str, data: Any) -> Any:
         return self.http.json("POST", path, data)
 
@@ -114,5 +107,4 @@ class PeerClient:
         return cast(list[DeliveryInfo], self.http.json("GET", _job(job_id, "deliveries")))
 
     def release_status(self, release_id: str) -> DeliveryInfo:
-        path = f"/peer/releases/{quote(release_id, safe='')}"
-        return cast(DeliveryInfo, self.http.json("GET", path))
+        return cast(DeliveryInfo, self.http.json("GET", path("/peer/releases", release_id)))

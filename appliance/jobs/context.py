@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from appliance.datadir import DataDir
 from appliance.mesh.context import MeshContext
+from appliance.store.db import Database
 from appliance.store.deliveries import DeliveryLog
 
 
@@ -13,3 +15,14 @@ class JobsContext(MeshContext, Protocol):
     @property
     def deliveries(self) -> DeliveryLog:
         """One row per release id this node delivered (or is delivering)."""
+
+
+class NodeContext(JobsContext, Protocol):
+    """The above plus this node's data directory and database, for the interfaces (the
+    APIs, the MQTT agent)."""
+
+    @property
+    def data(self) -> DataDir: ...
+
+    @property
+    def db(self) -> Database: ...

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from appliance.datadir import DataDir
-from appliance.jobs.context import JobsContext
-from appliance.store.db import Database
+from appliance.jobs.context import NodeContext
 
 
-class AgentContext(JobsContext, Protocol):
+class AgentContext(NodeContext, Protocol):
     @property
     def role(self) -> str:
         """super or edge."""
-
-    @property
-    def data(self) -> DataDir: ...
-
-    @property
-    def db(self) -> Database: ...
