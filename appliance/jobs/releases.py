@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.clients.models import DeliveryInfo
+from appliance.clients.node import Credentials
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound, Unavailable
 from appliance.jobs import deliver, release
@@ -20,8 +21,6 @@ from appliance.jobs.status import mesh_jobs
 from appliance.mesh.holders import delete_everywhere
 from appliance.mesh.placement import USER_X
 from appliance.store.jobs import check_job_id
-
-Credentials = tuple[str, str]  # the owner's name and password
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,12 @@ class Opener:
         return {"x": self.share_x, "share": b64(self.share)}
 
     @classmethod
-    def from_wire(cls, data: object) -> Opener:
-        if isinstance(data, dict) and isinstance(data.get("command"), dict):
+    def from_wire(cls, data: dict[str, Any]) -> Opener:
+        if isinstance(data.get("command"), dict):
             return cls(command=data["command"])
         try:
-            assert isinstance(data, dict)
             return cls(int(data["x"]), unb64(str(data["share"])))
-        except (AssertionError, KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError):
             raise BadRequest("a handed-over release needs the owner's share") from None
 
     def plaintext(self, node: JobsContext, job_id: str, job: FoundJob | None) -> Plaintext:
