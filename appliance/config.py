@@ -1,7 +1,7 @@
 """Typed, validated settings: one schema, clear errors.
 
 `SiteSettings` are site-wide (part of the signed directory, changed by the controller
-with `meshprint settings set`). Durations and sizes accept human units: "8h", "30m",
+with `meshprint settings KEY VALUE`). Durations and sizes accept human units: "8h", "30m",
 "512M", "2G".
 """
 

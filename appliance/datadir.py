@@ -2,9 +2,13 @@
 
 DIR/node.json          node id, site id, role
 DIR/tls/               ca.pem, node.pem (chain), node.key, ca.key (controller only)
-DIR/meshprint.db       SQLite (WAL): directory, join tokens, job metadata, tombstones
+DIR/meshprint.db       SQLite (WAL): the directory, join tokens, jobs, tombstones,
+                       releases, deliveries, printer status
 DIR/jobs/ID.sealed     sealed job documents (ciphertext only)
 DIR/incoming/          documents being received; emptied at start
+
+The rest (intake.json, the web UI's files, the appliance's setup code) is listed in
+docs/architecture.md, "Data directory".
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ keeps its type across the network: a server answers `to_wire(err)`, a client rai
 `from_wire(...)`, an instance of the same class that is also a `RemoteError`.
 
     try:
-        peers.client(holder).claim(...)
+        peers.client(holder).delivery_step(job_id, "claim", claim)
     except Conflict:            # the holder's own refusal, as if it were raised here
         ...
 """

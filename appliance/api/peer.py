@@ -10,9 +10,8 @@ from collections.abc import Callable
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.clients.peer import META_HEADER
-from appliance.crypto import shamir
-from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import BadRequest, Forbidden, NotFound
+from appliance.crypto.userkeys import unb64
+from appliance.errors import Forbidden, NotFound
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release, releases
 from appliance.mesh import holders, repair, replicate, sync
@@ -67,23 +66,14 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     @router.route("POST", "/peer/jobs/<job_id>/open")
     def open_for_user(request: Request) -> Response:
         """Decrypt for the member that opened the owner's share (user-present release)."""
-        job = node.store.require(request.params["job_id"])
-        data = request.json()
-        try:
-            user_x, user_share = int(data["x"]), unb64(str(data["share"]))
-        except (KeyError, ValueError, TypeError):
-            raise BadRequest("open needs the user's share") from None
-        key = shamir.combine({job.share_x: job.share, user_x: user_share})
-        return stream_plaintext(release.local_plaintext(node, job.id, key, job.holders))
+        job_id = request.params["job_id"]
+        return stream_plaintext(release.open_for_member(node, job_id, request.json()))
 
     @router.route("POST", "/peer/jobs/<job_id>/share")
     def share(request: Request) -> Response:
         """Our share, for a holder that carries a controller-signed release command."""
-        job = node.store.require(request.params["job_id"])
-        if request.context["peer"] not in {h.node for h in job.holders}:
-            raise Forbidden("only another holder of this job may ask for its share")
-        release.verify_command(node, request.json(), job.id)
-        return json_response({"x": job.share_x, "share": b64(job.share)})
+        job_id, caller = request.params["job_id"], request.context["peer"]
+        return json_response(release.share_for_holder(node, job_id, caller, request.json()))
 
     @router.route("POST", "/peer/jobs/<job_id>/release")
     def release_authorized(request: Request) -> Response:

@@ -23,6 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from appliance.clients.models import ShareInfo
 from appliance.clients.peer import PeerClient
 from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
@@ -232,6 +233,32 @@ def release_authorized(node: MeshContext, signed: dict[str, Any], job_id: str) -
         "an authorized release needs a second holder of this job to be up; none answered "
         "(the owner can still release it with their password)"
     )
+
+
+# On a holder, for another member (peer API)
+
+
+def open_for_member(node: MeshContext, job_id: str, request: dict[str, Any]) -> Plaintext:
+    """Decrypt our copy with the owner's opened share, which a member sends that released
+    the job with the owner's password but holds no copy (`/peer/jobs/ID/open`)."""
+    job = node.store.require(job_id)
+    try:
+        user_x, user_share = int(request["x"]), unb64(str(request["share"]))
+    except (KeyError, ValueError, TypeError):
+        raise BadRequest("open needs the user's share") from None
+    key = shamir.combine({job.share_x: job.share, user_x: user_share})
+    return local_plaintext(node, job.id, key, job.holders)
+
+
+def share_for_holder(
+    node: MeshContext, job_id: str, caller: str, signed: dict[str, Any]
+) -> ShareInfo:
+    """Our share, for another holder that carries a controller-signed release command."""
+    job = node.store.require(job_id)
+    if caller not in {h.node for h in job.holders}:
+        raise Forbidden("only another holder of this job may ask for its share")
+    verify_command(node, signed, job.id)
+    return {"x": job.share_x, "share": b64(job.share)}
 
 
 # Decrypting
