@@ -3,8 +3,9 @@
 
 The node keeps a random intake secret in DATA/intake.json (mode 0600, owned by the
 node's account, with the port to call) and accepts `POST /v1/intake` on its submit API
-only when the request comes from a loopback address *and* carries that secret. The backend runs as root
-(mode 0700 in CUPS' backend directory), reads the file and streams the document in.
+only when the request comes from a loopback address *and* carries that secret. The
+backend runs as root (mode 0700 in CUPS' backend directory), reads the file and streams
+the document in.
 From the network the door cannot be used: the address check refuses it before the
 secret is looked at, and the secret never leaves the machine.
 """
