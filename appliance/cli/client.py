@@ -28,6 +28,7 @@ from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size
 from appliance.printers.delivery import SIDES
 from appliance.site.state import open_site
+from appliance.store.states import JobState, Stage
 
 # Client commands
 
@@ -128,14 +129,14 @@ def _follow(client: NodeClient, delivery: DeliveryInfo, wait: float) -> None:
     print(f"release {release_id}: {delivery['stage']} on {delivery['printer']}", flush=True)
     deadline = time.time() + wait
     last = delivery["stage"]
-    while last not in ("printed", "failed", "unknown") and time.time() < deadline:
+    while not Stage(last).settled and time.time() < deadline:
         time.sleep(0.5)
         delivery = client.release_status(release_id)
         if delivery["stage"] != last:
             last = delivery["stage"]
             reason = f" ({delivery['reason']})" if delivery["reason"] else ""
             print(f"release {release_id}: {last}{reason}", flush=True)
-    if last in ("failed", "unknown"):
+    if last in (Stage.FAILED, Stage.UNKNOWN):
         raise MeshprintError(f"the job was not printed: {delivery['reason'] or last}")
 
 
@@ -147,7 +148,7 @@ def cmd_job_show(args: argparse.Namespace) -> None:
         return
     now = time.time()
     state = job["state"] + (f" ({job['reason']})" if job.get("reason") else "")
-    if job["state"] == "unknown":
+    if job["state"] == JobState.UNKNOWN:
         state += " — it may have printed; release with --reprint to print it again"
     age = human_duration(now - job["created_at"], compact=True)
     expires = human_duration(job["expires_at"] - now, compact=True)

@@ -21,6 +21,7 @@ from appliance.printers import registry
 from appliance.site.directory import Directory
 from appliance.store import printer_status
 from appliance.store.db import Database
+from appliance.store.states import JobState
 
 NOT_CHECKED = {"ready": None, "reason": "not checked"}
 
@@ -75,7 +76,7 @@ def status_document(
     (`printer_status.known`); without `live`, members' state and jobs are unknown (None)."""
     jobs = live.jobs if live else {}
     counts = [len(j["copies"]) for j in jobs.values()]
-    states = [str(j.get("state", "held")) for j in jobs.values()]
+    states = [str(j.get("state", JobState.HELD)) for j in jobs.values()]
     members = []
     for record in directory.nodes.values():
         up: bool | None = None

@@ -31,6 +31,7 @@ from appliance.errors import BadRequest, MeshprintError, RemoteError, Unauthoriz
 from appliance.printers import registry
 from appliance.printers.delivery import SIDES
 from appliance.store.jobs import check_job_id
+from appliance.store.states import JobState, Stage
 from webui import security
 from webui.context import event, release_api, site, store
 
@@ -166,7 +167,7 @@ def release_jobs() -> Any:
         return redirect(url_for("release.index"))
     options = _options()
     if request.form.get("all") == "1":
-        jobs = [j["id"] for j in _api(NodeClient.jobs) if j["state"] == "held"]
+        jobs = [j["id"] for j in _api(NodeClient.jobs) if j["state"] == JobState.HELD]
         if not jobs:
             raise BadRequest("you have no held jobs to print")
     else:
@@ -196,7 +197,7 @@ def _delivery(release_id: str) -> dict[str, Any]:
     try:
         return dict(release_api().release_status(release_id))
     except RemoteError as err:
-        return {"release_id": release_id, "stage": "unknown", "reason": str(err), "printer": ""}
+        return {"release_id": release_id, "stage": Stage.UNKNOWN, "reason": str(err), "printer": ""}
 
 
 @bp.get("/releases/<release_id>.json")
