@@ -12,7 +12,7 @@ from appliance.cli.common import command, data_arg, data_dir, print_json, read_s
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, MeshprintError, NotFound
 from appliance.printers import registry
-from appliance.printers.delivery import SIDES
+from appliance.printoptions import SIDES
 from appliance.site.state import open_site
 
 

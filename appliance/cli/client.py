@@ -26,7 +26,7 @@ from appliance.endpoint import DEFAULT_RELEASE_PORT, DEFAULT_SUBMIT_PORT
 from appliance.errors import ConfigError, MeshprintError
 from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size
-from appliance.printers.delivery import SIDES
+from appliance.printoptions import SIDES
 from appliance.site.state import open_site
 from appliance.store.states import JobState, Stage
 

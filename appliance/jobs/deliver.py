@@ -29,13 +29,13 @@ from appliance.errors import (
     Unavailable,
 )
 from appliance.jobs.context import JobsContext
-from appliance.jobs.options import clean_options
 from appliance.jobs.release import FoundJob, Plaintext
 from appliance.mesh.holders import delete_everywhere
 from appliance.printers import registry
-from appliance.printers.delivery import SIDES, PrintOptions, Submitted
+from appliance.printers.delivery import PrintOptions, Submitted
 from appliance.printers.drivers import driver_for, preflight
 from appliance.printers.errors import PrinterUnreachable
+from appliance.printoptions import SIDES, clean_options
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import Job
 from appliance.store.states import DeliveryStep, JobState, Stage

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from appliance.printoptions import clean_options as clean_options
+from appliance.printoptions import clean_options
 
 
 def from_query(query: Mapping[str, str]) -> dict[str, Any]:

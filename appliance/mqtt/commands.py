@@ -19,7 +19,7 @@ from appliance.errors import BadRequest, Conflict, Forbidden, MeshprintError
 from appliance.jobs import deliver, release
 from appliance.jobs.context import JobsContext
 from appliance.jobs.deliver import check_release_id, print_options
-from appliance.printers.delivery import SIDES
+from appliance.printoptions import SIDES
 from appliance.site.ca import SiteCA
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import check_job_id

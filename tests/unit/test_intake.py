@@ -22,8 +22,9 @@ from appliance.intake import backend, cupsconf, dnssd, door
 from appliance.intake.ppd import PASS_THROUGH, ppd_text
 from appliance.jobs.deliver import print_options
 from appliance.jobs.intake import ingest_on_behalf
-from appliance.jobs.options import clean_options, from_query
+from appliance.jobs.options import from_query
 from appliance.jobs.release import FoundJob
+from appliance.printoptions import clean_options
 from appliance.store.db import SCHEMA, Database
 from appliance.store.jobs import JobStore
 

@@ -29,7 +29,7 @@ from appliance.clients.models import DeliveryInfo
 from appliance.clients.node import Credentials, NodeClient
 from appliance.errors import BadRequest, MeshprintError, RemoteError, Unauthorized
 from appliance.printers import registry
-from appliance.printers.delivery import SIDES
+from appliance.printoptions import SIDES
 from appliance.store.jobs import check_job_id
 from appliance.store.states import JobState, Stage
 from webui import security

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from appliance.printoptions import SIDES as SIDES  # the values PrintOptions.sides takes
 from appliance.store.states import Stage as Stage  # the drivers report it
 
 

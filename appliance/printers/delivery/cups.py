@@ -36,13 +36,14 @@ from urllib.parse import urlsplit
 
 import cups
 
-from appliance.printers.delivery import SIDES, PrintOptions, Progress, Stage, Submitted
+from appliance.printers.delivery import PrintOptions, Progress, Stage, Submitted
 from appliance.printers.errors import (
     PrinterError,
     PrinterNotReady,
     PrinterRejected,
     PrinterUnreachable,
 )
+from appliance.printoptions import SIDES
 
 # Held while pycups' process/thread state (server, user, password callback) is set and
 # used to open a connection and send the requests that read it.
