@@ -93,7 +93,8 @@ class Client:
             if reused is not None and (body is None or isinstance(body, bytes)):
                 return self.request(method, path, body, headers, length)  # it had timed out
             raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
-        self._last = conn
+        if self.keep_alive:
+            self._last = conn  # `json` hands it back once the answer is read
         if response.status >= 400:
             raise _error_from(response, self.where)
         return response
