@@ -23,8 +23,19 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     router = Router()
 
     def dispatch(request: Request) -> Response:
+        if (request.method, request.path) == ("POST", "/peer/directory"):
+            return introduce(request)
         request.context["peer"] = node.peers.check_member(request.peer_cert)
         return router.dispatch(request)
+
+    def introduce(request: Request) -> Response:
+        """A directory offered by a member, or by a node that the offered directory (signed
+        by the site authority) makes one: how a restored controller introduces itself to
+        members that do not know it yet (`appliance.site.restore`)."""
+        data = request.json()
+        adopted = node.site.adopt(unb64(str(data.get("raw"))), unb64(str(data.get("signature"))))
+        node.peers.check_member(request.peer_cert)
+        return json_response({"adopted": adopted})
 
     @router.route("POST", "/peer/sync")
     def do_sync(request: Request) -> Response:
@@ -33,12 +44,6 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     @router.route("GET", "/peer/directory")
     def get_directory(request: Request) -> Response:
         return json_response(node.directory().signed())
-
-    @router.route("POST", "/peer/directory")
-    def put_directory(request: Request) -> Response:
-        data = request.json()
-        adopted = node.site.adopt(unb64(str(data.get("raw"))), unb64(str(data.get("signature"))))
-        return json_response({"adopted": adopted})
 
     @router.route("POST", "/peer/announce")
     def announce(request: Request) -> Response:

@@ -13,6 +13,7 @@ from appliance.intake import door
 from appliance.jobs import intake
 from appliance.site import enroll
 from appliance.site.ca import cert_pem
+from appliance.site.recovery import check_proof
 
 
 def app(node: ApiContext) -> Callable[[Request], Response]:
@@ -43,6 +44,16 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     @router.route("GET", "/v1/ca")
     def ca(request: Request) -> Response:
         return Response(200, cert_pem(node.site.ca.cert), "application/x-pem-file")
+
+    @router.route("POST", "/v1/recovery")
+    def recovery_copy(request: Request) -> Response:
+        """The CA and the signed directory, for a node that shows the recovery key's
+        proof to take over from a lost controller (`appliance.site.restore`)."""
+        directory = node.directory()
+        check_proof(directory.doc.get("recovery"), str(request.json(limit=4096).get("proof")))
+        return json_response(
+            {"ca": cert_pem(node.site.ca.cert).decode(), "directory": directory.signed()}
+        )
 
     @router.route("POST", "/v1/join")
     def join(request: Request) -> Response:

@@ -27,7 +27,9 @@ def data_dir(args: argparse.Namespace) -> DataDir:
     return DataDir(args.data)
 
 
-def read_secret(path: str | None, what: str, confirm: bool = False) -> str:
+def read_secret(
+    path: str | None, what: str, confirm: bool = False, flag: str = "--password-file"
+) -> str:
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8").splitlines()
@@ -37,7 +39,7 @@ def read_secret(path: str | None, what: str, confirm: bool = False) -> str:
             raise ConfigError(f"the {what} file {path} is empty")
         return text[0]
     if not sys.stdin.isatty():
-        raise ConfigError(f"give the {what} with --password-file (no terminal to ask on)")
+        raise ConfigError(f"give the {what} with {flag} (no terminal to ask on)")
     secret = getpass.getpass(f"{what.capitalize()}: ")
     if confirm and getpass.getpass(f"{what.capitalize()} again: ") != secret:
         raise ConfigError(f"the two {what}s differ")

@@ -22,18 +22,46 @@ from appliance.service import wait_for_site
 from appliance.site import admin
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
+from appliance.site.restore import restore_site
 from appliance.site.state import open_site
 
 
 def cmd_site_create(args: argparse.Namespace) -> None:
     data = data_dir(args)
-    identity = create_site(data, args.name, args.host)
+    created = create_site(data, args.name, args.host)
+    identity = created.identity
     print(
         f"Created site {args.name!r} ({identity.site_id}); this node is {identity.node_id}, "
         "its controller."
     )
+    _show_recovery_key(created.recovery_key)
     print(f"Site CA certificate (give it to clients): {data.ca_cert}")
     print(f"Next: meshprint node --data {args.data}")
+
+
+def _show_recovery_key(key: str) -> None:
+    print(f"Recovery key: {key}")
+    print(
+        "  Keep it on paper or in a password manager: it is shown only this once, and with "
+        "it\n  'meshprint site restore' rebuilds this controller on a new machine if this one "
+        "is lost."
+    )
+
+
+def cmd_site_restore(args: argparse.Namespace) -> None:
+    key = read_secret(args.key_file, "recovery key", flag="--key-file")
+    identity = restore_site(data_dir(args), args.member, key, args.host)
+    print(
+        f"Restored site {identity.site_id}: this node ({identity.node_id}) is its controller; "
+        "the lost one is removed and its certificate revoked."
+    )
+    print(f"Next: meshprint node --data {args.data} (members learn of it when it starts)")
+
+
+def cmd_site_recovery_key(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    _show_recovery_key(admin.new_recovery_key(site))
+    print("  The previous recovery key no longer works.")
 
 
 def cmd_invite(args: argparse.Namespace) -> None:
@@ -139,6 +167,33 @@ def register(sub: Any) -> None:
     data_arg(p)
     p.add_argument("--name", required=True, help="the site's name, e.g. the office")
     p.add_argument("--host", help="an address to put in this node's certificate")
+
+    p = command(
+        site,
+        "restore",
+        cmd_site_restore,
+        "make this new node the controller of a site whose controller was lost",
+    )
+    data_arg(p)
+    p.add_argument(
+        "--from",
+        dest="member",
+        required=True,
+        metavar="HOST[:PORT]",
+        help=f"a surviving member's submit API (default port {DEFAULT_SUBMIT_PORT})",
+    )
+    p.add_argument(
+        "--key-file", metavar="FILE", help="first line is the recovery key (default: ask)"
+    )
+    p.add_argument("--host", help="an address to put in this node's certificate")
+
+    p = command(
+        site,
+        "recovery-key",
+        cmd_site_recovery_key,
+        "make a new recovery key (on the controller); the old one stops working",
+    )
+    data_arg(p)
 
     p = command(sub, "invite", cmd_invite, "print a one-time join token for a new node")
     data_arg(p)

@@ -74,6 +74,11 @@ class NodeClient(ApiClient):
         path = f"/v1/intake?{urlencode({'user': user, 'title': title, **options})}"
         return self._receipt(path, document, headers, length)
 
+    def recovery(self, proof: str) -> dict[str, Any]:
+        """The site CA (PEM) and signed directory, for a node restoring the controller
+        role that shows the recovery key's proof (`appliance.site.restore`)."""
+        return cast(dict[str, Any], self.http.json("POST", "/v1/recovery", {"proof": proof}))
+
     def ca(self) -> bytes:
         """The site CA certificate (PEM), for a joining node to check against its token."""
         with self.http.request("GET", "/v1/ca") as response:

@@ -65,10 +65,19 @@ class LocalMesh:
         self.name = name
         self.env = {**os.environ, **(env or {})}
         self.nodes = [LocalNode(i, self.root / f"node{i}") for i in range(size)]
+        self.recovery_key = ""  # printed by `site create`, kept for restore tests
 
     @property
     def ca(self) -> Path:
-        return self.nodes[0].data / "tls" / "ca.pem"
+        """The site CA certificate, from the first node that still has a data directory."""
+        paths = [n.data / "tls" / "ca.pem" for n in self.nodes]
+        return next((p for p in paths if p.exists()), paths[0])
+
+    def add_node(self) -> LocalNode:
+        """One more node slot (its data directory is made by `cli`, e.g. `site restore`)."""
+        node = LocalNode(len(self.nodes), self.root / f"node{len(self.nodes)}")
+        self.nodes.append(node)
+        return node
 
     def cli(
         self,
@@ -91,7 +100,10 @@ class LocalMesh:
 
     def create(self) -> LocalMesh:
         first = self.nodes[0]
-        self.cli("site", "create", "--data", str(first.data), "--name", self.name, "--host", HOST)
+        created = self.cli(
+            "site", "create", "--data", str(first.data), "--name", self.name, "--host", HOST
+        )
+        self.recovery_key = created.stdout.split("Recovery key: ", 1)[1].split()[0]
         self.start(0)
         for node in self.nodes[1:]:
             token = self.cli("invite", "--data", str(first.data)).stdout.strip()

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from appliance.crypto.userkeys import unb64
-from appliance.errors import MeshprintError
+from appliance.errors import Forbidden, MeshprintError
 from appliance.mesh.context import MeshContext
 from appliance.store.jobs import holders_from_list, holders_to_list
 
@@ -29,6 +29,9 @@ def run(node: MeshContext) -> None:
             continue
         try:
             answer = node.peers.client(peer.id, timeout=3).sync(request)
+        except Forbidden:
+            _introduce(node, peer.id)
+            continue
         except MeshprintError as err:
             log.debug("sync with %s failed: %s", peer.id, err)
             continue
@@ -38,6 +41,16 @@ def run(node: MeshContext) -> None:
             "disk_free": answer.get("disk_free"),
         }
         apply(node, peer.id, answer)
+
+
+def _introduce(node: MeshContext, peer_id: str) -> None:
+    """A peer that refuses us as a member may not know of us yet (a restored
+    controller): offer it our directory, which it adopts if the site authority signed it
+    and it is newer."""
+    try:
+        node.peers.client(peer_id, timeout=3).offer_directory(node.directory().signed())
+    except MeshprintError as err:
+        log.debug("%s refused our directory: %s", peer_id, err)
 
 
 def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:

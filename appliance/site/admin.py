@@ -14,6 +14,7 @@ from appliance.config import SiteSettings
 from appliance.crypto.userkeys import b64, check_password, create_user_key
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
+from appliance.site import recovery
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory, NodeRecord, check_user_name
 from appliance.site.state import SiteState
@@ -117,6 +118,15 @@ def set_address(site: SiteState, node_id: str, address: dict[str, Any]) -> Direc
         doc["nodes"][node_id].update(fields)
 
     return site.edit(change)
+
+
+def new_recovery_key(site: SiteState) -> str:
+    """Seal the site authority under a new recovery key (the old one stops working);
+    the key, to show once."""
+    key = recovery.new_recovery_key()
+    sealed = recovery.seal_authority(site.ca, site.site_id, key)
+    site.edit(lambda doc: doc.__setitem__("recovery", sealed))
+    return key
 
 
 def remove_member(site: SiteState, node_id: str) -> NodeRecord:

@@ -84,8 +84,17 @@ class Directory:
         return directory
 
     @classmethod
-    def create(cls, ca: SiteCA, site_id: str, name: str, controller: NodeRecord) -> Directory:
-        doc = {
+    def create(
+        cls,
+        ca: SiteCA,
+        site_id: str,
+        name: str,
+        controller: NodeRecord,
+        recovery: dict[str, str] | None = None,
+    ) -> Directory:
+        """Version 1, with `recovery` (the authority sealed under the recovery key,
+        `appliance.site.recovery`) when given."""
+        doc: dict[str, Any] = {
             "site_id": site_id,
             "name": name,
             "version": 1,
@@ -97,6 +106,8 @@ class Directory:
             "revoked": [],
             "settings": SiteSettings().to_dict(),
         }
+        if recovery is not None:
+            doc["recovery"] = recovery
         raw = cls._encode(doc)
         return cls(raw, ca.sign(raw))
 

@@ -6,6 +6,7 @@ import re
 import secrets
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from appliance.site.ca import (
     write_private,
 )
 from appliance.site.directory import ROLES, Directory, NodeRecord
+from appliance.site.recovery import new_recovery_key, seal_authority
 from appliance.site.state import SiteState
 from appliance.site.tls import client_context, unverified_context
 from appliance.site.tokens import JoinToken
@@ -53,33 +55,47 @@ def _hosts(host: str | None) -> list[str]:
     return sorted({"127.0.0.1", *([host] if host else [])})
 
 
-def create_site(data: DataDir, name: str, host: str | None = None) -> Identity:
+@dataclass(frozen=True)
+class NewSite:
+    identity: Identity
+    recovery_key: str  # shown to the administrator once; never stored (`site.recovery`)
+
+
+def create_site(data: DataDir, name: str, host: str | None = None) -> NewSite:
     name = name.strip()
     if not name or len(name) > 64:
         raise BadRequest("the site needs a name of 1-64 characters")
     data.prepare_new()
     ca = SiteCA.create(name)
-    node_id, site_id = new_node_id(), "s" + secrets.token_hex(8)
-    key = new_key()
-    cert = ca.issue(key.public_key(), node_id, _hosts(host))
+    site_id = "s" + secrets.token_hex(8)
+    record = make_controller(data, ca, host)
+    recovery_key = new_recovery_key()
+    recovery = seal_authority(ca, site_id, recovery_key)
+    SiteState(Database(data.db), ca, site_id).initialise(
+        Directory.create(ca, site_id, name, record, recovery)
+    )
+    identity = Identity(record.id, site_id, "super")
+    data.write_identity(identity)
+    return NewSite(identity, recovery_key)
+
+
+def make_controller(data: DataDir, ca: SiteCA, host: str | None) -> NodeRecord:
+    """A new node id, key and certificate for the site's controller, written with the CA
+    (key included) into the prepared `data`; its directory record."""
     assert ca.key is not None
+    node_id, key = new_node_id(), new_key()
+    cert = ca.issue(key.public_key(), node_id, _hosts(host))
     write_private(data.ca_key, key_pem(ca.key))
     data.ca_cert.write_bytes(cert_pem(ca.cert))
     write_private(data.node_key, key_pem(key))
     data.node_cert.write_bytes(cert_pem(cert) + cert_pem(ca.cert))
-    record = NodeRecord(
+    return NodeRecord(
         id=node_id,
         name=socket.gethostname(),
         role="super",
         cert_serial=serial_hex(cert),
         machine_id=machine_id(),
     )
-    SiteState(Database(data.db), ca, site_id).initialise(
-        Directory.create(ca, site_id, name, record)
-    )
-    identity = Identity(node_id, site_id, "super")
-    data.write_identity(identity)
-    return identity
 
 
 def fetch_ca(token: JoinToken) -> x509.Certificate:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from appliance.site import recovery
 from tests.browser.conftest import PRINTER_NAME, Appliance, screenshot, start_appliance
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 
@@ -91,6 +92,10 @@ def configured(chromium: Any, appliance: Appliance) -> dict[str, Any]:
         page.fill("input[name=site_name]", "Smith & Co, Main Street")
         page.select_option("select[name=retention]", "12h")
         page.click("button[type=submit]")
+        page.wait_for_selector("#recovery-key")
+        seen["recovery_key"] = page.inner_text("#recovery-key")
+        screenshot(page, "wizard-1-recovery-key")
+        page.click("text=I have kept it: continue")
         # The node service notices the new site and starts (systemd does this on the appliance).
         appliance.mesh.start(0)
 
@@ -149,6 +154,7 @@ def test_whole_wizard_to_a_printed_test_page(
     configured: dict[str, Any], appliance: Appliance, printer: VirtualPrinter
 ) -> None:
     assert "not this appliance's setup code" in configured["wrong_code"]
+    assert len(recovery.normalise(configured["recovery_key"])) == 25
     assert "Test page printed on office-laser" in configured["test_page"]
     assert list(printer.spool.rglob("*")), "the printer received no test page"
     assert "Added 1 user" in configured["user_added"]

@@ -90,9 +90,14 @@ def make_admin(browser: Browser) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def make_site(browser: Browser, name: str = "Test office") -> None:
+def make_site(browser: Browser, name: str = "Test office") -> str:
+    """Create the site in the wizard; the recovery key it shows once."""
     response = browser.post("/setup/site", {"site_name": name, "retention": "4h"})
-    assert response.status_code == 302, response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    found = re.search(r'id="recovery-key">([A-Z2-7-]+)<', page)
+    assert found, page
+    return found.group(1)
 
 
 @pytest.fixture

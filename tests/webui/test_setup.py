@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from appliance.datadir import DataDir
+from appliance.site import recovery
 from appliance.site.state import open_site
 from tests.webui.conftest import (
     ADMIN,
@@ -65,10 +66,18 @@ def test_site_step_validates_and_creates_the_site(browser: Browser, code: str, d
     response = browser.post("/setup/site", {"site_name": "Office", "retention": "9d"})
     assert response.status_code == 400 and "retention must be between" in text(response)
     assert not DataDir(data).exists()
-    make_site(browser, "Main Street office")
+    key = make_site(browser, "Main Street office")
     _, site = open_site(DataDir(data))
     assert site.directory().name == "Main Street office"
     assert site.directory().settings.describe()["retention"] == "4h"
+    # The recovery key shown opens the site's recovery copy, and is stored nowhere.
+    recovery.check_proof(site.directory().doc["recovery"], recovery.proof(key))
+    for path in data.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert key.encode() not in content and recovery.normalise(key).encode() not in content
+    assert browser.get("/setup/site").status_code == 200  # shown once: not on the page again
+    assert key not in browser.get("/setup/site").get_data(as_text=True)
 
 
 def test_time_zone(admin_browser: Browser, data: Path) -> None:

@@ -201,8 +201,17 @@ def site_step() -> Any:
             from appliance.config import LIMITS
 
             LIMITS["retention"].parse("retention", retention)  # check before creating
-            create_site(data(), name, _certificate_host())
+            created = create_site(data(), name, _certificate_host())
             event("site", f"site {name} created")
+            admin.change_settings(site(), {"retention": retention})
+            mark_done("site")
+            # Shown once, in this answer only: it is stored nowhere.
+            return page(
+                "site",
+                recovery_key=created.recovery_key,
+                next_step=next_step(),
+                **_site_values(),
+            )
         admin.change_settings(site(), {"retention": retention})
         return go_next("site")
     return page("site", **_site_values())
