@@ -50,7 +50,7 @@ def test_the_proof_shows_the_key_without_opening_the_copy() -> None:
         recovery.open_authority(entry, SiteCA(ca.cert, None), "s1", recovery.proof(key))
 
 
-@pytest.mark.parametrize("text", ["", "ABCDE-ABCDE", "ABCDE-ABCDE-ABCDE-ABCDE-ABCD1", "!" * 25])
+@pytest.mark.parametrize("text", ["", "ABCDE-ABCDE", "ABCDE-ABCDE-ABCDE-ABCDE-ABCD9", "!" * 25])
 def test_malformed_keys_are_refused_with_the_expected_shape(text: str) -> None:
     with pytest.raises(BadRequest, match="XXXXX-XXXXX"):
         recovery.normalise(text)
