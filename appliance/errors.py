@@ -31,6 +31,11 @@ class Forbidden(MeshprintError):
     status = 403
 
 
+class UntrustedNode(Forbidden):
+    """The node answering a user's client is not a current member of the site (removed,
+    revoked, or not shown to be a member): the client sent it nothing secret."""
+
+
 class NotFound(MeshprintError):
     status = 404
 

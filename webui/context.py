@@ -13,6 +13,7 @@ from appliance.datadir import DataDir
 from appliance.endpoint import DEFAULT_RELEASE_PORT
 from appliance.errors import ConfigError
 from appliance.https.client import Client
+from appliance.site.answering import member_check
 from appliance.site.state import SiteState, open_site
 from appliance.site.tls import client_context
 from webui.store import Store
@@ -45,10 +46,15 @@ def site() -> SiteState:
 
 
 def release_api() -> NodeClient:
-    """The node's release API on this machine (works with the internet down)."""
+    """The node's release API on this machine (works with the internet down). Each
+    connection first checks, against this data directory's site directory, that the node
+    answering is a current, unrevoked member: a user's password goes to no other."""
     address = current_app.config["RELEASE_API"] or f"127.0.0.1:{DEFAULT_RELEASE_PORT}"
     host, _, port = address.rpartition(":")
-    return NodeClient(Client(host, int(port), client_context(data().ca_cert), timeout=30))
+    check = member_check(site().directory, address, "your password")
+    return NodeClient(
+        Client(host, int(port), client_context(data().ca_cert), timeout=30, check_peer=check)
+    )
 
 
 def event(kind: str, text: str) -> None:

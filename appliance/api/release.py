@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from appliance.api import members
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.errors import NotFound
@@ -26,6 +27,8 @@ def app(
     @router.route("GET", "/v1/health")
     def health(request: Request) -> Response:
         return json_response({"ok": True, "node": node.id})
+
+    members.add_route(router, node.directory)
 
     @router.route("GET", "/v1/status")
     def status(request: Request) -> Response:

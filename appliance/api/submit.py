@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from appliance.api import members
 from appliance.api.context import ApiContext
 from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.errors import Forbidden
@@ -66,4 +67,5 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     def health(request: Request) -> Response:
         return json_response({"ok": True, "node": node.id})
 
+    members.add_route(router, node.directory)
     return router.dispatch

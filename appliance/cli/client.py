@@ -108,7 +108,8 @@ def cmd_release(args: argparse.Namespace) -> None:
             "release as the owner (--user and --password-file) or as the "
             "admin on the controller (--data DIR)"
         )
-    client = client_for(args, DEFAULT_RELEASE_PORT)
+    sending = None if credentials else "the signed release command"
+    client = client_for(args, DEFAULT_RELEASE_PORT, sending=sending)
     if args.printer:
         _follow(client, client.release(args.job, request, credentials), args.wait)
         return
@@ -194,7 +195,7 @@ def _write_output(target: str, response: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    status = client_for(args, DEFAULT_RELEASE_PORT).status()
+    status = client_for(args, DEFAULT_RELEASE_PORT, check=False).status()  # sends nothing
     if args.json:
         print_json(status)
         return
@@ -247,11 +248,14 @@ def register(sub: Any) -> None:
         "the controller (--data) while two of its holders are up",
     )
     p.add_argument("job")
-    client_args(p)
+    client_args(p, data=False)
     p.add_argument("--user", help="the job's owner")
     p.add_argument("--password-file", metavar="FILE", help="default: ask")
     p.add_argument(
-        "--data", metavar="DIR", help="the controller's data directory, for an authorized release"
+        "--data",
+        metavar="DIR",
+        help="the controller's data directory, for an authorized release (with --user: "
+        "a node's, to check who answers against its directory)",
     )
     p.add_argument("--printer", metavar="NAME", help="print it on this site printer")
     p.add_argument("--copies", type=int, help="with --printer (default: as sent, else 1)")

@@ -14,11 +14,17 @@ from urllib.parse import urlsplit
 
 from appliance.clients.node import NodeClient
 from appliance.datadir import DataDir
+from appliance.endpoint import DEFAULT_SUBMIT_PORT
 from appliance.errors import BadRequest, ConfigError
-from appliance.https.client import Client
+from appliance.https.client import Client, PeerCheck
+from appliance.site.answering import MemberCache, gather, member_check
+from appliance.site.ca import SiteCA, load_cert
+from appliance.site.directory import Membership
+from appliance.site.state import open_site
 from appliance.site.tls import client_context
 
 READ_SIZE = 256 * 1024
+MEMBERS_TIMEOUT = 5.0  # for each member asked for its member list
 
 # Helpers
 
@@ -46,13 +52,22 @@ def read_secret(
     return secret
 
 
-def client_for(args: argparse.Namespace, default_port: int) -> NodeClient:
-    """The node API at --node (the default port for the API wanted), trusting --ca."""
+def client_for(
+    args: argparse.Namespace, default_port: int, check: bool = True, sending: str | None = None
+) -> NodeClient:
+    """The node API at --node (the default port for the API wanted), trusting --ca (or the
+    CA of --data).
+
+    With `check` (for every command that sends a user's secret), each connection first
+    checks that the node answering is a current, unrevoked member, and refuses it
+    (UntrustedNode) before `sending` (default: the password, or on the submit API the
+    submit token) goes out: see `member_check_for`."""
     text = args.node if "://" in args.node else f"https://{args.node}"
     url = urlsplit(text)
     if url.scheme != "https" or not url.hostname:
         raise BadRequest(f"--node must be an https:// address or host[:port], not {args.node!r}")
-    ca = args.ca or os.environ.get("MESHPRINT_CA")
+    data = getattr(args, "data", None)
+    ca = args.ca or os.environ.get("MESHPRINT_CA") or (str(DataDir(data).ca_cert) if data else "")
     if not ca:
         raise ConfigError(
             "say which site CA to trust: --ca FILE (tls/ca.pem in any node's data directory) "
@@ -60,7 +75,43 @@ def client_for(args: argparse.Namespace, default_port: int) -> NodeClient:
         )
     if not Path(ca).is_file():
         raise ConfigError(f"CA certificate {ca} does not exist")
-    return NodeClient(Client(url.hostname, url.port or default_port, client_context(Path(ca))))
+    address = (url.hostname, url.port or default_port)
+    if sending is None:
+        sending = "your submit token" if default_port == DEFAULT_SUBMIT_PORT else "your password"
+    checked = member_check_for(data, Path(ca), address, sending) if check else None
+    return NodeClient(Client(*address, client_context(Path(ca)), check_peer=checked))
+
+
+def member_check_for(
+    data: str | None, ca: Path, address: tuple[str, int], sending: str
+) -> PeerCheck:
+    """The membership check for the node at `address`: against the directory of the node
+    in `data` when the command runs with one, else against the newest signed member list
+    from that node, the other members it names and this user's cache (`cache_root`),
+    gathered once, at the first connection."""
+    where = f"{address[0]}:{address[1]}"
+    if data:
+        _, site = open_site(DataDir(data))
+        return member_check(site.directory, where, sending)
+    site_ca = SiteCA(load_cert(ca), None)
+
+    def connect(host: str, port: int) -> NodeClient:
+        return NodeClient(Client(host, port, client_context(ca), timeout=MEMBERS_TIMEOUT))
+
+    found: list[Membership] = []
+
+    def members() -> Membership:
+        if not found:
+            cache = MemberCache(cache_root(), site_ca)
+            found.append(gather(site_ca, address, connect, cache, sending))
+        return found[0]
+
+    return member_check(members, where, sending)
+
+
+def cache_root() -> Path:
+    """This user's meshprint cache: $XDG_CACHE_HOME/meshprint (default ~/.cache/meshprint)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshprint"
 
 
 def print_json(data: Any) -> None:
@@ -83,10 +134,20 @@ def data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="the node's data directory")
 
 
-def client_args(p: argparse.ArgumentParser) -> None:
+def client_args(p: argparse.ArgumentParser, data: bool = True) -> None:
+    """--node and --ca, and (unless the command has its own) --data."""
     p.add_argument(
         "--node", required=True, metavar="URL", help="a node: https://HOST:PORT or HOST[:PORT]"
     )
     p.add_argument(
-        "--ca", metavar="FILE", help="site CA certificate to trust (default: $MESHPRINT_CA)"
+        "--ca",
+        metavar="FILE",
+        help="site CA certificate to trust (default: $MESHPRINT_CA, or that of --data)",
     )
+    if data:
+        p.add_argument(
+            "--data",
+            metavar="DIR",
+            help="a node's data directory on this machine: check who answers against its "
+            "site directory (default: the member lists the site's nodes serve)",
+        )

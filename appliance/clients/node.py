@@ -1,7 +1,7 @@
 """The client of a node's submit API (port 9265) and release API (9266): one method per
 route of `appliance.api.submit` and `appliance.api.release`. One NodeClient talks to one
 port; `submit`, `intake`, `ca` and `join` are on the submit port, the rest on the
-release port (`health` on both)."""
+release port (`health` and `members` on both)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from appliance.clients.base import ApiClient, path
-from appliance.clients.models import DeliveryInfo, JobInfo, Receipt
+from appliance.clients.models import DeliveryInfo, JobInfo, Receipt, SignedDirectory
 from appliance.https.auth import basic_header
 
 Credentials = tuple[str, str]  # a user and their password (release) or submit token
@@ -40,6 +40,10 @@ class NodeClient(ApiClient):
 
     def health(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.http.json("GET", "/v1/health"))
+
+    def members(self) -> SignedDirectory:
+        """The node's newest signed member list (`Membership`; verify it before use)."""
+        return cast(SignedDirectory, self.http.json("GET", "/v1/members"))
 
     # The submit API
 

@@ -6,7 +6,7 @@ import http.client
 import json
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from appliance.errors import MeshprintError, RemoteError, Unavailable, from_wire
@@ -14,22 +14,41 @@ from appliance.errors import MeshprintError, RemoteError, Unavailable, from_wire
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 60.0
 
+# Called with the server's certificate (as ssl.getpeercert() gives it) after each
+# handshake, before anything is sent; raising refuses the server.
+PeerCheck = Callable[[dict[str, Any]], None]
+
 
 class _Connection(http.client.HTTPSConnection):
-    """Connects to host:port but checks the certificate against `server_name`."""
+    """Connects to host:port but checks the certificate against `server_name` (and with
+    `check_peer`, whatever else the caller asks of it before the request goes out)."""
 
     def __init__(
-        self, host: str, port: int, context: ssl.SSLContext, server_name: str | None, timeout: float
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        server_name: str | None,
+        timeout: float,
+        check_peer: PeerCheck | None = None,
     ) -> None:
         super().__init__(host, port, context=context, timeout=timeout)
         self._server_name = server_name
         self._ctx = context
+        self._check_peer = check_peer
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), CONNECT_TIMEOUT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout)
-        self.sock = self._ctx.wrap_socket(sock, server_hostname=self._server_name or self.host)
+        tls = self._ctx.wrap_socket(sock, server_hostname=self._server_name or self.host)
+        self.sock = tls
+        if self._check_peer is not None:
+            try:
+                self._check_peer(tls.getpeercert() or {})
+            except BaseException:
+                self.close()
+                raise
 
 
 class Client:
@@ -41,11 +60,14 @@ class Client:
         server_name: str | None = None,
         timeout: float = READ_TIMEOUT,
         keep_alive: bool = False,
+        check_peer: PeerCheck | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.context = context
         self.server_name = server_name
         self.timeout = timeout
+        # check_peer: called on every connection's server certificate before sending.
+        self.check_peer = check_peer
         # keep_alive: `json` calls reuse one connection (for one thread at a time).
         self.keep_alive = keep_alive
         self._idle: _Connection | None = None
@@ -56,7 +78,9 @@ class Client:
         return f"{self.server_name or self.host} ({self.host}:{self.port})"
 
     def open(self) -> _Connection:
-        return _Connection(self.host, self.port, self.context, self.server_name, self.timeout)
+        return _Connection(
+            self.host, self.port, self.context, self.server_name, self.timeout, self.check_peer
+        )
 
     def request(
         self,

@@ -35,6 +35,7 @@ from appliance.datadir import DataDir
 from appliance.errors import MeshprintError, RemoteError
 from appliance.https.client import Client
 from appliance.intake import door
+from appliance.site.answering import own_node_check
 from appliance.site.tls import client_context
 
 CUPS_BACKEND_OK = 0
@@ -131,10 +132,14 @@ def submit(
     """Stream `source` into the local node as `user`'s job; the CUPS exit status."""
     try:
         config = door.load(data)
+        # The document and the intake secret go to this machine's own node only.
+        local = f"{config.host}:{config.port}"
+        check = own_node_check(data.node_cert, local, "the job or the intake secret")
     except MeshprintError as err:
         _say("ERROR", str(err))
         return CUPS_BACKEND_RETRY
-    client = NodeClient(Client(config.host, config.port, client_context(config.ca), timeout=300))
+    context = client_context(config.ca)
+    client = NodeClient(Client(config.host, config.port, context, timeout=300, check_peer=check))
     if not _wait_for_node(client, wait):
         return CUPS_BACKEND_RETRY
     try:

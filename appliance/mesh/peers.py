@@ -18,22 +18,10 @@ from appliance.clients.peer import PeerClient
 from appliance.errors import Forbidden, RemoteError, Unavailable
 from appliance.https.client import Client
 from appliance.site.directory import Directory, NodeRecord
+from appliance.site.tls import cert_identity
 
 SYNC_INTERVAL = 1.0
 LIVE_WINDOW = 4.0
-
-
-def cert_identity(cert: dict[str, Any] | None) -> tuple[str, str]:
-    """(node id, serial hex) from a peer certificate as ssl.getpeercert() gives it."""
-    if not cert:
-        raise Forbidden("a site member certificate is required")
-    cn = next(
-        (value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"),
-        None,
-    )
-    if not cn:
-        raise Forbidden("the certificate names no node")
-    return cn, format(int(cert["serialNumber"], 16), "x")
 
 
 class Peers:

@@ -3,6 +3,11 @@
 Only the controller (holder of the CA key) makes new versions. Every node keeps the
 newest version it has verified and passes it on, so a node that was off catches up
 from any peer.
+
+Each version also carries its member list signed on its own (`Membership`: nodes and
+revocations, no users), which any node gives to anyone (`GET /v1/members`), so a user's
+client can check that the node it is about to send a password to is a current member
+without ever seeing the users' wrapped keys.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from appliance.clients.models import SignedDirectory
 from appliance.config import SiteSettings
-from appliance.crypto.userkeys import b64
+from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Forbidden
 from appliance.site.ca import SiteCA
 
@@ -63,17 +68,99 @@ class UserRecord:
     token_hash: str
 
 
-class Directory:
-    """A verified directory version. Use `Directory.verify` for anything that came in."""
+def _encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+class MemberView:
+    """What a directory and its member list share: version, site, nodes, revocations."""
 
     def __init__(self, raw: bytes, signature: bytes) -> None:
         self.raw = raw
         self.signature = signature
         self.doc: dict[str, Any] = json.loads(raw)
 
+    def signed(self) -> SignedDirectory:
+        """The document as it travels: the signed bytes and the signature, base64."""
+        return {"raw": b64(self.raw), "signature": b64(self.signature)}
+
+    @property
+    def version(self) -> int:
+        return int(self.doc["version"])
+
+    @property
+    def site_id(self) -> str:
+        return str(self.doc["site_id"])
+
+    @property
+    def nodes(self) -> dict[str, NodeRecord]:
+        return {k: NodeRecord.from_dict(v) for k, v in self.doc["nodes"].items()}
+
+    def node(self, node_id: str) -> NodeRecord | None:
+        data = self.doc["nodes"].get(node_id)
+        return NodeRecord.from_dict(data) if data else None
+
+    @property
+    def revoked(self) -> set[str]:
+        return set(self.doc["revoked"])
+
+    def is_member(self, node_id: str, cert_serial: str) -> bool:
+        """Whether a certificate belongs to a current, unrevoked member."""
+        record = self.node(node_id)
+        return (
+            record is not None
+            and record.cert_serial == cert_serial
+            and cert_serial not in self.revoked
+        )
+
+
+# Signed with this prefix, so a member list never verifies as a directory or a release
+# command (signed by the same key) and no other signature verifies as a member list.
+MEMBERSHIP_CONTEXT = b"meshprint member list v1\n"
+MEMBERSHIP_KEYS = ("site_id", "version", "issued_at", "controller", "nodes", "revoked")
+
+
+class Membership(MemberView):
+    """One directory version's member list (nodes and revocations, no users), signed by
+    the controller on its own. Use `Membership.verify` for anything that came in."""
+
+    @classmethod
+    def sign(cls, doc: dict[str, Any], ca: SiteCA) -> Membership:
+        raw = _encode({key: doc[key] for key in MEMBERSHIP_KEYS})
+        return cls(raw, ca.sign(MEMBERSHIP_CONTEXT + raw))
+
+    @classmethod
+    def verify(cls, raw: bytes, signature: bytes, ca: SiteCA) -> Membership:
+        """The member list, once its signature is the site controller's (else Forbidden)."""
+        ca.verify(MEMBERSHIP_CONTEXT + raw, signature)
+        try:
+            found = cls(raw, signature)
+            if set(found.doc) != set(MEMBERSHIP_KEYS):
+                raise ValueError
+            _ = (found.version, found.site_id, found.nodes, found.revoked)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise Forbidden("the signed member list is malformed") from None
+        return found
+
+    @classmethod
+    def from_wire(cls, signed: Any, ca: SiteCA) -> Membership:
+        """A member list as `signed()` sent it (base64 fields), verified."""
+        try:
+            raw, signature = unb64(signed["raw"]), unb64(signed["signature"])
+        except (TypeError, KeyError, ValueError):
+            raise Forbidden("the signed member list is malformed") from None
+        return cls.verify(raw, signature, ca)
+
+
+class Directory(MemberView):
+    """A verified directory version. Use `Directory.verify` for anything that came in."""
+
     @staticmethod
-    def _encode(doc: dict[str, Any]) -> bytes:
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    def _seal(doc: dict[str, Any], ca: SiteCA) -> Directory:
+        """Sign `doc`, with its member list signed inside it first."""
+        doc["membership"] = Membership.sign(doc, ca).signed()
+        raw = _encode(doc)
+        return Directory(raw, ca.sign(raw))
 
     @classmethod
     def verify(cls, raw: bytes, signature: bytes, ca: SiteCA, site_id: str | None) -> Directory:
@@ -108,8 +195,7 @@ class Directory:
         }
         if recovery is not None:
             doc["recovery"] = recovery
-        raw = cls._encode(doc)
-        return cls(raw, ca.sign(raw))
+        return cls._seal(doc, ca)
 
     def edited(self, ca: SiteCA, change: Callable[[dict[str, Any]], None]) -> Directory:
         """The next version: `change` edits a copy of the document, the controller signs it."""
@@ -118,20 +204,15 @@ class Directory:
         SiteSettings.from_dict(doc["settings"])  # never sign invalid settings
         doc["version"] = self.version + 1
         doc["issued_at"] = time.time()
-        raw = self._encode(doc)
-        return Directory(raw, ca.sign(raw))
+        return self._seal(doc, ca)
 
-    def signed(self) -> SignedDirectory:
-        """The directory as it travels between nodes: the signed document, base64."""
-        return {"raw": b64(self.raw), "signature": b64(self.signature)}
-
-    @property
-    def version(self) -> int:
-        return int(self.doc["version"])
-
-    @property
-    def site_id(self) -> str:
-        return str(self.doc["site_id"])
+    def membership(self) -> Membership | None:
+        """This version's signed member list (None in versions made before there was one;
+        the next version has it). It came signed inside the verified directory."""
+        signed = self.doc.get("membership")
+        if signed is None:
+            return None
+        return Membership(unb64(signed["raw"]), unb64(signed["signature"]))
 
     @property
     def name(self) -> str:
@@ -145,14 +226,6 @@ class Directory:
     def settings(self) -> SiteSettings:
         return SiteSettings.from_dict(self.doc["settings"])
 
-    @property
-    def nodes(self) -> dict[str, NodeRecord]:
-        return {k: NodeRecord.from_dict(v) for k, v in self.doc["nodes"].items()}
-
-    def node(self, node_id: str) -> NodeRecord | None:
-        data = self.doc["nodes"].get(node_id)
-        return NodeRecord.from_dict(data) if data else None
-
     def user(self, name: str) -> UserRecord | None:
         data = self.doc["users"].get(name)
         return UserRecord(name=name, **data) if data else None
@@ -160,16 +233,3 @@ class Directory:
     @property
     def users(self) -> list[str]:
         return sorted(self.doc["users"])
-
-    @property
-    def revoked(self) -> set[str]:
-        return set(self.doc["revoked"])
-
-    def is_member(self, node_id: str, cert_serial: str) -> bool:
-        """Whether a certificate belongs to a current, unrevoked member."""
-        record = self.node(node_id)
-        return (
-            record is not None
-            and record.cert_serial == cert_serial
-            and cert_serial not in self.revoked
-        )

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
+
+from appliance.errors import Forbidden
 
 
 def _base(purpose: int) -> ssl.SSLContext:
@@ -52,3 +55,16 @@ def unverified_context() -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def cert_identity(cert: dict[str, Any] | None) -> tuple[str, str]:
+    """(node id, serial hex) from a peer certificate as ssl.getpeercert() gives it."""
+    if not cert:
+        raise Forbidden("a site member certificate is required")
+    cn = next(
+        (value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"),
+        None,
+    )
+    if not cn:
+        raise Forbidden("the certificate names no node")
+    return cn, format(int(cert["serialNumber"], 16), "x")

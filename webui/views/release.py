@@ -27,7 +27,13 @@ from flask import (
 
 from appliance.clients.models import DeliveryInfo
 from appliance.clients.node import Credentials, NodeClient
-from appliance.errors import BadRequest, MeshprintError, RemoteError, Unauthorized
+from appliance.errors import (
+    BadRequest,
+    MeshprintError,
+    RemoteError,
+    Unauthorized,
+    UntrustedNode,
+)
 from appliance.printers import registry
 from appliance.printoptions import SIDES
 from appliance.store.jobs import check_job_id
@@ -106,6 +112,8 @@ def login() -> Any:
             raise
     except MeshprintError as err:
         status = err.status if err.status in (401, 429) else 503
+        if isinstance(err, UntrustedNode):
+            status = err.status  # its own words: the password was not sent
         message = str(err) if status != 503 else f"The release service is not answering: {err}"
         return (
             render_template(
