@@ -63,7 +63,9 @@ class LocalMesh:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.env = {**os.environ, **(env or {})}
+        # The command line's per-user cache (the member lists it has seen) stays here.
+        cache = {"XDG_CACHE_HOME": str(self.root / ".cache")}
+        self.env = {**os.environ, **cache, **(env or {})}
         self.nodes = [LocalNode(i, self.root / f"node{i}") for i in range(size)]
         self.recovery_key = ""  # printed by `site create`, kept for restore tests
 
