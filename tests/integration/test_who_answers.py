@@ -108,7 +108,7 @@ def test_the_command_line_sends_nothing_to_a_removed_node(
     document = tmp_path / "doc.txt"
     document.write_bytes(b"a secret document")
     result = site.mesh.cli(
-        "submit", str(document), "--user", "alice", "--token", token,
+        "submit", str(document), "--user", "alice", f"--token={token}",
         "--node", address, "--ca", ca, check=False, env=fresh,
     )  # fmt: skip
     assert result.returncode == 1 and REFUSED in result.stderr
@@ -133,7 +133,7 @@ def test_the_command_line_sends_nothing_to_a_removed_node(
     ok = site.mesh.cli("jobs", *user, "--node", member, "--ca", ca, env=fresh)
     assert ok.returncode == 0
     job = site.mesh.cli(
-        "submit", str(document), "--user", "alice", "--token", token,
+        "submit", str(document), "--user", "alice", f"--token={token}",
         "--node", site.mesh.nodes[1].submit, "--ca", ca, env=fresh,
     ).stdout.strip()  # fmt: skip
     out = tmp_path / "released"
