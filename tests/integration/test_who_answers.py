@@ -165,3 +165,12 @@ def test_the_release_page_sends_no_password_to_a_removed_node(
         "/release/login", {"name": "alice", "password": PASSWORDS["alice"]}, page="/release/"
     )
     assert answer.status_code == 302, text(answer)
+
+
+def test_the_member_list_anyone_may_read_holds_no_user(removed: tuple[Site, Impostor, str]) -> None:
+    site, _, _ = removed
+    for api in ("release", "submit"):
+        signed = site.mesh.client(1, api).members()
+        raw = base64.b64decode(signed["raw"])
+        assert b"alice" not in raw and b"wrapped" not in raw and b"token" not in raw
+        assert site.mesh.nodes[1].id.encode() in raw and b"revoked" in raw
