@@ -2,8 +2,13 @@
 
 A share is a point (x, y) on a random polynomial per byte whose value at 0 is the
 secret. meshprint uses threshold 2: any two shares give the key, one gives nothing.
-`derive` makes a share at a new point from `threshold` shares, which is how repair
-gives a new holder its own share without ever storing the key.
+`derive` makes a share at a new point from `threshold` shares. Repair does the same
+without bringing two shares together (masked resharing): each of two holders computes
+its Lagrange-weighted `part` of the new share, one adds a random mask it chose and the
+other the same mask (`masked`), and only the new holder sums the two (`sum_parts`). The
+mask cancels (XOR), so the sum is `derive`'s share; each masked part alone is uniformly
+random, so neither the parts' carriers nor a holder that sees one part learn a second
+share.
 """
 
 from __future__ import annotations
@@ -63,6 +68,20 @@ def split(secret: bytes, xs: Iterable[int], threshold: int = 2) -> dict[int, byt
     return shares
 
 
+def _weight(j: int, points: Iterable[int], at: int) -> int:
+    """The Lagrange basis polynomial of point `j` over `points`, evaluated at `at`
+    (subtraction is XOR in GF(2^8))."""
+    weight = 1
+    for m in points:
+        if m != j:
+            weight = _mul(weight, _div(at ^ m, j ^ m))
+    return weight
+
+
+def _scale(data: bytes, factor: int) -> bytes:
+    return bytes(_mul(y, factor) for y in data)
+
+
 def _interpolate(shares: Mapping[int, bytes], at: int) -> bytes:
     points = list(shares)
     if len(points) < 2:
@@ -72,16 +91,7 @@ def _interpolate(shares: Mapping[int, bytes], at: int) -> bytes:
         raise ValueError("shares differ in length")
     for x in points:
         _check_x(x)
-    out = bytearray(lengths.pop())
-    for j in points:
-        # Lagrange basis polynomial l_j evaluated at `at` (subtraction is XOR in GF(2^8)).
-        weight = 1
-        for m in points:
-            if m != j:
-                weight = _mul(weight, _div(at ^ m, j ^ m))
-        for i, y in enumerate(shares[j]):
-            out[i] ^= _mul(y, weight)
-    return bytes(out)
+    return sum_parts(_scale(shares[j], _weight(j, points, at)) for j in points)
 
 
 def combine(shares: Mapping[int, bytes]) -> bytes:
@@ -95,3 +105,46 @@ def derive(shares: Mapping[int, bytes], x: int) -> bytes:
     if x in shares:
         return shares[x]
     return _interpolate(shares, x)
+
+
+def part(x: int, share: bytes, points: Iterable[int], at: int) -> bytes:
+    """The share at `x`'s Lagrange-weighted part of the share at the new point `at`,
+    over the holders `points` taking part (`x` among them): the parts of all of
+    `points` sum to `derive`'s share at `at`. Alone a part is the holder's own share
+    times a known factor, so it travels only `masked`."""
+    chosen = set(points)
+    if x not in chosen or len(chosen) < 2:
+        raise ValueError("a part is taken over at least two points, its own among them")
+    for p in (*chosen, at):
+        _check_x(p)
+    if at in chosen:
+        raise ValueError("the new point must differ from the points taking part")
+    return _scale(share, _weight(x, chosen, at))
+
+
+def new_mask(size: int) -> bytes:
+    """A fresh random mask for one repair (as long as a share)."""
+    return secrets.token_bytes(size)
+
+
+def masked(data: bytes, mask: bytes) -> bytes:
+    """`data` with `mask` added (XOR: adding the same mask again removes it)."""
+    if len(data) != len(mask):
+        raise ValueError("the mask must be as long as the part")
+    return bytes(a ^ b for a, b in zip(data, mask, strict=True))
+
+
+def sum_parts(parts: Iterable[bytes]) -> bytes:
+    """The sum (XOR) of equally long parts: the new share from its masked parts."""
+    out: bytearray | None = None
+    for piece in parts:
+        if out is None:
+            out = bytearray(piece)
+        elif len(piece) != len(out):
+            raise ValueError("parts differ in length")
+        else:
+            for i, y in enumerate(piece):
+                out[i] ^= y
+    if out is None:
+        raise ValueError("no parts to sum")
+    return bytes(out)

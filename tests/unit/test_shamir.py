@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.crypto.shamir import combine, derive, split
+from appliance.crypto.shamir import combine, derive, masked, new_mask, part, split, sum_parts
 
 POINTS = (1, 2, 3, 255)
 PAIRS = list(itertools.combinations(POINTS, 2))
@@ -144,3 +144,72 @@ def test_any_two_points_recover_any_secret(secret: bytes, points: list[int], new
     other = points[1]
     if other != new_x:
         assert combine({other: shares[other], new_x: new}) == secret
+
+
+# Masked resharing (repair without bringing two shares together)
+
+
+def _reshare(shares: dict[int, bytes], c: int, h2: int, new_x: int) -> tuple[bytes, bytes, bytes]:
+    """What repair computes: (mask, C's masked part, H2's masked part)."""
+    mask = new_mask(len(shares[c]))
+    part_c = masked(part(c, shares[c], (c, h2), new_x), mask)
+    part_h2 = masked(part(h2, shares[h2], (c, h2), new_x), mask)
+    return mask, part_c, part_h2
+
+
+@pytest.mark.parametrize("new_x", [4, 99, 254])
+@pytest.mark.parametrize(("c", "h2"), [(1, 2), (2, 3), (3, 1)])
+def test_masked_parts_sum_to_the_derived_share(
+    secret: bytes, shares: dict[int, bytes], c: int, h2: int, new_x: int
+) -> None:
+    _, part_c, part_h2 = _reshare(shares, c, h2, new_x)
+    new = sum_parts([part_c, part_h2])
+    assert new == derive({c: shares[c], h2: shares[h2]}, new_x)
+    assert combine({new_x: new, 255: shares[255]}) == secret  # works with the owner's share
+
+
+def test_neither_party_alone_gets_a_second_share(secret: bytes, shares: dict[int, bytes]) -> None:
+    c, h2, new_x = 1, 2, 4
+    mask, part_c, part_h2 = _reshare(shares, c, h2, new_x)
+    new = sum_parts([part_c, part_h2])
+    # C's view: its own share, the mask it chose and its masked part. Nothing in it,
+    # taken as a share at the new point (or at H2's), opens the key with C's share.
+    for guess in (part_c, masked(part_c, mask), mask):
+        for x in (new_x, h2):
+            assert combine({c: shares[c], x: guess}) != secret
+    # H2's view: its own share, the mask, its masked part.
+    for guess in (part_h2, masked(part_h2, mask), mask):
+        for x in (new_x, c):
+            assert combine({h2: shares[h2], x: guess}) != secret
+    # N's view: two masked parts whose sum is one share (its own), never a second one.
+    for guess in (part_c, part_h2):
+        assert combine({new_x: new, c: guess}) != secret
+        assert combine({new_x: new, h2: guess}) != secret
+        assert guess not in (shares[c], shares[h2])
+    # C's view and N's single part from H2 (what a coordinator would see if the part
+    # passed through it): still not the key without the other.
+    assert combine({c: shares[c], new_x: part_h2}) != secret
+
+
+def test_a_masked_part_is_uniform_whatever_the_share() -> None:
+    """One byte, every mask: the masked part takes every value exactly once, whichever
+    share it came from, so it tells its carrier nothing about the share."""
+    for share in (b"\x00", b"\x5a", b"\xff"):
+        weighted = part(2, share, (1, 2), 7)
+        seen = sorted(masked(weighted, bytes([m]))[0] for m in range(256))
+        assert seen == list(range(256))
+
+
+def test_part_rejects_bad_points(shares: dict[int, bytes]) -> None:
+    with pytest.raises(ValueError):
+        part(1, shares[1], (2, 3), 4)  # its own point not among them
+    with pytest.raises(ValueError):
+        part(1, shares[1], (1, 2), 2)  # the new point is a taking part
+    with pytest.raises(ValueError):
+        part(1, shares[1], (1,), 4)
+    with pytest.raises(ValueError):
+        part(1, shares[1], (1, 2), 256)
+    with pytest.raises(ValueError):
+        masked(shares[1], b"short")
+    with pytest.raises(ValueError):
+        sum_parts([])
