@@ -175,7 +175,7 @@ class Rig:
 
     def via_https(self) -> float:
         job_id = self.held_job()
-        signed = make_command(self.ca, job_id)
+        signed = make_command(self.ca, job_id, self.holder_id)
         count = len(self.printer.arrivals)
         started = time.perf_counter()
         self.mesh.client(HOLDER).release(job_id, {**signed, "printer": PRINTER})

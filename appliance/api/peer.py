@@ -4,13 +4,14 @@ client side is `appliance.clients.peer.PeerClient`."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
-from appliance.clients.peer import META_HEADER
-from appliance.crypto.userkeys import unb64
+from appliance.clients.peer import META_HEADER, SHARE_HEADER, SIZE_HEADER
+from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import Forbidden, NotFound
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release, releases
@@ -54,9 +55,12 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
 
     @router.route("PUT", "/peer/jobs/<job_id>")
     def receive(request: Request) -> Response:
-        job_id = request.params["job_id"]
+        """A replica from a holder on its list, never over a copy we hold (a repair's
+        completes its share from the helping holder: `repair.finish_replica`)."""
+        job_id, caller = request.params["job_id"], request.context["peer"]
         meta = request.headers.get(META_HEADER, "")
-        replicate.store_replica(node, job_id, meta, request.body)
+        finish = functools.partial(repair.finish_replica, node)
+        replicate.store_replica(node, job_id, caller, meta, request.body, finish)
         return json_response({"stored": job_id}, 201)
 
     @router.route("GET", "/peer/jobs")
@@ -71,20 +75,28 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     @router.route("POST", "/peer/jobs/<job_id>/open")
     def open_for_user(request: Request) -> Response:
         """Decrypt for the member that opened the owner's share (user-present release)."""
-        job_id = request.params["job_id"]
-        return stream_plaintext(release.open_for_member(node, job_id, request.json()))
+        job_id, caller = request.params["job_id"], request.context["peer"]
+        return stream_plaintext(release.open_for_member(node, job_id, caller, request.json()))
 
     @router.route("POST", "/peer/jobs/<job_id>/share")
     def share(request: Request) -> Response:
-        """Our share, for a holder that carries a controller-signed release command."""
+        """Our share, for the node a controller-signed release command names."""
         job_id, caller = request.params["job_id"], request.context["peer"]
         return json_response(release.share_for_holder(node, job_id, caller, request.json()))
 
     @router.route("POST", "/peer/jobs/<job_id>/release")
     def release_authorized(request: Request) -> Response:
-        """An authorized release forwarded by a member that holds no copy."""
-        job_id = check_job_id(request.params["job_id"])
-        return stream_plaintext(release.release_authorized(node, request.json(), job_id))
+        """Our sealed copy and share, for the node a release command names that holds no
+        copy (it decrypts with a second holder's share)."""
+        job_id, caller = check_job_id(request.params["job_id"]), request.context["peer"]
+        copy = release.sealed_for_deliverer(node, job_id, caller, request.json())
+        return Response(
+            200,
+            copy.chunks,
+            "application/octet-stream",
+            length=copy.sealed_size,
+            headers={SHARE_HEADER: copy.header, SIZE_HEADER: str(copy.size)},
+        )
 
     @router.route("POST", "/peer/jobs/<job_id>/deliver")
     def deliver_here(request: Request) -> Response:
@@ -92,26 +104,42 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
         job_id = request.params["job_id"]
         return json_response(releases.deliver_handed_over(node, job_id, request.json()))
 
+    @router.route("POST", "/peer/jobs/<job_id>/repair")
+    def register_repair(request: Request) -> Response:
+        """A holder coordinating a repair asks us to help (we check we agree)."""
+        job = node.store.require(request.params["job_id"])
+        repair.register(node, job, request.context["peer"], request.json())
+        return json_response({"ok": True})
+
     @router.route("POST", "/peer/jobs/<job_id>/repair-share")
     def repair_share(request: Request) -> Response:
+        """Our masked part of a repaired holder's share, for that new holder only."""
         job = node.store.require(request.params["job_id"])
-        return json_response(
-            repair.share_for_repair(node, job, request.context["peer"], request.json())
-        )
+        return json_response(repair.part_for(node, job, request.context["peer"]))
 
     @router.route("POST", "/peer/jobs/<job_id>/holders")
     def set_holders(request: Request) -> Response:
+        """A new holder list from a holder (we adopt it only when we agree)."""
         data = request.json()
-        holders.adopt_holders(
-            node, request.params["job_id"], data.get("holders"), data.get("version")
-        )
+        job_id, caller = request.params["job_id"], request.context["peer"]
+        holders.adopt_holders(node, job_id, caller, data.get("holders"), data.get("version"))
         return json_response({"ok": True})
 
     @router.route("POST", "/peer/jobs/<job_id>/delete")
     def delete(request: Request) -> Response:
+        """Delete our copy, at the word of a member that may (`holders.delete_from`)."""
         job_id = check_job_id(request.params["job_id"])
-        reason = str(request.json().get("reason", "deleted"))[:40]
-        return json_response({"held": node.store.delete(job_id, reason)})
+        data = request.json()
+        reason = str(data.get("reason", "deleted"))[:40]
+        held = holders.delete_from(node, job_id, request.context["peer"], reason, data.get("proof"))
+        return json_response({"held": held})
+
+    @router.route("POST", "/peer/jobs/<job_id>/delete-challenge")
+    def delete_challenge(request: Request) -> Response:
+        """A value sealed to the job's owner, for an owner's delete through a non-holder."""
+        job_id = check_job_id(request.params["job_id"])
+        sealed = holders.delete_challenge(node, job_id, request.context["peer"])
+        return json_response({"challenge": b64(sealed)})
 
     @router.route("POST", "/peer/jobs/<job_id>/<step>")
     def delivery_step(request: Request) -> Response:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from appliance.cli.common import (
     READ_SIZE,
@@ -27,6 +28,7 @@ from appliance.errors import ConfigError, MeshprintError
 from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size
 from appliance.printoptions import SIDES
+from appliance.site.directory import Directory
 from appliance.site.state import open_site
 from appliance.store.states import JobState, Stage
 
@@ -102,7 +104,7 @@ def cmd_release(args: argparse.Namespace) -> None:
         if not data.is_controller:
             raise ConfigError("an authorized release is signed on the site controller")
         _, site = open_site(data)
-        request.update(make_command(site.ca, args.job))
+        request.update(make_command(site.ca, args.job, _node_at(site.directory(), args.node)))
     else:
         raise ConfigError(
             "release as the owner (--user and --password-file) or as the "
@@ -122,6 +124,17 @@ def cmd_release(args: argparse.Namespace) -> None:
             "the job is still held: try again"
         )
     print(f"released {args.job} ({human_size(written)}) to {args.to}", file=sys.stderr)
+
+
+def _node_at(directory: Directory, address: str) -> str:
+    """The id of the member whose release API is at `address` (--node): a release command
+    names the node that delivers it."""
+    url = urlsplit(address if "://" in address else f"https://{address}")
+    port = url.port or DEFAULT_RELEASE_PORT
+    for record in directory.nodes.values():
+        if record.host == url.hostname and record.release_port == port:
+            return record.id
+    raise ConfigError(f"no node of this site has its release API at {address}")
 
 
 def _follow(client: NodeClient, delivery: DeliveryInfo, wait: float) -> None:

@@ -59,6 +59,13 @@ class ShareInfo(TypedDict):
     share: str
 
 
+class RepairPart(TypedDict):
+    """A helping holder's masked part of a repaired holder's share, at its point."""
+
+    x: int
+    part: str
+
+
 class SignedDirectory(TypedDict):
     raw: str
     signature: str

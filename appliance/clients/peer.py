@@ -4,6 +4,7 @@ the answering member and records that it is alive."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 from collections.abc import Iterable
@@ -15,11 +16,14 @@ from appliance.clients.models import (
     DeliveryInfo,
     HolderJobInfo,
     JobInfo,
+    RepairPart,
     ShareInfo,
     SignedDirectory,
 )
 
 META_HEADER = "X-Meshprint-Job"  # a replica's metadata (base64 JSON) beside its sealed body
+SHARE_HEADER = "X-Meshprint-Share"  # a holder's share (base64 JSON) beside its sealed body
+SIZE_HEADER = "X-Meshprint-Size"  # the document's size beside its sealed body
 JSON = {"Content-Type": "application/json"}
 
 
@@ -71,12 +75,26 @@ class PeerClient(ApiClient):
     def set_holders(self, job_id: str, holders: list[list[Any]], version: int) -> None:
         self._post(_job(job_id, "holders"), {"holders": holders, "version": version})
 
-    def delete(self, job_id: str, reason: str) -> bool:
-        """Delete the peer's copy (leaving a tombstone); whether it held one."""
-        return bool(self._post(_job(job_id, "delete"), {"reason": reason})["held"])
+    def delete(self, job_id: str, reason: str, proof: str | None = None) -> bool:
+        """Delete the peer's copy (leaving a tombstone); whether it held one. `proof`:
+        the opened `delete_challenge`, when the owner asked through a non-holder."""
+        data: dict[str, Any] = {"reason": reason}
+        if proof is not None:
+            data["proof"] = proof
+        return bool(self._post(_job(job_id, "delete"), data)["held"])
 
-    def repair_share(self, job_id: str, request: dict[str, Any]) -> ShareInfo:
-        return cast(ShareInfo, self._post(_job(job_id, "repair-share"), request))
+    def delete_challenge(self, job_id: str) -> bytes:
+        """A random value the peer sealed to the job's owner (to prove the owner asks)."""
+        answer = self._post(_job(job_id, "delete-challenge"), {})
+        return base64.b64decode(str(answer["challenge"]))
+
+    def register_repair(self, job_id: str, request: dict[str, Any]) -> None:
+        """As a repair's coordinator: have a second holder agree to the repair."""
+        self._post(_job(job_id, "repair"), request)
+
+    def repair_share(self, job_id: str) -> RepairPart:
+        """As a repair's new holder: the helping holder's masked part of our share."""
+        return cast(RepairPart, self._post(_job(job_id, "repair-share"), {}))
 
     # Releases
 
@@ -90,7 +108,8 @@ class PeerClient(ApiClient):
         return self.http.request("POST", _job(job_id, "open"), body, JSON)
 
     def release(self, job_id: str, command: dict[str, Any]) -> http.client.HTTPResponse:
-        """The document, for a controller-signed release command (streamed)."""
+        """The sealed document (streamed) with the peer's share (`SHARE_HEADER`), for the
+        node a controller-signed release command names."""
         return self.http.request(
             "POST", _job(job_id, "release"), json.dumps(command).encode(), JSON
         )

@@ -3,8 +3,10 @@ the job on every holder.
 
 *User present*: the password unwraps the owner's private key, which opens the user
 share; one holder's share completes the key, so one live holder is enough.
-*Authorized*: a release command signed by the controller lets a holder ask a second
-holder for its share; two live holders are needed, no password.
+*Authorized*: a release command signed by the controller names the node that delivers
+it; that node (and only it) gathers a second holder's share, or, holding no copy, a
+holder's share with its sealed document plus a second holder's share, and decrypts
+itself. Two live holders are needed, no password.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from appliance.clients.models import ShareInfo
-from appliance.clients.peer import PeerClient
+from appliance.clients.peer import SHARE_HEADER, SIZE_HEADER, PeerClient
 from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
 from appliance.crypto.userkeys import (
@@ -46,7 +48,8 @@ from appliance.errors import (
     Unavailable,
 )
 from appliance.mesh.context import MeshContext
-from appliance.mesh.holders import delete_everywhere
+from appliance.mesh.holders import delete_everywhere, served_to
+from appliance.mesh.placement import USER_X
 from appliance.printoptions import clean_options
 from appliance.site.ca import SiteCA
 from appliance.store.jobs import Holder, check_job_id, holders_from_list
@@ -159,14 +162,21 @@ def release_with_share(node: MeshContext, job: FoundJob, share_x: int, share: by
 # Authorized (controller-signed) release
 
 
-def make_command(ca: SiteCA, job_id: str, ttl: int = COMMAND_TTL, **extra: Any) -> dict[str, str]:
-    """A release command signed with the CA key: only the controller can make one.
-    `extra` fields (a print request, a target node) are signed with it."""
+def make_command(
+    ca: SiteCA, job_id: str, node: str, ttl: int = COMMAND_TTL, **extra: Any
+) -> dict[str, str]:
+    """A release command signed with the CA key: only the controller can make one. It
+    names the `node` that delivers the job: only that node may gather the two shares
+    (and, holding no copy, the sealed document) it needs. `extra` fields (a print
+    request) are signed with it."""
+    if not isinstance(node, str) or not node:
+        raise BadRequest("a release command names the node that delivers it")
     now = time.time()
     raw = json.dumps(
         {
             **extra,
             "type": "release",
+            "node": node,
             "job": check_job_id(job_id),
             "release_id": secrets.token_hex(16),
             "issued_at": now,
@@ -189,16 +199,23 @@ def check_command(node: MeshContext, signed: dict[str, Any]) -> dict[str, Any]:
     node.site.ca.verify(raw, signature)
     if command.get("type") != "release" or not isinstance(command.get("release_id"), str):
         raise Forbidden("not a release command")
+    if not isinstance(command.get("node"), str):
+        raise Forbidden("release command names no delivering node")
     if float(command.get("expires_at", 0)) < time.time():
         raise Forbidden("release command has expired")
     return command
 
 
-def verify_command(node: MeshContext, signed: dict[str, Any], job_id: str) -> dict[str, Any]:
-    """The command, when it is the controller's, for this job, current and not used here."""
+def verify_command(
+    node: MeshContext, signed: dict[str, Any], job_id: str, deliverer: str
+) -> dict[str, Any]:
+    """The command, when it is the controller's, for this job and for node `deliverer`,
+    current and not used here."""
     command = check_command(node, signed)
     if command.get("job") != job_id:
         raise Forbidden("release command is for another job")
+    if command["node"] != deliverer:
+        raise Forbidden(f"release command is for node {command['node']}, not {deliverer}")
     if not node.store.record_release(str(command["release_id"]), job_id):
         raise Conflict(f"release {command['release_id']} was already used")
     return command
@@ -214,51 +231,153 @@ def command_release_id(signed: dict[str, Any]) -> str:
 
 
 def release_authorized(node: MeshContext, signed: dict[str, Any], job_id: str) -> Plaintext:
-    verify_command(node, signed, job_id)
+    """Decrypt here, as the node the command names: our share (or, holding no copy, a
+    holder's share with its sealed document) and a second holder's share."""
+    verify_command(node, signed, job_id, node.id)
     local = node.store.get(job_id)
-    if local is None:
-        holders = find_job(node, job_id, owner=None).holders
-        return _remote_plaintext(node, job_id, holders, lambda peer: peer.release(job_id, signed))
-    for holder in local.holders:
-        if holder.node == node.id or not node.peers.is_live(holder.node):
+    if local is not None:
+        other = _second_share(node, job_id, local.holders, signed, {node.id})
+        key = shamir.combine({local.share_x: local.share, **other})
+        return local_plaintext(node, job_id, key, local.holders)
+    holders = find_job(node, job_id, owner=None).holders
+    errors = []
+    for holder in holders:
+        if not node.peers.is_live(holder.node):
+            continue
+        try:
+            response = node.peers.client(holder.node, timeout=60).release(job_id, signed)
+        except MeshprintError as err:
+            if err.status in (401, 409):
+                raise
+            errors.append(f"{holder.node}: {err}")
+            continue
+        try:
+            first = _sealed_share(response)
+            other = _second_share(node, job_id, holders, signed, {holder.node})
+        except BaseException:
+            response.close()
+            raise
+        key = shamir.combine({**first, **other})
+        return _decrypt_response(node, job_id, key, response, holders)
+    detail = "; ".join(errors) or "none of its holders is up"
+    raise Unavailable(f"job {job_id} cannot be released right now: {detail}")
+
+
+def _second_share(
+    node: MeshContext, job_id: str, holders: list[Holder], signed: dict[str, Any], have: set[str]
+) -> dict[int, bytes]:
+    """A share from a live holder not in `have`, against the command naming us."""
+    for holder in holders:
+        if holder.node in have or not node.peers.is_live(holder.node):
             continue
         try:
             other = node.peers.client(holder.node).share(job_id, signed)
         except MeshprintError as err:
             log.info("job %s: share from %s refused: %s", job_id, holder.node, err)
             continue
-        key = shamir.combine({local.share_x: local.share, int(other["x"]): unb64(other["share"])})
-        return local_plaintext(node, job_id, key, local.holders)
+        return {int(other["x"]): unb64(other["share"])}
     raise Unavailable(
         "an authorized release needs a second holder of this job to be up; none answered "
         "(the owner can still release it with their password)"
     )
 
 
+def _sealed_share(response: http.client.HTTPResponse) -> dict[int, bytes]:
+    """The holder's share that comes with its sealed document (`SHARE_HEADER`)."""
+    try:
+        info = json.loads(unb64(response.headers.get(SHARE_HEADER, "")))
+        return {int(info["x"]): unb64(str(info["share"]))}
+    except (KeyError, ValueError, TypeError):
+        raise Unavailable("a holder sent its sealed copy without its share") from None
+
+
+def _decrypt_response(
+    node: MeshContext,
+    job_id: str,
+    key: bytes,
+    response: http.client.HTTPResponse,
+    holders: list[Holder],
+) -> Plaintext:
+    """Decrypt a sealed document as it arrives from a holder (the first chunk before
+    returning, so a wrong key is still an error the caller can answer)."""
+
+    def chunks() -> Generator[bytes]:
+        with response:
+            yield from decrypt_stream(response.read, key, job_id.encode())
+
+    stream = chunks()
+    try:
+        first = next(stream)
+    except IntegrityError:
+        stream.close()
+        raise Unauthorized("the shares given do not open this job") from None
+    size = int(response.headers.get(SIZE_HEADER, "-1"))
+    return Plaintext(
+        size,
+        itertools.chain([first], stream),
+        lambda: delete_everywhere(node, job_id, "released", [h.node for h in holders]),
+    )
+
+
 # On a holder, for another member (peer API)
 
 
-def open_for_member(node: MeshContext, job_id: str, request: dict[str, Any]) -> Plaintext:
+def open_for_member(
+    node: MeshContext, job_id: str, caller: str, request: dict[str, Any]
+) -> Plaintext:
     """Decrypt our copy with the owner's opened share, which a member sends that released
-    the job with the owner's password but holds no copy (`/peer/jobs/ID/open`)."""
+    the job with the owner's password but holds no copy (`/peer/jobs/ID/open`). Only the
+    owner's share (at USER_X) is taken: it is the proof that the owner's password opened
+    the release, and no holder's share is ever combined with ours here."""
     job = node.store.require(job_id)
     try:
         user_x, user_share = int(request["x"]), unb64(str(request["share"]))
     except (KeyError, ValueError, TypeError):
         raise BadRequest("open needs the user's share") from None
+    if user_x != USER_X:
+        raise Forbidden("a job is opened for a member only with its owner's share")
     key = shamir.combine({job.share_x: job.share, user_x: user_share})
-    return local_plaintext(node, job.id, key, job.holders)
+    plaintext = local_plaintext(node, job.id, key, job.holders)
+    served_to(node, job.id, caller)
+    return plaintext
 
 
 def share_for_holder(
     node: MeshContext, job_id: str, caller: str, signed: dict[str, Any]
 ) -> ShareInfo:
-    """Our share, for another holder that carries a controller-signed release command."""
+    """Our share, for the node a controller-signed release command names (it delivers)."""
     job = node.store.require(job_id)
-    if caller not in {h.node for h in job.holders}:
-        raise Forbidden("only another holder of this job may ask for its share")
-    verify_command(node, signed, job.id)
+    verify_command(node, signed, job.id, caller)
+    served_to(node, job.id, caller)
     return {"x": job.share_x, "share": b64(job.share)}
+
+
+@dataclass
+class SealedCopy:
+    """Our sealed document and our share, for the node a release command names that
+    holds no copy: it decrypts itself, with a second holder's share."""
+
+    size: int
+    sealed_size: int
+    header: str  # SHARE_HEADER's value
+    chunks: Iterator[bytes]
+
+
+def sealed_for_deliverer(
+    node: MeshContext, job_id: str, caller: str, signed: dict[str, Any]
+) -> SealedCopy:
+    job = node.store.require(job_id)
+    verify_command(node, signed, job.id, caller)
+    sealed = node.store.open_sealed(job.id)
+    served_to(node, job.id, caller)
+
+    def chunks() -> Generator[bytes]:
+        with sealed:
+            while piece := sealed.read(READ_SIZE):
+                yield piece
+
+    header = b64(json.dumps({"x": job.share_x, "share": b64(job.share)}).encode())
+    return SealedCopy(job.size, job.sealed_size, header, chunks())
 
 
 # Decrypting

@@ -18,7 +18,7 @@ from appliance.jobs import deliver, release
 from appliance.jobs.context import JobsContext
 from appliance.jobs.release import FoundJob, Plaintext
 from appliance.jobs.status import mesh_jobs
-from appliance.mesh.holders import delete_everywhere
+from appliance.mesh.holders import OWNER_DELETE, delete_everywhere
 from appliance.mesh.placement import USER_X
 from appliance.store.jobs import check_job_id
 
@@ -215,6 +215,7 @@ def job_of(node: JobsContext, job_id: str, credentials: Credentials) -> dict[str
 
 def delete_job(node: JobsContext, job_id: str, credentials: Credentials) -> None:
     """The owner deletes a job everywhere."""
-    release.authenticate(node, *credentials)
+    private = release.authenticate(node, *credentials)
     job = release.find_job(node, job_id, owner=credentials[0])
-    delete_everywhere(node, job_id, "deleted by owner", job.holder_ids)
+    # Holding no copy, we prove to each holder that the owner asks (their key).
+    delete_everywhere(node, job_id, OWNER_DELETE, job.holder_ids, owner_key=private)

@@ -11,12 +11,13 @@ import base64
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
-from appliance.errors import BadRequest, IntegrityError, MeshprintError
+from appliance.errors import BadRequest, Conflict, Forbidden, IntegrityError, MeshprintError
 from appliance.mesh.context import MeshContext
+from appliance.mesh.holders import parse_holders
 from appliance.mesh.peers import Peers
 from appliance.store.jobs import Job, check_job_id
 
@@ -122,16 +123,36 @@ class Upload(Protocol):
     def read(self, n: int = ...) -> bytes: ...
 
 
-def store_replica(mesh: MeshContext, job_id: str, meta_text: str, body: Upload) -> None:
-    """Keep a sealed replica another member sends (streamed), with its metadata
-    (`encode_meta`): whole and fsynced, or not at all."""
+Finish = Callable[[Job, dict[str, Any]], None]
+
+
+def store_replica(
+    mesh: MeshContext,
+    job_id: str,
+    sender: str,
+    meta_text: str,
+    body: Upload,
+    finish: Finish | None = None,
+) -> None:
+    """Keep a sealed replica member `sender` sends (streamed), with its metadata
+    (`encode_meta`): whole and fsynced, or not at all. Only a holder on the replica's own
+    holder list sends one, only for a job this node does not hold yet (a copy is never
+    replaced, so a member cannot swap a job's share or list). `finish` runs once the
+    document is whole, before it is kept (a repair completes the share there)."""
     check_job_id(job_id)
     try:
-        job = Job.from_replica_meta(decode_meta(meta_text), 0, 0)
+        meta = decode_meta(meta_text)
+        job = Job.from_replica_meta(meta, 0, 0)
         if job.id != job_id:
             raise ValueError("job id differs")
+        parse_holders(meta["holders"], job.holders_version)
     except (ValueError, KeyError, TypeError):
         raise BadRequest("replica metadata is missing or malformed") from None
+    listed = {h.node: h.x for h in job.holders}
+    if sender not in listed or listed.get(mesh.id) != job.share_x:
+        raise Forbidden("a replica comes from a holder on its list, for this node's share point")
+    if mesh.store.get(job_id) is not None:
+        raise Conflict(f"this node already holds job {job_id}")
     if body.length is not None:
         mesh.store.check_space(body.length, mesh.directory().settings.disk_reserve)
     incoming = mesh.store.receive(job_id)
@@ -145,6 +166,8 @@ def store_replica(mesh: MeshContext, job_id: str, meta_text: str, body: Upload) 
         job.sealed_size = incoming.written
         if job.size < 0:
             raise IntegrityError("replica is not a whole sealed job")
+        if finish is not None:
+            finish(job, meta)
     except BaseException:
         incoming.abort()
         raise

@@ -15,7 +15,8 @@ from typing import Any
 from appliance.crypto.userkeys import unb64
 from appliance.errors import Forbidden, MeshprintError
 from appliance.mesh.context import MeshContext
-from appliance.store.jobs import holders_from_list, holders_to_list
+from appliance.mesh.holders import accept_tombstone, adopt_holders
+from appliance.store.jobs import JOB_ID_RE, holders_to_list
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def run(node: MeshContext) -> None:
             "at": time.time(),
             "jobs": answer.get("jobs", 0),
             "disk_free": answer.get("disk_free"),
+            "missing": set(answer.get("missing") or ()),
         }
         apply(node, peer.id, answer)
 
@@ -65,10 +67,21 @@ def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
         and (job := mine.get(job_id)) is not None
         and job.holders_version > int(version)
     }
+    # Jobs the peer holds that we neither hold, nor deleted, nor are receiving: if we are
+    # one of their holders, our copy is missing (repair counts it as lost).
+    missing = [
+        job_id
+        for job_id in held
+        if JOB_ID_RE.fullmatch(job_id)
+        and job_id not in mine
+        and job_id not in tombstoned
+        and not any(node.store.incoming.glob(f"{job_id}.*.part"))
+    ]
     return {
         "directory_version": node.directory().version,
         "tombstoned": tombstoned,
         "holders": holders,
+        "missing": missing,
         "jobs": len(mine),
         "disk_free": shutil.disk_usage(node.store.jobs).free,
     }
@@ -76,19 +89,12 @@ def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
 
 def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
     for job_id, reason in answer.get("tombstoned", {}).items():
-        log.info("job %s was %s elsewhere: deleting it here", job_id, reason)
-        node.store.delete(job_id, reason)
+        accept_tombstone(node, job_id, peer_id, str(reason))
     for job_id, change in answer.get("holders", {}).items():
-        holders = holders_from_list(change["holders"])
-        if node.id not in {h.node for h in holders}:
-            log.info(
-                "job %s is now held by %s: dropping this copy",
-                job_id,
-                ", ".join(h.node for h in holders),
-            )
-            node.store.drop(job_id)
-        else:
-            node.store.set_holders(job_id, holders, int(change["version"]))
+        try:
+            adopt_holders(node, job_id, peer_id, change.get("holders"), change.get("version"))
+        except MeshprintError as err:
+            log.debug("job %s: holder list from %s not adopted: %s", job_id, peer_id, err)
     ours = node.directory().version
     theirs = int(answer.get("directory_version", 0))
     if theirs > ours:

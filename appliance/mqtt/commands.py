@@ -48,7 +48,7 @@ def release_command(
         "mono": mono,
         "reprint": reprint,
     }
-    return release.make_command(ca, job_id, ttl, node=node_id, print=request)
+    return release.make_command(ca, job_id, node_id, ttl, print=request)
 
 
 def encode(signed: dict[str, str]) -> bytes:

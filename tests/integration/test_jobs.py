@@ -116,8 +116,8 @@ def test_authorized_release_needs_no_password_and_cannot_be_replayed(site4: Site
     wait_for(lambda: copies(site4, receipt["id"]) == 3)
     controller = site4.mesh.nodes[0].data / "tls"
     ca = SiteCA(load_cert(controller / "ca.pem"), load_key(controller / "ca.key"))
-    command = make_command(ca, receipt["id"])
     outsider = next(n.index for n in site4.mesh.nodes if n.id not in receipt["holders"])
+    command = make_command(ca, receipt["id"], site4.mesh.nodes[outsider].id)
     client = site4.mesh.client(outsider)
     with client.release_document(receipt["id"], command=command) as response:
         assert response.read() == data
@@ -126,7 +126,7 @@ def test_authorized_release_needs_no_password_and_cannot_be_replayed(site4: Site
 
     # A command signed by anyone but the controller is refused and changes nothing.
     other = site4.submit(0, b"stay held")
-    forged = make_command(SiteCA.create("evil"), other["id"])
+    forged = make_command(SiteCA.create("evil"), other["id"], site4.mesh.nodes[outsider].id)
     err = site4.error(client.release_document, other["id"], command=forged)
     assert err.status == 403
     assert other["id"] in {j["id"] for j in site4.jobs(0)}
