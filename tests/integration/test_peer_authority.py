@@ -72,7 +72,11 @@ def test_a_non_holder_member_gets_no_share_copy_or_plaintext(site4: Site) -> Non
         # The measured attack: rewrite the holder list to add ourselves …
         me = site4.mesh.nodes[target].id
         mine = [[site4.mesh.nodes[outsider].id, 9], *[[n, points[n]] for n in others]]
-        beside = [[me, points[me]], [site4.mesh.nodes[outsider].id, 9], [others[0], 1]]
+        beside = [
+            [me, points[me]],
+            [site4.mesh.nodes[outsider].id, 9],
+            [others[0], points[others[0]]],
+        ]
         for listed in (mine, beside):
             _refused(peer.set_holders, job_id, listed, version + 1)
         # … then ask for a share for a repair, or register one ourselves.
