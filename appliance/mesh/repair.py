@@ -37,7 +37,7 @@ from appliance.mesh.replicate import encode_meta
 from appliance.store.jobs import Holder, Job
 
 log = logging.getLogger(__name__)
-REGISTRATION_TTL = 120.0
+REGISTRATION_TTL = 600.0  # the new holder pulls once the whole copy has arrived
 REPAIR_FIELD = "repair"  # in a repair replica's metadata: {"from": H2's node id}
 
 
