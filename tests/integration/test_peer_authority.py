@@ -53,11 +53,16 @@ def _snapshot(site: Site, job_id: str) -> dict[int, Any]:
     return {n.index: _row(site, n.index, job_id) for n in site.mesh.nodes}
 
 
+def _settled(site: Site, job_id: str) -> None:
+    """Wait until three holders have the job recorded (its sealed file lands first)."""
+    wait_for(lambda: sum(row is not None for row in _snapshot(site, job_id).values()) == 3)
+
+
 def test_a_non_holder_member_gets_no_share_copy_or_plaintext(site4: Site) -> None:
     data = random_bytes(MB + 3)
     receipt = site4.submit(1, data)
     job_id = receipt["id"]
-    wait_for(lambda: len(site4.held_on(job_id)) == 3)
+    _settled(site4, job_id)
     holders = [site4.node_index(h) for h in receipt["holders"]]
     outsider = next(n.index for n in site4.mesh.nodes if n.index not in holders)
     before = _snapshot(site4, job_id)
@@ -125,7 +130,7 @@ def test_a_non_holder_member_gets_no_share_copy_or_plaintext(site4: Site) -> Non
 def test_a_holder_cannot_make_a_repair_the_others_do_not_agree_with(site4: Site) -> None:
     receipt = site4.submit(0, b"three copies, all up")
     job_id = receipt["id"]
-    wait_for(lambda: len(site4.held_on(job_id)) == 3)
+    _settled(site4, job_id)
     h1, h2, h3 = (site4.node_index(h) for h in receipt["holders"])
     spare = next(n.index for n in site4.mesh.nodes if n.index not in (h1, h2, h3))
     before = _snapshot(site4, job_id)
@@ -156,7 +161,7 @@ def test_a_holder_cannot_make_a_repair_the_others_do_not_agree_with(site4: Site)
 def test_owner_delete_through_a_non_holder_proves_the_owner(site4: Site) -> None:
     receipt = site4.submit(1, b"delete me")
     job_id = receipt["id"]
-    wait_for(lambda: len(site4.held_on(job_id)) == 3)
+    _settled(site4, job_id)
     outsider = next(n.index for n in site4.mesh.nodes if n.id not in receipt["holders"])
     holder = site4.node_index(receipt["holders"][0])
     # The challenge is sealed to the owner: the member alone cannot answer it.
