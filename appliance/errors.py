@@ -44,6 +44,12 @@ class MethodNotAllowed(MeshprintError):
     status = 405
 
 
+class RequestTimeout(MeshprintError):
+    """The client stopped sending in the middle of a request."""
+
+    status = 408
+
+
 class Conflict(MeshprintError):
     status = 409
 
@@ -78,6 +84,13 @@ class DeliveryInterrupted(MeshprintError):
     status = 502
 
 
+class Unsupported(MeshprintError):
+    """The server does not implement what the request needs (a method, transfer coding
+    or HTTP version)."""
+
+    status = 501
+
+
 class Unavailable(MeshprintError):
     status = 503
 
@@ -107,12 +120,14 @@ _BY_STATUS: dict[int, type[MeshprintError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        RequestTimeout,
         Conflict,
         Gone,
         TooLarge,
         TooManyRequests,
         InternalError,
         DeliveryInterrupted,
+        Unsupported,
         Unavailable,
         InsufficientStorage,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
+from appliance.https.connections import fit_to_fd_limit
 from appliance.https.server import Request, Response, Server
 from appliance.jobs import deliver
 from appliance.mesh import holders, repair, sync
@@ -68,16 +69,28 @@ class Node:
         self.intake_secret = door.prepare(self.data, self.endpoint)
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
+        limits = fit_to_fd_limit(servers=3)  # the open-file limit holds every port's caps
         self.servers = [
-            Server("peer", (e.bind, e.peer_port), peer.app(self), server_context(cert, key, ca)),
             Server(
-                "submit", (e.bind, e.submit_port), submit.app(self), server_context(cert, key, None)
+                "peer",
+                (e.bind, e.peer_port),
+                peer.app(self),
+                server_context(cert, key, ca),
+                limits,
+            ),
+            Server(
+                "submit",
+                (e.bind, e.submit_port),
+                submit.app(self),
+                server_context(cert, key, None),
+                limits,
             ),
             Server(
                 "release",
                 (e.bind, e.release_port),
                 release.app(self, self._release_page()),
                 server_context(cert, key, None),
+                limits,
             ),
         ]
         if self.is_controller:

@@ -1,10 +1,13 @@
-"""A small threaded HTTPS server with streaming bodies, a router and JSON errors.
+"""The node's HTTPS server: streaming bodies, a router, JSON errors, bounded resources.
 
-Each connection gets a thread; the TLS handshake runs there, so a slow or hostile
-client never blocks the listener. Request bodies are read as streams (Content-Length
-or chunked), responses may be iterators (sent with Content-Length when known, else
-chunked). Every MeshprintError becomes a JSON error with its status; anything else is
-logged and answered "internal error" without a traceback.
+Connections are accepted by `connections.ConnectionServer` (one selector thread per
+port for TLS handshakes and request heads, a bounded pool of workers for requests, caps
+per port and per client address, deadlines); this module answers one request on a
+connection whose head has arrived. Heads are parsed strictly (`head`). Request bodies
+are read as streams (Content-Length or chunked), responses may be iterators (sent with
+Content-Length when known, else chunked). Every error, the server's own included, is
+JSON `{"error", "type"}` (`appliance.errors.to_wire`) with its status; an unexpected
+exception is logged and answered "internal error" without a traceback to the client.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import BufferedIOBase
-from typing import Any
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from appliance.errors import (
@@ -31,20 +34,34 @@ from appliance.errors import (
     TooLarge,
     to_wire,
 )
+from appliance.https import head as heads
+from appliance.https.connections import DEFAULT_LIMITS, Connection, ConnectionServer, Limits
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
 JSON_LIMIT = 4 * 1024 * 1024
-IDLE_TIMEOUT = 60.0
+JSON_DEPTH = 32
 DISCARD_LIMIT = 64 * 1024 * 1024
+DISCARD_TIMEOUT = 2.0
+CHUNK_LINE = 1024
+TRAILER_LINES = 32
+TRAILER_BYTES = 8 * 1024
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class Source(Protocol):
+    """Where a body comes from: a connection (or, in tests, a BytesIO)."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+    def readline(self, limit: int, /) -> bytes: ...
 
 
 class Body:
     """The request body as a stream: read(n) returns b"" at its end."""
 
-    def __init__(self, rfile: BufferedIOBase, length: int | None, chunked: bool) -> None:
+    def __init__(self, rfile: Source, length: int | None, chunked: bool) -> None:
         self._rfile = rfile
         self._remaining = length
         self._chunked = chunked
@@ -79,25 +96,40 @@ class Body:
 
     def _read_chunked(self, n: int) -> bytes:
         if self._chunk_left == 0:
-            line = self._rfile.readline(1024)
+            line = self._rfile.readline(CHUNK_LINE)
             if not line:
                 raise BadRequest("upload was cut off in the middle of a chunk")
+            if not line.endswith(b"\n"):
+                raise BadRequest("malformed chunked upload (chunk size line too long)")
             size = line.split(b";")[0].strip()
             if not _HEX.fullmatch(size):
                 raise BadRequest("malformed chunked upload")
             self._chunk_left = int(size, 16)
             if self._chunk_left == 0:
-                while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                self._skip_trailers()
                 self._done = True
                 return b""
         data = self._rfile.read(min(n, self._chunk_left))
         if not data:
             raise BadRequest("upload was cut off in the middle of a chunk")
         self._chunk_left -= len(data)
-        if self._chunk_left == 0 and self._rfile.readline(1024) not in (b"\r\n", b"\n"):
+        if self._chunk_left == 0 and self._rfile.readline(CHUNK_LINE) not in (b"\r\n", b"\n"):
             raise BadRequest("malformed chunked upload")
         return data
+
+    def _skip_trailers(self) -> None:
+        """Trailer fields are read and ignored, but only so many of them."""
+        size = 0
+        for _ in range(TRAILER_LINES + 1):
+            line = self._rfile.readline(CHUNK_LINE)
+            if line in (b"\r\n", b"\n", b""):
+                return
+            size += len(line)
+            if not line.endswith(b"\n") or size > TRAILER_BYTES:
+                break
+        raise BadRequest(
+            f"chunked upload trailers exceed {TRAILER_LINES} lines or {TRAILER_BYTES} bytes"
+        )
 
     def read_all(self, limit: int) -> bytes:
         parts, size = [], 0
@@ -125,15 +157,36 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     raw_query: str = ""
+    json_read: bool = False  # the handler parsed the body as JSON (`json`)
 
     def json(self, limit: int = JSON_LIMIT) -> dict[str, Any]:
+        """The body as a JSON object (an empty body is `{}`). Anything else, or nesting
+        deeper than JSON_DEPTH, is a BadRequest. From here on, a handler that meets a
+        field of the wrong type answers 400, not 500 (see `_answer`)."""
         try:
             data = json.loads(self.body.read_all(limit) or b"{}")
+        except RecursionError:
+            raise BadRequest(f"request body is nested deeper than {JSON_DEPTH} levels") from None
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")
+        if json_depth(data) > JSON_DEPTH:
+            raise BadRequest(f"request body is nested deeper than {JSON_DEPTH} levels")
+        self.json_read = True
         return data
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 @dataclass
@@ -187,141 +240,178 @@ class Router:
         raise NotFound(f"no such endpoint: {request.path}")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "meshprint"
-    sys_version = ""
-    rbufsize = READ_SIZE
-    server: Server
+# Answering one request on a connection
 
-    def setup(self) -> None:
-        self.request.settimeout(IDLE_TIMEOUT)
-        if isinstance(self.request, ssl.SSLSocket):
-            try:
-                self.request.do_handshake()
-            except (OSError, ssl.SSLError) as err:
-                log.info(
-                    "%s: TLS handshake from %s failed: %s",
-                    self.server.name,
-                    self.client_address[0],
-                    err,
-                )
-                self.close_connection = True
-                self._failed = True
-                super().setup()
-                return
-        self._failed = False
-        super().setup()
 
-    def handle(self) -> None:
-        if not self._failed:
-            try:
-                super().handle()
-            except (ConnectionError, TimeoutError, ssl.SSLError) as err:
-                log.debug(
-                    "%s: connection from %s ended: %s",
-                    self.server.name,
-                    self.client_address[0],
-                    err,
-                )
+_WRONG_SHAPE = (TypeError, KeyError, AttributeError, ValueError, IndexError)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s: %s " + format, self.server.name, self.client_address[0], *args)
 
-    def _handle(self) -> None:
-        url = urlsplit(self.path)
-        length_header = self.headers.get("Content-Length")
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+class _Exchange:
+    """One request and its answer, in a worker thread; `run` says whether the
+    connection may carry another request."""
+
+    def __init__(self, server: Server, conn: Connection) -> None:
+        self.server = server
+        self.conn = conn
+        self.close = True
+        self.head: heads.Head | None = None
+
+    def run(self) -> bool:
+        end = heads.head_end(self.conn.buffer)
+        if end is None or end > heads.MAX_HEAD:
+            self._send(
+                error_response(TooLarge(f"request head is larger than {heads.MAX_HEAD} bytes"))
+            )
+            return False
+        raw = bytes(self.conn.buffer[:end])
+        del self.conn.buffer[:end]
         try:
-            length = int(length_header) if length_header and not chunked else None
-            if length is not None and length < 0:
-                raise ValueError
-        except ValueError:
-            self._send(error_response(BadRequest("bad Content-Length")), None)
-            self.close_connection = True
-            return
-        body = Body(self.rfile, length, chunked)
+            self.head = head = heads.parse(raw)
+        except MeshprintError as err:
+            self._send(error_response(err))
+            return False
+        self.close = not head.keep_alive
+        if head.expect_continue and not self._continue():
+            return False
+        url = urlsplit(head.target)
+        body = Body(self.conn, head.length, head.chunked)
         request = Request(
-            method=self.command,
+            method=head.method,
             path=url.path,
             query={k: v[-1] for k, v in parse_qs(url.query).items()},
-            headers=self.headers,
+            headers=head.headers,
             body=body,
-            client=self.client_address,
+            client=self.conn.address,
             raw_query=url.query,
         )
-        if isinstance(self.connection, ssl.SSLSocket):
-            request.peer_cert = self.connection.getpeercert() or None
-        try:
-            response = self.server.app(request)
-        except MeshprintError as err:
-            response = error_response(err)
-        except Exception:
-            log.exception("%s: %s %s failed", self.server.name, self.command, url.path)
-            response = error_response(InternalError("internal error"))
+        request.peer_cert = self.conn.sock.getpeercert() or None
+        response = self._answer(request)
+        log.debug(
+            "%s: %s %s %s -> %d",
+            self.server.name,
+            self.conn.host,
+            head.method,
+            url.path,
+            response.status,
+        )
         if not body.complete:
             # The handler stopped reading early (an error): answer, then close. Reading on a
             # little first lets a client that is still sending see the answer, not a reset.
-            self.close_connection = True
-            self._send(response, request)
+            self.close = True
+            self._send(response)
             self._discard(body)
-            return
-        self._send(response, request)
+            return False
+        self._send(response)
+        return not self.close
+
+    def _continue(self) -> bool:
+        """Tell a client that waits for it (`Expect: 100-continue`) to send the body."""
+        try:
+            self.conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        except (OSError, ssl.SSLError):
+            return False
+        return True
+
+    def _answer(self, request: Request) -> Response:
+        try:
+            return self.server.app(request)
+        except MeshprintError as err:
+            return error_response(err)
+        except _WRONG_SHAPE as err:
+            if not request.json_read:
+                return self._internal(request)
+            # The body was a JSON object, but a field in it was missing or of another
+            # type than the handler expects: the client's mistake, told as one.
+            log.info(
+                "%s: %s %s: malformed field in the request body (%s: %s)",
+                self.server.name,
+                request.method,
+                request.path,
+                type(err).__name__,
+                err,
+            )
+            return error_response(
+                BadRequest("malformed request: a field is missing or of the wrong type")
+            )
+        except Exception:
+            return self._internal(request)
+
+    def _internal(self, request: Request) -> Response:
+        log.exception("%s: %s %s failed", self.server.name, request.method, request.path)
+        return error_response(InternalError("internal error"))
 
     def _discard(self, body: Body) -> None:
-        self.request.settimeout(2.0)
         try:
+            self.conn.sock.settimeout(DISCARD_TIMEOUT)
             while body.received < DISCARD_LIMIT and body.read(READ_SIZE):
                 pass
         except (MeshprintError, OSError):
             pass
 
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
+    def _status_head(self, response: Response, extra: dict[str, str]) -> bytes:
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        lines = [
+            f"HTTP/1.1 {response.status} {reason}",
+            "Server: meshprint",
+            f"Date: {formatdate(time.time(), usegmt=True)}",
+            f"Content-Type: {response.content_type}",
+            "Cache-Control: no-store",
+        ]
+        lines += [f"{name}: {value}" for name, value in {**response.headers, **extra}.items()]
+        if self.close:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def _send(self, response: Response, request: Request | None) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Cache-Control", "no-store")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
+    def _send(self, response: Response) -> None:
+        """Send the answer. A broken connection ends the exchange (and the connection)."""
+        try:
+            self._write(response)
+        except (OSError, ssl.SSLError) as err:
+            log.debug("%s: answering %s failed: %s", self.server.name, self.conn.host, err)
+            self.close = True
+
+    def _write(self, response: Response) -> None:
+        sock = self.conn.sock
         body = response.body
         if isinstance(body, bytes | bytearray):
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            sock.sendall(self._status_head(response, {"Content-Length": str(len(body))}) + body)
             self._complete(response)
             return
         chunked = response.length is None
-        if chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(response.length))
-        self.end_headers()
+        # HTTP/1.0 knows no chunks: there the end of the stream ends the answer.
+        wire_chunks = chunked and (self.head is None or self.head.version >= (1, 1))
+        if chunked and not wire_chunks:
+            self.close = True
+        framing = (
+            {"Content-Length": str(response.length)}
+            if not chunked
+            else {"Transfer-Encoding": "chunked"}
+            if wire_chunks
+            else {}
+        )
         sent = 0
         try:
+            sock.sendall(self._status_head(response, framing))
             for piece in body:
                 if not piece:
                     continue
                 sent += len(piece)
-                if chunked:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                else:
-                    self.wfile.write(piece)
-            if chunked:
-                self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if wire_chunks else piece)
+            if wire_chunks:
+                sock.sendall(b"0\r\n\r\n")
         except MeshprintError as err:
             # Headers are gone: cut the stream so the client sees it is incomplete.
-            log.warning("%s: streaming %s failed: %s", self.server.name, self.path, err)
-            self.close_connection = True
+            log.warning("%s: streaming %s failed: %s", self.server.name, self.conn.host, err)
+            self.close = True
             return
         finally:
             if isinstance(body, Iterator) and hasattr(body, "close"):
                 body.close()
         if not chunked and sent != response.length:
-            self.close_connection = True
+            self.close = True
             return
         self._complete(response)
 
@@ -333,10 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
                 log.exception("%s: after-response step failed", self.server.name)
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
+class Server:
+    """One HTTPS port: `app` answers each request (a Router's dispatch, usually)."""
 
     def __init__(
         self,
@@ -344,16 +432,28 @@ class Server(ThreadingHTTPServer):
         address: tuple[str, int],
         app: Callable[[Request], Response],
         context: ssl.SSLContext,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.app = app
         self.context = context
-        super().__init__(address, _Handler)
+        self._connections = ConnectionServer(
+            name, address, context, lambda conn: _Exchange(self, conn).run(), limits
+        )
+        self.server_address = self._connections.server_address
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+    @property
+    def connections(self) -> ConnectionServer:
+        return self._connections
+
+    def serve_forever(self) -> None:
+        self._connections.serve_forever()
+
+    def shutdown(self) -> None:
+        self._connections.shutdown()
+
+    def server_close(self) -> None:
+        self._connections.server_close()
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name=self.name, daemon=True)

@@ -1,0 +1,393 @@
+"""Accepting TLS connections without giving each one a thread: one selector thread per
+port does the TLS handshakes and collects request heads (non-blocking); a connection
+goes to a small pool of worker threads only once a whole head has arrived. So idle,
+slow or half-open connections cost a file descriptor and a few kilobytes, never a
+thread, and a normal client is served while thousands of them sit there.
+
+Bounds (`Limits`): open connections per port (at the cap the longest-idle connection,
+preferably of the busiest address, is closed to make room), per client address (beyond
+it a new connection is closed at once), the time a new connection has for its TLS
+handshake and first head, the time a kept-alive connection may sit idle, and the time
+one body read or write may take (in the workers). `fit_to_fd_limit` checks at start that
+the process may open enough files for these caps and lowers them if it may not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import resource
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from appliance.errors import BadRequest, RequestTimeout
+from appliance.https.head import MAX_HEAD, head_end, is_http09
+
+log = logging.getLogger(__name__)
+
+RECV_SIZE = 64 * 1024
+FDS_PER_WORKER = 8  # its database connections (db, WAL, SHM; two databases), a file, a call out
+FD_RESERVE = 256  # the rest of the process: logs, the maintenance loop's calls, MQTT, CUPS
+SWEEP_INTERVAL = 0.25
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 512  # open connections on one port
+    per_address: int = 64  # open connections from one client address on one port
+    workers: int = 32  # threads that run requests, per port
+    head_timeout: float = 10.0  # a new connection: TLS handshake and its first head
+    idle_timeout: float = 5.0  # a kept-alive connection waiting for its next request
+    io_timeout: float = 30.0  # one read of a body or one write of an answer
+
+    def file_descriptors(self) -> int:
+        """What one port may hold open at most: its connections, the listener, and what
+        its busy workers open."""
+        return self.max_connections + 1 + self.workers * FDS_PER_WORKER
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def fit_to_fd_limit(servers: int, limits: Limits = DEFAULT_LIMITS) -> Limits:
+    """Limits that `servers` ports can hold without running out of file descriptors.
+
+    Raises the soft RLIMIT_NOFILE towards the hard one if that is needed; if the hard
+    limit is still too low, lowers the connection caps to fit (and says so)."""
+    needed = servers * limits.file_descriptors() + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError) as err:
+            log.warning("cannot raise the open-file limit to %d: %s", raised, err)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return limits
+    per_port = (soft - FD_RESERVE) // servers - 1 - limits.workers * FDS_PER_WORKER
+    cap = max(16, per_port)
+    fitted = replace(limits, max_connections=cap, per_address=min(limits.per_address, cap // 4))
+    log.warning(
+        "open-file limit %d is below the %d the HTTPS servers need: at most %d connections "
+        "per port (%d per address); raise LimitNOFILE",
+        soft,
+        needed,
+        fitted.max_connections,
+        fitted.per_address,
+    )
+    return fitted
+
+
+class Connection:
+    """One client connection. Between requests it belongs to the selector thread (the
+    socket non-blocking); while a request runs, to one worker (blocking, with a timeout
+    per read and write). `buffer` holds what was received and not yet consumed."""
+
+    def __init__(self, sock: ssl.SSLSocket, address: tuple[str, int], deadline: float) -> None:
+        self.sock = sock
+        self.address = address
+        self.host = address[0]
+        self.buffer = bytearray()
+        self.handshaken = False
+        self.busy = False
+        self.waiting = True  # no byte of the next head yet (idle)
+        self.deadline = deadline
+        self.since = time.monotonic()
+
+    # The blocking side, for the worker: a file-like reader over buffer + socket.
+
+    def read(self, n: int) -> bytes:
+        """Up to n bytes (fewer if that is what arrived), b"" at the end of the stream."""
+        if not self.buffer:
+            return self._recv(n)
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    def readline(self, limit: int) -> bytes:
+        """One line with its newline, or `limit` bytes, or what came before the end."""
+        while b"\n" not in self.buffer and len(self.buffer) < limit:
+            data = self._recv(RECV_SIZE)
+            if not data:
+                break
+            self.buffer += data
+        end = self.buffer.find(b"\n", 0, limit)
+        size = min(limit, len(self.buffer)) if end < 0 else end + 1
+        line = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return line
+
+    def _recv(self, n: int) -> bytes:
+        try:
+            return self.sock.recv(n)
+        except TimeoutError:
+            raise RequestTimeout("the request stopped arriving (timed out)") from None
+        except (OSError, ssl.SSLError) as err:
+            raise BadRequest(f"the connection broke while reading the request: {err}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+Worker = Callable[[Connection], bool]
+
+
+class ConnectionServer:
+    """Listens on one port; calls `work(conn)` in a worker thread for every complete
+    request head. `work` answers one request and returns whether to keep the connection
+    open for another."""
+
+    def __init__(
+        self,
+        name: str,
+        address: tuple[str, int],
+        context: ssl.SSLContext,
+        work: Worker,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.name = name
+        self.context = context
+        self.limits = limits
+        self._work = work
+        self.socket = socket.create_server(address, backlog=128, reuse_port=False)
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()[:2]
+        self._selector = selectors.DefaultSelector()
+        self._open: set[Connection] = set()
+        self._per_host: Counter[str] = Counter()
+        self._jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self._returned: queue.SimpleQueue[tuple[Connection, bool]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._threads: list[threading.Thread] = []
+        self._idle_workers = 0
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._swept = 0.0
+
+    # Life cycle
+
+    def serve_forever(self) -> None:
+        self._selector.register(self.socket, selectors.EVENT_READ, "accept")
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while not self._stopping:
+                for key, _ in self._selector.select(SWEEP_INTERVAL):
+                    if key.data == "accept":
+                        self._accept()
+                    elif key.data == "wake":
+                        self._take_back()
+                    else:
+                        self._advance(key.data)
+                self._sweep()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop the selector loop and wait until it has stopped."""
+        self._stopping = True
+        self._wake()
+        if self._threads or self._selector.get_map():
+            self._stopped.wait(5)
+
+    def server_close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+        for conn in list(self._open):
+            if not conn.busy:
+                self._close(conn)
+        self.socket.close()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    @property
+    def connections(self) -> int:
+        return len(self._open)
+
+    # The selector thread
+
+    def _accept(self) -> None:
+        for _ in range(64):  # a batch per wake-up, so a flood cannot starve the rest
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # EMFILE and friends: make room, try again later
+                log.warning("%s: cannot accept: %s", self.name, err)
+                self._evict()
+                return
+            host = address[0]
+            if self._per_host[host] >= self.limits.per_address:
+                log.info(
+                    "%s: %s has %d connections open: refused",
+                    self.name,
+                    host,
+                    self.limits.per_address,
+                )
+                sock.close()
+                continue
+            if len(self._open) >= self.limits.max_connections and not self._evict():
+                log.info(
+                    "%s: %d connections open, none idle: refused %s",
+                    self.name,
+                    len(self._open),
+                    host,
+                )
+                sock.close()
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            conn = Connection(tls, address, time.monotonic() + self.limits.head_timeout)
+            self._open.add(conn)
+            self._per_host[host] += 1
+            self._selector.register(tls, selectors.EVENT_READ, conn)
+
+    def _evict(self) -> bool:
+        """Close the longest-idle connection of the address that holds the most."""
+        idle = [c for c in self._open if not c.busy]
+        if not idle:
+            return False
+        victim = max(idle, key=lambda c: (self._per_host[c.host], -c.since))
+        log.info("%s: at the connection cap: closed an idle one from %s", self.name, victim.host)
+        self._close(victim)
+        return True
+
+    def _advance(self, conn: Connection) -> None:
+        """The socket is ready: go on with the handshake, or read what came of a head."""
+        if not conn.handshaken:
+            try:
+                conn.sock.do_handshake()
+            except ssl.SSLWantReadError:
+                return self._watch(conn, selectors.EVENT_READ)
+            except ssl.SSLWantWriteError:
+                return self._watch(conn, selectors.EVENT_WRITE)
+            except (OSError, ssl.SSLError) as err:
+                log.info("%s: TLS handshake from %s failed: %s", self.name, conn.host, err)
+                return self._close(conn)
+            conn.handshaken = True
+            self._watch(conn, selectors.EVENT_READ)
+        while len(conn.buffer) <= MAX_HEAD:
+            try:
+                data = conn.sock.recv(RECV_SIZE)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break
+            except (OSError, ssl.SSLError) as err:
+                log.debug("%s: connection from %s ended: %s", self.name, conn.host, err)
+                return self._close(conn)
+            if not data:
+                return self._close(conn)
+            conn.buffer += data
+        if conn.buffer and conn.waiting:
+            conn.waiting = False  # a head has begun: it has head_timeout to complete
+            conn.deadline = time.monotonic() + self.limits.head_timeout
+        if is_http09(conn.buffer):
+            log.info("%s: request without an HTTP version from %s: closed", self.name, conn.host)
+            return self._close(conn)
+        if len(conn.buffer) > MAX_HEAD or head_end(conn.buffer) is not None:
+            self._dispatch(conn)
+
+    def _watch(self, conn: Connection, events: int) -> None:
+        if self._selector.get_key(conn.sock).events != events:
+            self._selector.modify(conn.sock, events, conn)
+
+    def _dispatch(self, conn: Connection) -> None:
+        self._selector.unregister(conn.sock)
+        conn.busy = True
+        with self._lock:
+            self._pending += 1
+            start = self._pending > self._idle_workers and len(self._threads) < self.limits.workers
+        if start:
+            thread = threading.Thread(target=self._worker, name=f"{self.name}-worker", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        self._jobs.put(conn)
+
+    def _take_back(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        while True:
+            try:
+                conn, keep = self._returned.get_nowait()
+            except queue.Empty:
+                return
+            conn.busy = False
+            if not keep or self._stopping:
+                self._close(conn, registered=False)
+                continue
+            try:
+                conn.sock.setblocking(False)
+            except OSError:
+                self._close(conn, registered=False)
+                continue
+            now = time.monotonic()
+            conn.since, conn.waiting = now, not conn.buffer
+            conn.deadline = now + (
+                self.limits.idle_timeout if conn.waiting else self.limits.head_timeout
+            )
+            self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+            self._advance(conn)  # a pipelined request may already be here (or in TLS)
+
+    def _sweep(self) -> None:
+        """Close connections whose handshake, head or idle time ran out."""
+        now = time.monotonic()
+        if now - self._swept < SWEEP_INTERVAL:
+            return
+        self._swept = now
+        for conn in [c for c in self._open if not c.busy and c.deadline < now]:
+            if not conn.waiting or not conn.handshaken:
+                log.info("%s: %s sent no complete request in time: closed", self.name, conn.host)
+            self._close(conn)
+
+    def _close(self, conn: Connection, registered: bool = True) -> None:
+        if registered:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(conn.sock)
+        conn.close()
+        if conn in self._open:
+            self._open.discard(conn)
+            self._per_host[conn.host] -= 1
+            if self._per_host[conn.host] <= 0:
+                del self._per_host[conn.host]
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    # The workers
+
+    def _worker(self) -> None:
+        while True:
+            with self._lock:
+                self._idle_workers += 1
+            conn = self._jobs.get()
+            with self._lock:
+                self._idle_workers -= 1
+                self._pending -= 1
+            if conn is None:
+                return
+            keep = False
+            try:
+                conn.sock.setblocking(True)
+                conn.sock.settimeout(self.limits.io_timeout)
+                keep = self._work(conn)
+            except Exception:
+                log.exception("%s: a request from %s failed", self.name, conn.host)
+            self._returned.put((conn, keep))
+            self._wake()
