@@ -9,6 +9,11 @@ DIR/incoming/          documents being received; emptied at start
 
 The rest (intake.json, the web UI's files, the appliance's setup code) is listed in
 docs/architecture.md, "Data directory".
+
+Everything in it is the node's alone: directories 0700, files 0600, set explicitly when
+they are made (`private_dir`, `create_private`, `touch_private`) rather than left to the
+umask, and put right at node start for a directory made by an older version
+(`DataDir.tighten`).
 """
 
 from __future__ import annotations
@@ -17,8 +22,36 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from appliance.errors import ConfigError
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Make the directory (and its parents) if missing; in any case make it 0700."""
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def create_private(path: Path) -> BinaryIO:
+    """A new file (it must not exist) open for writing, 0600 from its first moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    return os.fdopen(fd, "wb")
+
+
+def touch_private(path: Path) -> None:
+    """Make sure the file exists and is 0600 (before SQLite opens it: SQLite gives its
+    WAL and SHM files the mode of the database file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -49,9 +82,17 @@ class DataDir:
         if self.exists():
             raise ConfigError(f"{self.root} already holds a meshprint node")
         for path in (self.root, self.tls, self.jobs, self.incoming):
-            path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
-        os.chmod(self.tls, 0o700)
+            private_dir(path)
+
+    def tighten(self) -> None:
+        """At node start: every directory below the data directory 0700, every file
+        0600, whatever made them (an older version, a copy, a restore)."""
+        for path in (self.root, *self.root.rglob("*")):
+            if path.is_symlink():
+                continue
+            mode = PRIVATE_DIR if path.is_dir() else PRIVATE_FILE
+            if path.stat().st_mode & 0o777 != mode:
+                os.chmod(path, mode)
 
     def identity(self) -> Identity:
         try:
@@ -67,7 +108,9 @@ class DataDir:
 
     def write_identity(self, identity: Identity) -> None:
         tmp = self.identity_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(identity), indent=2) + "\n")
+        tmp.unlink(missing_ok=True)
+        with create_private(tmp) as out:
+            out.write((json.dumps(asdict(identity), indent=2) + "\n").encode())
         os.replace(tmp, self.identity_file)
 
     @property

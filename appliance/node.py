@@ -65,6 +65,7 @@ class Node:
         from appliance.api import peer, release, submit
         from appliance.intake import door
 
+        self.data.tighten()  # 0700 / 0600 also for files an older version made
         self.store.recover()
         self.intake_secret = door.prepare(self.data, self.endpoint)
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert

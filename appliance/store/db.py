@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from appliance.datadir import touch_private
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS directory (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -90,6 +92,9 @@ class Database:
     ) -> None:
         self.path = path
         self._local = threading.local()
+        for own in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
+            if own == path or own.exists():
+                touch_private(own)  # 0600: SQLite would make them 0644 (less the umask)
         conn = self.connection()
         conn.executescript(schema)
         for table, column, definition in added_columns:

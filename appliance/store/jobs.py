@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from appliance.datadir import create_private, private_dir
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
 from appliance.printoptions import clean_options
 from appliance.store.db import Database
@@ -199,7 +200,7 @@ class Incoming:
         self.store = store
         self.job_id = job_id
         self.path = store.incoming / f"{job_id}.{secrets.token_hex(4)}.part"
-        self.file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit/abort
+        self.file: BinaryIO = create_private(self.path)  # 0600; closed by commit/abort
         self.written = 0
         self._writeback: _Writeback | None = None
 
@@ -252,8 +253,8 @@ class JobStore:
         self.jobs = root / "jobs"
         self.incoming = root / "incoming"
         self.db = db
-        self.jobs.mkdir(exist_ok=True)
-        self.incoming.mkdir(exist_ok=True)
+        private_dir(self.jobs)
+        private_dir(self.incoming)
 
     def recover(self) -> None:
         """At start: drop half-received documents and files no committed row points to."""
