@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import ssl
 import threading
 import time
@@ -243,7 +244,17 @@ class Router:
 # Answering one request on a connection
 
 
-_WRONG_SHAPE = (TypeError, KeyError, AttributeError, ValueError, IndexError)
+# What a handler raises when a field of a parsed JSON body is missing or of another type
+# than it assumed (binding a list as an SQL parameter included).
+_WRONG_SHAPE = (
+    TypeError,
+    KeyError,
+    AttributeError,
+    ValueError,
+    IndexError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+)
 
 
 class _Exchange:
