@@ -72,16 +72,23 @@ def fit_to_fd_limit(servers: int, limits: Limits = DEFAULT_LIMITS) -> Limits:
             log.warning("cannot raise the open-file limit to %d: %s", raised, err)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return limits
-    per_port = (soft - FD_RESERVE) // servers - 1 - limits.workers * FDS_PER_WORKER
-    cap = max(16, per_port)
-    fitted = replace(limits, max_connections=cap, per_address=min(limits.per_address, cap // 4))
+    per_port = max(0, soft - FD_RESERVE) // servers  # a quarter of it for the workers
+    workers = max(2, min(limits.workers, per_port // 4 // FDS_PER_WORKER))
+    cap = max(16, per_port - 1 - workers * FDS_PER_WORKER)
+    fitted = replace(
+        limits,
+        max_connections=cap,
+        per_address=min(limits.per_address, cap // 4),
+        workers=workers,
+    )
     log.warning(
         "open-file limit %d is below the %d the HTTPS servers need: at most %d connections "
-        "per port (%d per address); raise LimitNOFILE",
+        "per port (%d per address), %d workers; raise LimitNOFILE",
         soft,
         needed,
         fitted.max_connections,
         fitted.per_address,
+        fitted.workers,
     )
     return fitted
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from appliance.errors import BadRequest, TooLarge
-from appliance.https.server import Body
+from appliance.https.server import TRAILER_LINES, Body
 
 
 def plain(data: bytes, length: int | None = None) -> Body:
@@ -177,3 +177,32 @@ def test_missing_crlf_after_chunk_data_is_a_bad_request(after: bytes) -> None:
 def test_chunk_longer_than_its_size_is_a_bad_request() -> None:
     with pytest.raises(BadRequest, match="malformed"):
         chunked(b"3\r\nhello\r\n0\r\n\r\n").read_all(100)
+
+
+# Trailers and chunk lines are bounded
+
+
+def test_many_trailers_are_a_bad_request() -> None:
+    wire = encode_chunks(b"data", trailer=b"X-T: 1\r\n" * (TRAILER_LINES + 1))
+    with pytest.raises(BadRequest, match="trailers"):
+        chunked(wire).read_all(100)
+
+
+def test_trailers_up_to_the_limit_are_skipped() -> None:
+    wire = encode_chunks(b"data", trailer=b"X-T: 1\r\n" * TRAILER_LINES)
+    assert chunked(wire).read_all(100) == b"data"
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [b"X-Long: " + b"a" * 2000 + b"\r\n", (b"X-T: " + b"a" * 900 + b"\r\n") * 10],
+    ids=["one long line", "too many bytes"],
+)
+def test_large_trailers_are_a_bad_request(trailer: bytes) -> None:
+    with pytest.raises(BadRequest, match="trailers"):
+        chunked(encode_chunks(b"data", trailer=trailer)).read_all(100)
+
+
+def test_an_endless_chunk_size_line_is_a_bad_request() -> None:
+    with pytest.raises(BadRequest, match="too long"):
+        chunked(b"5;" + b"x" * 5000 + b"\r\nhello\r\n0\r\n\r\n").read_all(100)
