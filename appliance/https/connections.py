@@ -6,7 +6,8 @@ thread, and a normal client is served while thousands of them sit there.
 
 Bounds (`Limits`): open connections per port (at the cap the longest-idle connection,
 preferably of the busiest address, is closed to make room), per client address (beyond
-it a new connection is closed at once), the time a new connection has for its TLS
+it a new connection is closed at once), the workers one address may keep busy (its
+further requests wait for one of them), the time a new connection has for its TLS
 handshake and first head, the time a kept-alive connection may sit idle, and the time
 one body read or write may take (in the workers). `fit_to_fd_limit` checks at start that
 the process may open enough files for these caps and lowers them if it may not.
@@ -23,7 +24,7 @@ import socket
 import ssl
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -36,6 +37,9 @@ RECV_SIZE = 64 * 1024
 FDS_PER_WORKER = 8  # its database connections (db, WAL, SHM; two databases), a file, a call out
 FD_RESERVE = 256  # the rest of the process: logs, the maintenance loop's calls, MQTT, CUPS
 SWEEP_INTERVAL = 0.25
+# The machine itself (the Secure Print backend, the release page calling its own API, the
+# command line) is not held to the per-address share of the workers.
+LOCAL_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,10 @@ class Limits:
     max_connections: int = 512  # open connections on one port
     per_address: int = 64  # open connections from one client address on one port
     workers: int = 32  # threads that run requests, per port
+    per_address_workers: int = 8  # of them busy for one client address (the machine: any)
     head_timeout: float = 10.0  # a new connection: TLS handshake and its first head
     idle_timeout: float = 5.0  # a kept-alive connection waiting for its next request
-    io_timeout: float = 30.0  # one read of a body or one write of an answer
+    io_timeout: float = 60.0  # one read of a body or one write of an answer (as the client)
 
     def file_descriptors(self) -> int:
         """What one port may hold open at most: its connections, the listener, and what
@@ -80,6 +85,7 @@ def fit_to_fd_limit(servers: int, limits: Limits = DEFAULT_LIMITS) -> Limits:
         max_connections=cap,
         per_address=min(limits.per_address, cap // 4),
         workers=workers,
+        per_address_workers=min(limits.per_address_workers, max(1, workers // 4)),
     )
     log.warning(
         "open-file limit %d is below the %d the HTTPS servers need: at most %d connections "
@@ -171,6 +177,8 @@ class ConnectionServer:
         self._selector = selectors.DefaultSelector()
         self._open: set[Connection] = set()
         self._per_host: Counter[str] = Counter()
+        self._working: Counter[str] = Counter()  # requests running or queued, per address
+        self._deferred: dict[str, deque[Connection]] = {}  # heads waiting for that share
         self._jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._returned: queue.SimpleQueue[tuple[Connection, bool]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -183,6 +191,7 @@ class ConnectionServer:
         self._stopping = False
         self._stopped = threading.Event()
         self._swept = 0.0
+        self._noted: dict[str, tuple[float, int]] = {}
 
     # Life cycle
 
@@ -269,7 +278,7 @@ class ConnectionServer:
         if not idle:
             return False
         victim = max(idle, key=lambda c: (self._per_host[c.host], -c.since))
-        log.info("%s: at the connection cap: closed an idle one from %s", self.name, victim.host)
+        self._note("cap", "at the connection cap: closed an idle one from %s", victim.host)
         self._close(victim)
         return True
 
@@ -312,8 +321,19 @@ class ConnectionServer:
             self._selector.modify(conn.sock, events, conn)
 
     def _dispatch(self, conn: Connection) -> None:
+        """Hand a connection with a complete head to a worker, or, while its address has
+        its share of the workers busy, keep it waiting until one of them is done (so one
+        address sending slow bodies cannot hold every worker)."""
         self._selector.unregister(conn.sock)
         conn.busy = True
+        host = conn.host
+        if host not in LOCAL_ADDRESSES and self._working[host] >= self.limits.per_address_workers:
+            self._deferred.setdefault(host, deque()).append(conn)
+            return
+        self._submit(conn)
+
+    def _submit(self, conn: Connection) -> None:
+        self._working[conn.host] += 1
         with self._lock:
             self._pending += 1
             start = self._pending > self._idle_workers and len(self._threads) < self.limits.workers
@@ -335,6 +355,14 @@ class ConnectionServer:
             except queue.Empty:
                 return
             conn.busy = False
+            self._working[conn.host] -= 1
+            if self._working[conn.host] <= 0:
+                del self._working[conn.host]
+            waiting = self._deferred.get(conn.host)
+            if waiting:
+                self._submit(waiting.popleft())
+                if not waiting:
+                    del self._deferred[conn.host]
             if not keep or self._stopping:
                 self._close(conn, registered=False)
                 continue
@@ -359,7 +387,7 @@ class ConnectionServer:
         self._swept = now
         for conn in [c for c in self._open if not c.busy and c.deadline < now]:
             if not conn.waiting or not conn.handshaken:
-                log.info("%s: %s sent no complete request in time: closed", self.name, conn.host)
+                self._note("deadline", "%s sent no complete request in time: closed", conn.host)
             self._close(conn)
 
     def _close(self, conn: Connection, registered: bool = True) -> None:
@@ -372,6 +400,18 @@ class ConnectionServer:
             self._per_host[conn.host] -= 1
             if self._per_host[conn.host] <= 0:
                 del self._per_host[conn.host]
+
+    def _note(self, kind: str, message: str, *args: object) -> None:
+        """Log a refusal, at most once a second of each kind (a flood is one line a
+        second, with how many it stands for)."""
+        now = time.monotonic()
+        since, count = self._noted.get(kind, (0.0, 0))
+        if now - since < 1.0:
+            self._noted[kind] = (since, count + 1)
+            return
+        more = f" (and {count} more like it)" if count else ""
+        log.info("%s: " + message + more, self.name, *args)
+        self._noted[kind] = (now, 0)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):

@@ -23,7 +23,13 @@ from appliance.https.server import Request, Response, Server, json_response
 from appliance.site.ca import cert_pem, key_pem, self_signed
 
 SMALL = Limits(
-    max_connections=8, per_address=4, workers=2, head_timeout=1.0, idle_timeout=0.5, io_timeout=2
+    max_connections=8,
+    per_address=4,
+    workers=3,
+    per_address_workers=1,
+    head_timeout=1.0,
+    idle_timeout=0.5,
+    io_timeout=2,
 )
 
 
@@ -120,6 +126,26 @@ def test_serves_and_idle_connections_take_no_worker(server: Server, tls: tuple[P
     finally:
         for sock in held:
             sock.close()
+
+
+def test_one_address_gets_its_share_of_the_workers(server: Server, tls: tuple[Path, Path]) -> None:
+    done: dict[str, float] = {}
+    started = time.monotonic()
+
+    def slow(name: str, source: str) -> None:
+        assert get(server, tls, "/slow?s=0.6", source)[0] == 200
+        done[name] = time.monotonic() - started
+
+    threads = [
+        threading.Thread(target=slow, args=(name, source))
+        for name, source in (("a1", "127.0.6.1"), ("a2", "127.0.6.1"), ("b", "127.0.6.2"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert done["b"] < 1.0  # another address was not held up
+    assert max(done["a1"], done["a2"]) > 1.1  # the second from 127.0.6.1 waited its turn
 
 
 def test_per_address_cap(server: Server) -> None:
