@@ -247,26 +247,24 @@ class ConnectionServer:
                 return
             host = address[0]
             if self._per_host[host] >= self.limits.per_address:
-                log.info(
-                    "%s: %s has %d connections open: refused",
-                    self.name,
-                    host,
-                    self.limits.per_address,
-                )
+                limit = self.limits.per_address
+                self._note("address", "%s has %d connections open: refused", host, limit)
                 sock.close()
                 continue
             if len(self._open) >= self.limits.max_connections and not self._evict():
-                log.info(
-                    "%s: %d connections open, none idle: refused %s",
-                    self.name,
-                    len(self._open),
-                    host,
-                )
+                count = len(self._open)
+                self._note("full", "%d connections open, none idle: refused %s", count, host)
                 sock.close()
                 continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                tls = self.context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except OSError:  # gone again already
+                sock.close()
+                continue
             conn = Connection(tls, address, time.monotonic() + self.limits.head_timeout)
             self._open.add(conn)
             self._per_host[host] += 1
@@ -292,7 +290,7 @@ class ConnectionServer:
             except ssl.SSLWantWriteError:
                 return self._watch(conn, selectors.EVENT_WRITE)
             except (OSError, ssl.SSLError) as err:
-                log.info("%s: TLS handshake from %s failed: %s", self.name, conn.host, err)
+                self._note("handshake", "TLS handshake from %s failed: %s", conn.host, err)
                 return self._close(conn)
             conn.handshaken = True
             self._watch(conn, selectors.EVENT_READ)
@@ -311,7 +309,7 @@ class ConnectionServer:
             conn.waiting = False  # a head has begun: it has head_timeout to complete
             conn.deadline = time.monotonic() + self.limits.head_timeout
         if is_http09(conn.buffer):
-            log.info("%s: request without an HTTP version from %s: closed", self.name, conn.host)
+            self._note("http09", "request without an HTTP version from %s: closed", conn.host)
             return self._close(conn)
         if len(conn.buffer) > MAX_HEAD or head_end(conn.buffer) is not None:
             self._dispatch(conn)
