@@ -19,6 +19,7 @@ import sqlite3
 import ssl
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -332,14 +333,18 @@ class _Exchange:
             if not request.json_read:
                 return self._internal(request)
             # The body was a JSON object, but a field in it was missing or of another
-            # type than the handler expects: the client's mistake, told as one.
-            log.info(
-                "%s: %s %s: malformed field in the request body (%s: %s)",
+            # type than the handler expects: the client's mistake, told as one. Where it
+            # was noticed goes to the log (one line), in case it was ours after all.
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            log.warning(
+                "%s: %s %s: malformed field in the request body (%s: %s, at %s:%s)",
                 self.server.name,
                 request.method,
                 request.path,
                 type(err).__name__,
-                err,
+                str(err)[:200],
+                where.filename,
+                where.lineno,
             )
             return error_response(
                 BadRequest("malformed request: a field is missing or of the wrong type")

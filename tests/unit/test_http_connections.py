@@ -43,6 +43,10 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def app(request: Request) -> Response:
+    if request.path == "/field":
+        return json_response({"upper": request.json()["name"].upper()})
+    if request.path == "/bug":
+        raise TypeError("a bug of ours, not the client's")
     if request.path == "/slow":
         time.sleep(float(request.query.get("s", "1")))
     if request.path == "/echo":
@@ -223,6 +227,36 @@ def test_server_errors_are_json(server: Server, tls: tuple[Path, Path]) -> None:
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert answer.split(b"\r\n\r\n", 1)[1].startswith(b"{")
     sock.close()
+
+
+def post(server: Server, tls: tuple[Path, Path], path: str, body: bytes) -> tuple[int, object]:
+    conn = http.client.HTTPSConnection(
+        "localhost", server.server_address[1], context=client_ctx(tls), timeout=5
+    )
+    conn.request("POST", path, body=body)
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    conn.close()
+    return response.status, answer
+
+
+def test_a_field_of_the_wrong_type_is_a_bad_request(
+    server: Server, tls: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert post(server, tls, "/field", b'{"name": "x"}') == (200, {"upper": "X"})
+    for body in (b'{"name": 1}', b'{"name": []}', b"{}", b'{"name": null}'):
+        status, answer = post(server, tls, "/field", body)
+        assert status == 400
+        assert answer == {
+            "error": "malformed request: a field is missing or of the wrong type",
+            "type": "BadRequest",
+        }
+    assert "malformed field" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_an_error_before_any_json_is_still_internal(server: Server, tls: tuple[Path, Path]) -> None:
+    status, answer = post(server, tls, "/bug", b"{}")
+    assert (status, answer) == (500, {"error": "internal error", "type": "InternalError"})
 
 
 # The open-file limit
