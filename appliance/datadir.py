@@ -88,11 +88,14 @@ class DataDir:
         """At node start: every directory below the data directory 0700, every file
         0600, whatever made them (an older version, a copy, a restore)."""
         for path in (self.root, *self.root.rglob("*")):
-            if path.is_symlink():
-                continue
-            mode = PRIVATE_DIR if path.is_dir() else PRIVATE_FILE
-            if path.stat().st_mode & 0o777 != mode:
-                os.chmod(path, mode)
+            try:
+                if path.is_symlink():
+                    continue
+                mode = PRIVATE_DIR if path.is_dir() else PRIVATE_FILE
+                if path.stat().st_mode & 0o777 != mode:
+                    os.chmod(path, mode)
+            except FileNotFoundError:
+                continue  # removed meanwhile (the web UI shares the directory)
 
     def identity(self) -> Identity:
         try:
