@@ -14,9 +14,12 @@ from typing import Any, cast
 
 
 class MeshprintError(Exception):
-    """Base error: `str(err)` is a message meant for the person who caused it."""
+    """Base error: `str(err)` is a message meant for the person who caused it;
+    `retry_after`, when set, the seconds after which trying again may succeed (the
+    servers send it as Retry-After)."""
 
     status = 400
+    retry_after: int | None = None
 
 
 class BadRequest(MeshprintError):

@@ -55,7 +55,7 @@ from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.mosquitto import SiteBroker, node_publisher, site_broker  # noqa: E402
 
 USER = "bench"
-PASSWORD = "bench-password-0123456789"
+PASSWORD = "granite-falcon-0123456789"
 PRINTER = "bench-raw"
 SUBMIT_NODE = 0
 HOLDER = 1

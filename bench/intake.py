@@ -47,7 +47,7 @@ from appliance.devtools.localmesh import LocalMesh
 
 MB = 1024 * 1024
 USER = "bench"
-PASSWORD = "bench-password-0123456789"
+PASSWORD = "granite-falcon-0123456789"
 POOL_CHUNKS = 16  # distinct random chunks the bodies cycle through
 RATIO_TARGET = 0.5
 RSS_TARGET_MB = 50.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import math
 import secrets
 import time
 from collections.abc import Callable
@@ -13,17 +12,13 @@ from typing import Any
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
-from appliance.errors import MeshprintError
+from appliance.ratelimit import Limiter
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
-
-
-class TooManyAttempts(MeshprintError):
-    status = 429
 
 
 def csrf_token() -> str:
@@ -85,42 +80,33 @@ def new_session(**values: Any) -> None:
     session.permanent = True
 
 
-# Rate limiting: failures per key in a sliding window, kept in the web UI's database
+# Rate limiting: failures per key in a sliding window (`appliance.ratelimit`, the
+# limiter the node's /v1 APIs use too), kept in the web UI's database so that every
+# gunicorn worker sees the same counts
 
 
 def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
+def _limiter() -> Limiter:
+    from webui.context import store
+
+    return Limiter(store(), current_app.config["RATE_LIMIT"], current_app.config["RATE_WINDOW"])
+
+
 def limited(kind: str, *names: str) -> None:
     """Refuse with 429 and a clear message while `kind` has had too many failures for this
     client address or any of `names` (e.g. the account being tried)."""
-    from webui.context import store
-
-    limit = current_app.config["RATE_LIMIT"]
-    window = current_app.config["RATE_WINDOW"]
-    for key in [f"{kind}:ip:{client_ip()}", *(f"{kind}:name:{n}" for n in names if n)]:
-        count, first = store().failures(key, window)
-        if count >= limit:
-            wait = max(1, math.ceil((first + window - time.time()) / 60))
-            raise TooManyAttempts(
-                f"Too many wrong attempts. For your security, wait {wait} minute"
-                f"{'s' if wait != 1 else ''} before trying again."
-            )
+    _limiter().check(kind, client_ip(), *names)
 
 
 def failed(kind: str, *names: str) -> None:
-    from webui.context import store
-
-    for key in [f"{kind}:ip:{client_ip()}", *(f"{kind}:name:{n}" for n in names if n)]:
-        store().fail(key)
+    _limiter().failed(kind, client_ip(), *names)
 
 
 def succeeded(kind: str, *names: str) -> None:
-    from webui.context import store
-
-    for key in [f"{kind}:ip:{client_ip()}", *(f"{kind}:name:{n}" for n in names if n)]:
-        store().clear(key)
+    _limiter().succeeded(kind, client_ip(), *names)
 
 
 # Guards

@@ -130,7 +130,7 @@ def import_users(upload: FileStorage | None) -> tuple[list[NewUser], list[str]]:
         name_col, pw_col = 0, 1
     if len(rows) > CSV_MAX_ROWS:
         raise BadRequest(f"import at most {CSV_MAX_ROWS} users at a time")
-    from appliance.crypto.userkeys import check_password
+    from appliance.crypto.password_policy import check_password
     from appliance.site.directory import check_user_name
 
     existing = set(site().directory().users)
@@ -143,7 +143,7 @@ def import_users(upload: FileStorage | None) -> tuple[list[NewUser], list[str]]:
         password = password or secrets.token_urlsafe(9)
         try:
             check_user_name(name)
-            check_password(password)
+            check_password(password, name)
             if name in existing or any(p[0] == name for p in planned):
                 raise BadRequest(f"user {name} already exists")
         except MeshprintError as err:

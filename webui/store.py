@@ -116,6 +116,13 @@ class Store(Database):
             conn.execute("INSERT INTO attempts (key, at) VALUES (?,?)", (key, time.time()))
             conn.execute("DELETE FROM attempts WHERE at<?", (time.time() - 86400,))
 
+    def forget(self, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM attempts WHERE rowid=(SELECT MAX(rowid) FROM attempts WHERE key=?)",
+                (key,),
+            )
+
     def clear(self, key: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM attempts WHERE key=?", (key,))

@@ -1,12 +1,13 @@
 """The local release API (port 9266, HTTPS): owners list, release and delete their jobs;
-anyone may read the mesh's health. Works with only this node and one holder up.
+anyone may read the mesh's health. Works with only this node and one holder up. Every
+route that checks a password is rate-limited per account and per address (`signin`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from appliance.api import members
+from appliance.api import members, signin
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.errors import NotFound
@@ -23,6 +24,7 @@ def app(
 ) -> Callable[[Request], Response]:
     """The release API; paths outside /v1/ go to `web` (the release page) when given."""
     router = Router()
+    limiter = signin.new_limiter()
 
     @router.route("GET", "/v1/health")
     def health(request: Request) -> Response:
@@ -36,19 +38,28 @@ def app(
 
     @router.route("GET", "/v1/jobs")
     def jobs(request: Request) -> Response:
-        return json_response({"jobs": releases.jobs_of(node, basic_credentials(request))})
+        credentials = basic_credentials(request)
+        with signin.password_attempt(limiter, request, credentials[0]):
+            return json_response({"jobs": releases.jobs_of(node, credentials)})
 
     @router.route("GET", "/v1/jobs/<job_id>")
     def job_show(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
-        return json_response(releases.job_of(node, job_id, basic_credentials(request)))
+        credentials = basic_credentials(request)
+        with signin.password_attempt(limiter, request, credentials[0]):
+            return json_response(releases.job_of(node, job_id, credentials))
 
     @router.route("POST", "/v1/jobs/<job_id>/release")
     def release_job(request: Request) -> Response:
         """To a printer when the body names one (202 + the delivery), else the document."""
         credentials = basic_credentials(request) if request.headers.get("Authorization") else None
         job_id = request.params["job_id"]
-        outcome = releases.release_job(node, job_id, request.json(), credentials)
+        data = request.json()
+        if credentials is None:  # a controller-signed command: no password to guess
+            outcome = releases.release_job(node, job_id, data, None)
+        else:
+            with signin.password_attempt(limiter, request, credentials[0]):
+                outcome = releases.release_job(node, job_id, data, credentials)
         if isinstance(outcome, Plaintext):
             return stream_plaintext(outcome, finish=True)
         return json_response(outcome, 202)
@@ -65,7 +76,9 @@ def app(
     @router.route("DELETE", "/v1/jobs/<job_id>")
     def delete(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
-        releases.delete_job(node, job_id, basic_credentials(request))
+        credentials = basic_credentials(request)
+        with signin.password_attempt(limiter, request, credentials[0]):
+            releases.delete_job(node, job_id, credentials)
         return json_response({"deleted": job_id})
 
     if web is None:

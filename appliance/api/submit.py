@@ -1,10 +1,11 @@
-"""The submit API (port 9265, HTTPS): clients hand in documents; new nodes join here."""
+"""The submit API (port 9265, HTTPS): clients hand in documents; new nodes join here.
+A wrong submit token is rate-limited per client address (`signin`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from appliance.api import members
+from appliance.api import members, signin
 from appliance.api.context import ApiContext
 from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.errors import Forbidden
@@ -19,11 +20,13 @@ from appliance.site.recovery import check_proof
 
 def app(node: ApiContext) -> Callable[[Request], Response]:
     router = Router()
+    limiter = signin.new_limiter()
 
     @router.route("POST", "/v1/jobs")
     def submit(request: Request) -> Response:
         user, token = basic_credentials(request)
-        intake.check_submit_token(node.directory(), user, token)
+        with signin.token_attempt(limiter, request):
+            intake.check_submit_token(node.directory(), user, token)
         receipt = intake.ingest(
             node,
             user,

@@ -8,7 +8,7 @@ from typing import Any
 
 from appliance.cli.common import command, data_arg, data_dir, read_secret
 from appliance.config import parse_duration
-from appliance.crypto.userkeys import check_password
+from appliance.crypto.password_policy import check_password
 from appliance.endpoint import (
     DEFAULT_PEER_PORT,
     DEFAULT_RELEASE_PORT,
@@ -108,7 +108,7 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     data = data_dir(args)
     name = check_user_name(args.name)
     password = read_secret(args.password_file, "password", confirm=True)
-    check_password(password)
+    check_password(password, name)
     _, site = open_site(data)
     print(admin.add_user(site, name, password))
 

@@ -1,33 +1,66 @@
 """A user's X25519 key pair, its private half wrapped under the password, and sealing.
 
 The private key is stored only wrapped: ChaCha20-Poly1305 under a key derived from the
-password with scrypt. The user's share of each job is sealed to the public key
-(ephemeral X25519 + HKDF-SHA256 + ChaCha20-Poly1305), so only the password opens it.
+password with Argon2id (`ARGON2ID`: 64 MiB, 2 passes, 1 lane — about half a second on a
+Raspberry Pi 4; keys wrapped before it use scrypt, n=2^15, and still open, and
+`needs_rewrap` says a key should be wrapped again with the current cost). The user's
+share of each job is sealed to the public key (ephemeral X25519 + HKDF-SHA256 +
+ChaCha20-Poly1305), so only the password opens it.
+
+Every key derivation goes through one gate per process (`KDF_CONCURRENCY` at once; a
+caller waits at most `KDF_WAIT` seconds, then gets `KdfBusy`, a 503 with Retry-After), so
+a storm of sign-ins costs at most that many derivations' memory. No derivation runs at
+import.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-from dataclasses import asdict, dataclass
+import threading
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from appliance.errors import MeshprintError, Unauthorized
+from appliance.errors import Unauthorized, Unavailable
 
-SCRYPT_N = 2**15
-SCRYPT_R = 8
-SCRYPT_P = 1
-MIN_PASSWORD_LENGTH = 8
+ARGON2ID = "argon2id"
+SCRYPT = "scrypt"
+# The current cost: m in KiB, t passes, p lanes (see bench/kdf.py for the figures).
+ARGON2_COST = {"m": 64 * 1024, "t": 2, "p": 1}
+# The cost of keys wrapped before Argon2id (their dicts have no "kdf" field).
+SCRYPT_COST = {"n": 2**15, "r": 8, "p": 1}
+_COST_FIELDS = {ARGON2ID: ("m", "t", "p"), SCRYPT: ("n", "r", "p")}
+# Bounds on a stored cost, so that a malformed record cannot ask for gigabytes.
+_MAX_COST = {ARGON2ID: {"m": 1024 * 1024, "t": 64, "p": 16}, SCRYPT: {"n": 2**20, "r": 32, "p": 16}}
+
+KDF_CONCURRENCY = 2  # derivations at once in this process
+KDF_WAIT = 1.5  # seconds a derivation waits for its turn before KdfBusy
+KDF_RETRY_AFTER = 2  # seconds, what a refused caller is told to wait
+
 _RAW = serialization.Encoding.Raw
 _PUBLIC_RAW = serialization.PublicFormat.Raw
 _PRIVATE_RAW = serialization.PrivateFormat.Raw
 _NOENC = serialization.NoEncryption()
+_AAD = b"meshprint user key"
+_gate = threading.BoundedSemaphore(KDF_CONCURRENCY)
+
+
+class KdfBusy(Unavailable):
+    """Too many password checks at once on this node: try again in a moment."""
+
+    retry_after = KDF_RETRY_AFTER
+
+
+class WrongPassword(Unauthorized):
+    """The password does not open the key (or the user does not exist: the same error)."""
 
 
 def b64(data: bytes) -> str:
@@ -40,43 +73,80 @@ def unb64(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class WrappedKey:
-    """A private key sealed under a password-derived key (all fields base64 or ints)."""
+    """A private key sealed under a password-derived key: the KDF (`argon2id`, or `scrypt`
+    for keys made before it), its cost, salt, nonce and ciphertext (base64)."""
 
+    kdf: str
+    cost: dict[str, int]
     salt: str
-    n: int
-    r: int
-    p: int
     nonce: str
     sealed: str
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The directory form: {"kdf", cost fields..., "salt", "nonce", "sealed"}."""
+        return {
+            "kdf": self.kdf,
+            **self.cost,
+            "salt": self.salt,
+            "nonce": self.nonce,
+            "sealed": self.sealed,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> WrappedKey:
-        return cls(**data)  # type: ignore[arg-type]
+    def from_dict(cls, data: dict[str, Any]) -> WrappedKey:
+        """From the directory form; a dict without "kdf" is a scrypt-era key."""
+        try:
+            kdf = str(data.get("kdf", SCRYPT))
+            fields = _COST_FIELDS[kdf]
+            cost = {name: data[name] for name in fields}
+            if not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= _MAX_COST[kdf][k]
+                for k, v in cost.items()
+            ):
+                raise ValueError(cost)
+            return cls(kdf, cost, str(data["salt"]), str(data["nonce"]), str(data["sealed"]))
+        except (KeyError, ValueError, TypeError):
+            raise Unauthorized("this user's key record is malformed") from None
 
 
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise MeshprintError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+def needs_rewrap(wrapped: WrappedKey) -> bool:
+    """Whether the key is wrapped with an older KDF or a lower cost than the current one."""
+    return wrapped.kdf != ARGON2ID or any(wrapped.cost[k] < ARGON2_COST[k] for k in ("m", "t"))
 
 
-def _kek(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode("utf-8"))
+def derive(kdf: str, cost: dict[str, int], password: str, salt: bytes) -> bytes:
+    """The 32-byte key `kdf` derives from `password` at `cost` (no gate: `bench/` times it)."""
+    secret = password.encode("utf-8")
+    if kdf == ARGON2ID:
+        return Argon2id(
+            salt=salt, length=32, iterations=cost["t"], lanes=cost["p"], memory_cost=cost["m"]
+        ).derive(secret)
+    return Scrypt(salt=salt, length=32, n=cost["n"], r=cost["r"], p=cost["p"]).derive(secret)
+
+
+def _kek(kdf: str, cost: dict[str, int], password: str, salt: bytes) -> bytes:
+    """The key-encryption key, computed when the gate lets this caller in."""
+    if not _gate.acquire(timeout=KDF_WAIT):
+        raise KdfBusy("this node is busy checking other passwords: try again in a moment")
+    try:
+        return derive(kdf, cost, password, salt)
+    finally:
+        _gate.release()
 
 
 def wrap_private_key(private: X25519PrivateKey, password: str) -> WrappedKey:
+    """Wrap under `password` with the current KDF and cost."""
     salt, nonce = os.urandom(16), os.urandom(12)
-    kek = _kek(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    cost = dict(ARGON2_COST)
+    kek = _kek(ARGON2ID, cost, password, salt)
     raw = private.private_bytes(_RAW, _PRIVATE_RAW, _NOENC)
-    sealed = ChaCha20Poly1305(kek).encrypt(nonce, raw, b"meshprint user key")
-    return WrappedKey(b64(salt), SCRYPT_N, SCRYPT_R, SCRYPT_P, b64(nonce), b64(sealed))
+    sealed = ChaCha20Poly1305(kek).encrypt(nonce, raw, _AAD)
+    return WrappedKey(ARGON2ID, cost, b64(salt), b64(nonce), b64(sealed))
 
 
 def create_user_key(password: str) -> tuple[bytes, WrappedKey]:
-    """A new key pair: (raw public key, private key wrapped under `password`)."""
-    check_password(password)
+    """A new key pair: (raw public key, private key wrapped under `password`). The caller
+    checks the password against the policy (`password_policy.check_password`)."""
     private = X25519PrivateKey.generate()
     return public_bytes(private), wrap_private_key(private, password)
 
@@ -86,14 +156,13 @@ def public_bytes(private: X25519PrivateKey) -> bytes:
 
 
 def unwrap_private_key(wrapped: WrappedKey, password: str) -> X25519PrivateKey:
-    """The private key, or Unauthorized when the password is wrong."""
-    kek = _kek(password, unb64(wrapped.salt), wrapped.n, wrapped.r, wrapped.p)
+    """The private key, or Unauthorized when the password is wrong (KdfBusy when the node
+    is checking too many passwords at once)."""
+    kek = _kek(wrapped.kdf, wrapped.cost, password, unb64(wrapped.salt))
     try:
-        raw = ChaCha20Poly1305(kek).decrypt(
-            unb64(wrapped.nonce), unb64(wrapped.sealed), b"meshprint user key"
-        )
+        raw = ChaCha20Poly1305(kek).decrypt(unb64(wrapped.nonce), unb64(wrapped.sealed), _AAD)
     except InvalidTag:
-        raise Unauthorized("wrong user name or password") from None
+        raise WrongPassword("wrong user name or password") from None
     return X25519PrivateKey.from_private_bytes(raw)
 
 

@@ -209,6 +209,8 @@ def error_response(err: MeshprintError) -> Response:
     resp = json_response(to_wire(err), err.status)
     if err.status == 401:
         resp.headers["WWW-Authenticate"] = 'Basic realm="meshprint"'
+    if err.retry_after is not None:
+        resp.headers["Retry-After"] = str(err.retry_after)
     return resp
 
 

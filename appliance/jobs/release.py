@@ -30,8 +30,12 @@ from appliance.clients.peer import SHARE_HEADER, SIZE_HEADER, PeerClient
 from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
 from appliance.crypto.userkeys import (
+    ARGON2_COST,
+    KdfBusy,
     WrappedKey,
+    WrongPassword,
     b64,
+    needs_rewrap,
     open_sealed,
     unb64,
     unwrap_private_key,
@@ -52,6 +56,7 @@ from appliance.mesh.holders import delete_everywhere, served_to
 from appliance.mesh.placement import USER_X
 from appliance.printoptions import clean_options
 from appliance.site.ca import SiteCA
+from appliance.site.state import SiteState
 from appliance.store.jobs import Holder, check_job_id, holders_from_list
 
 log = logging.getLogger(__name__)
@@ -61,8 +66,9 @@ READ_SIZE = 256 * 1024  # what is passed on at a time from a holder's decrypted 
 
 @functools.cache
 def _decoy() -> WrappedKey:
-    """A key no password opens, so that an unknown user costs a KDF run like a wrong
-    password. Made at the first such sign-in, not at import: no KDF at start-up."""
+    """A key no password opens, wrapped with the current KDF cost, so that an unknown user
+    costs a KDF run like a wrong password. Made at the first such sign-in, not at import:
+    no KDF at start-up."""
     return wrap_private_key(X25519PrivateKey.generate(), secrets.token_urlsafe(16))
 
 
@@ -79,13 +85,58 @@ class Plaintext:
 
 
 def authenticate(node: MeshContext, name: str, password: str) -> X25519PrivateKey:
-    """The user's private key; the same error (and about the same time) for any failure."""
+    """The user's private key; the same error (WrongPassword, and about the same time)
+    for any failure. On the controller, a key wrapped with an older KDF or a lower cost
+    is wrapped again with the current one (`rewrap_user_key`); elsewhere it stays as it
+    is until the user signs in through the controller, the one node that may sign the
+    directory."""
     user = node.directory().user(name)
     if user is None:
-        with contextlib.suppress(Unauthorized):
+        with contextlib.suppress(WrongPassword):
             unwrap_private_key(_decoy(), password)
-        raise Unauthorized("wrong user name or password")
-    return unwrap_private_key(WrappedKey.from_dict(user.wrapped_key), password)
+        raise WrongPassword("wrong user name or password")
+    wrapped = WrappedKey.from_dict(user.wrapped_key)
+    private = unwrap_private_key(wrapped, password)
+    if needs_rewrap(wrapped) and node.site.ca.key is not None:
+        rewrap_user_key(node.site, name, user.wrapped_key, private, password)
+    return private
+
+
+class _Changed(Exception):
+    """The user's key changed since it was read: leave the directory as it is."""
+
+
+def rewrap_user_key(
+    site: SiteState,
+    name: str,
+    old: dict[str, Any],
+    private: X25519PrivateKey,
+    password: str,
+) -> bool:
+    """Controller only: replace the user's wrapped key `old` by the same private key
+    wrapped with the current KDF cost (same public key, so held jobs still open). Nothing
+    changes when the record is no longer `old` (a password reset meanwhile) or the node is
+    too busy for a second KDF run now (the next sign-in tries again). Whether it did."""
+    try:
+        new = wrap_private_key(private, password).to_dict()
+    except KdfBusy:
+        return False
+
+    def change(doc: dict[str, Any]) -> None:
+        record = doc["users"].get(name)
+        if record is None or record.get("wrapped_key") != old:
+            raise _Changed
+        record["wrapped_key"] = new
+
+    try:
+        site.edit(change)
+    except _Changed:
+        return False
+    except MeshprintError as err:  # never fail a sign-in for an upgrade
+        log.warning("could not re-wrap %s's key: %s", name, err)
+        return False
+    log.info("re-wrapped %s's key with %s %s", name, new["kdf"], ARGON2_COST)
+    return True
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from appliance.config import SiteSettings
-from appliance.crypto.userkeys import b64, check_password, create_user_key
+from appliance.crypto.password_policy import check_password
+from appliance.crypto.userkeys import b64, create_user_key
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
 from appliance.site import recovery
@@ -23,9 +24,10 @@ from appliance.site.tokens import JoinToken
 MAX_INVITE_TTL = 7 * 86400
 
 
-def _user_entry(password: str) -> tuple[dict[str, Any], str]:
-    """A user's directory entry for `password`, and their new submit token."""
-    check_password(password)
+def _user_entry(name: str, password: str) -> tuple[dict[str, Any], str]:
+    """A user's directory entry for `password` (checked against the password policy),
+    and their new submit token."""
+    check_password(password, name)
     public, wrapped = create_user_key(password)
     token = secrets.token_urlsafe(24)
     entry = {
@@ -41,7 +43,7 @@ def add_user(site: SiteState, name: str, password: str) -> str:
     name = check_user_name(name)
     if site.directory().user(name) is not None:
         raise BadRequest(f"user {name} already exists")
-    entry, token = _user_entry(password)
+    entry, token = _user_entry(name, password)
 
     def add(doc: dict[str, Any]) -> None:
         if name in doc["users"]:
@@ -59,7 +61,7 @@ def reset_password(site: SiteState, name: str, password: str) -> str:
     new password (an admin can still release them with a signed command)."""
     if site.directory().user(name) is None:
         raise NotFound(f"no user {name}")
-    entry, token = _user_entry(password)
+    entry, token = _user_entry(name, password)
 
     def change(doc: dict[str, Any]) -> None:
         if name not in doc["users"]:

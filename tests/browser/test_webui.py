@@ -19,7 +19,7 @@ from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 pytestmark = pytest.mark.integration
 
 ADMIN = ("office-admin", "correct horse battery")
-ALICE = ("alice", "alice-password-1")
+ALICE = ("alice", "velvet-orbit-71")
 PRINTER = "office-laser"
 
 
@@ -180,8 +180,8 @@ def test_admin_adds_a_user_and_a_printer(
     page.click("nav >> text=Users")
     form = page.locator("form.user-form")
     form.locator("input[name=name]").fill("bob")
-    form.locator("input[name=password]").fill("bob-password-22")
-    form.locator("input[name=confirm]").fill("bob-password-22")
+    form.locator("input[name=password]").fill("quiet-harbor-22")
+    form.locator("input[name=confirm]").fill("quiet-harbor-22")
     form.locator("button[value=add]").click()
     assert "Added 1 user" in page.inner_text(".notice.ok")
     assert page.locator("td strong", has_text="bob").count() == 1

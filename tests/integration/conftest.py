@@ -15,7 +15,7 @@ from appliance.errors import RemoteError
 from appliance.https.client import Client
 from appliance.site.tls import peer_client_context
 
-PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
+PASSWORDS = {"alice": "velvet-orbit-71", "bob": "quiet-harbor-22"}
 
 
 class Site:

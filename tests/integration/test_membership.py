@@ -115,7 +115,7 @@ def test_removed_node_is_revoked_everywhere(site3: Site) -> None:
 
 def test_directory_reaches_a_node_that_was_off(site3: Site) -> None:
     site3.mesh.kill(2, signal.SIGTERM)
-    token = site3.mesh.add_user("carol", "carol-password-3")
+    token = site3.mesh.add_user("carol", "ember-violin-3")
     site3.mesh.start(2)
     site3.mesh.wait_directory()
     receipt = site3.submit(2, b"carol's first job", user="carol", token=token)

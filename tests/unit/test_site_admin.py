@@ -22,7 +22,7 @@ def site(tmp_path: Path) -> SiteState:
 
 
 def test_add_and_remove_user(site: SiteState) -> None:
-    token = admin.add_user(site, "maria", "maria-password")
+    token = admin.add_user(site, "maria", "saffron-tide-44")
     assert len(token) > 20 and site.directory().users == ["maria"]
     with pytest.raises(BadRequest, match="already exists"):
         admin.add_user(site, "maria", "other-password")
@@ -41,7 +41,7 @@ def test_bad_user_input_changes_nothing(site: SiteState) -> None:
 
 
 def test_reset_password_changes_the_key(site: SiteState) -> None:
-    admin.add_user(site, "maria", "maria-password")
+    admin.add_user(site, "maria", "saffron-tide-44")
     before = site.directory().user("maria")
     admin.reset_password(site, "maria", "new-password-2")
     after = site.directory().user("maria")

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from appliance.crypto import userkeys
 from appliance.crypto.userkeys import (
+    KdfBusy,
     WrappedKey,
+    WrongPassword,
     create_user_key,
+    needs_rewrap,
     open_sealed,
     public_bytes,
     seal,
     unb64,
     unwrap_private_key,
 )
-from appliance.errors import MeshprintError, Unauthorized
+from appliance.errors import Unauthorized
+from tests.fixtures.legacy_keys import scrypt_wrapped
 
 PASSWORD = "correct horse battery"
 CONTEXT = b"j0123456789abcdef01234567"
@@ -37,8 +48,10 @@ def test_unwrap_with_the_right_password_gives_the_key_pair(
     public, wrapped = user
     assert len(public) == 32
     assert public_bytes(private) == public
-    assert wrapped.n == userkeys.SCRYPT_N
-    assert (wrapped.r, wrapped.p) == (userkeys.SCRYPT_R, userkeys.SCRYPT_P)
+    assert wrapped.kdf == "argon2id"
+    assert wrapped.cost == userkeys.ARGON2_COST
+    assert wrapped.to_dict()["m"] == 64 * 1024
+    assert not needs_rewrap(wrapped)
     assert len(unb64(wrapped.salt)) == 16
     assert len(unb64(wrapped.nonce)) == 12
 
@@ -71,17 +84,118 @@ def test_each_key_is_new(user: tuple[bytes, WrappedKey]) -> None:
     assert wrapped.salt != user[1].salt
 
 
-@pytest.mark.parametrize("password", ["", "short", "7chars!"])
-def test_short_password_is_rejected(password: str) -> None:
-    with pytest.raises(MeshprintError, match="at least 8"):
-        create_user_key(password)
+def test_a_scrypt_era_record_still_opens_and_needs_rewrapping() -> None:
+    private = X25519PrivateKey.generate()
+    old = WrappedKey.from_dict(scrypt_wrapped(private, PASSWORD, n=2**10))
+    assert (old.kdf, old.cost) == ("scrypt", {"n": 2**10, "r": 8, "p": 1})
+    assert public_bytes(unwrap_private_key(old, PASSWORD)) == public_bytes(private)
+    with pytest.raises(WrongPassword):
+        unwrap_private_key(old, PASSWORD + "!")
+    assert needs_rewrap(old)
 
 
-def test_eight_character_password_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(userkeys, "SCRYPT_N", 2**10)  # fast: the cost is stored in the key
-    public, wrapped = create_user_key("8chars!!")
-    assert wrapped.n == 2**10
-    assert public_bytes(unwrap_private_key(wrapped, "8chars!!")) == public
+@pytest.mark.parametrize("weaker", [{"m": 8 * 1024}, {"t": 1}])
+def test_a_weaker_argon2id_cost_needs_rewrapping(
+    monkeypatch: pytest.MonkeyPatch, weaker: dict[str, int]
+) -> None:
+    monkeypatch.setattr(userkeys, "ARGON2_COST", {**userkeys.ARGON2_COST, **weaker})
+    wrapped = userkeys.wrap_private_key(X25519PrivateKey.generate(), PASSWORD)
+    monkeypatch.undo()
+    assert wrapped.cost != userkeys.ARGON2_COST
+    assert needs_rewrap(wrapped)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"kdf": "md5"},
+        {"m": 2**40},  # would ask for a petabyte
+        {"t": 0},
+        {"m": "65536"},
+        {"m": True},
+        {"salt": None, "nonce": None, "sealed": None, "m": None},
+    ],
+)
+def test_a_malformed_record_is_refused_without_a_kdf_run(
+    user: tuple[bytes, WrappedKey], change: dict[str, object]
+) -> None:
+    record = {**user[1].to_dict(), **change}
+    record = {k: v for k, v in record.items() if v is not None}
+    with pytest.raises(Unauthorized, match="malformed"):
+        WrappedKey.from_dict(record)
+
+
+def test_at_most_kdf_concurrency_derivations_run_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow_derive(kdf: str, cost: object, password: str, salt: bytes) -> bytes:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return hashlib.sha256(password.encode() + salt).digest()
+
+    monkeypatch.setattr(userkeys, "derive", slow_derive)
+    monkeypatch.setattr(userkeys, "KDF_WAIT", 5.0)
+    wrapped = userkeys.wrap_private_key(X25519PrivateKey.generate(), PASSWORD)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        try:
+            unwrap_private_key(wrapped, "not it")
+        except Unauthorized as err:
+            outcomes.append(type(err).__name__)
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak[0] == userkeys.KDF_CONCURRENCY == 2
+    assert outcomes == ["WrongPassword"] * 12
+
+
+def test_a_caller_waits_briefly_then_gets_busy_with_retry_after(
+    monkeypatch: pytest.MonkeyPatch, user: tuple[bytes, WrappedKey]
+) -> None:
+    monkeypatch.setattr(userkeys, "KDF_WAIT", 0.2)
+    held = [userkeys._gate.acquire(timeout=1) for _ in range(userkeys.KDF_CONCURRENCY)]
+    try:
+        assert all(held)
+        started = time.monotonic()
+        with pytest.raises(KdfBusy) as caught:
+            unwrap_private_key(user[1], PASSWORD)
+        assert 0.15 < time.monotonic() - started < 1.0
+    finally:
+        for _ in held:
+            userkeys._gate.release()
+    assert caught.value.status == 503 and caught.value.retry_after == userkeys.KDF_RETRY_AFTER
+    assert public_bytes(unwrap_private_key(user[1], PASSWORD)) == user[0]  # free again
+
+
+def test_importing_the_product_runs_no_kdf() -> None:
+    """Starting a node, the CLI or the web UI derives no key at import (the decoy key is
+    made at the first sign-in of an unknown user)."""
+    code = textwrap.dedent(
+        """
+        from cryptography.hazmat.primitives.kdf import argon2, scrypt
+        class Refuse:
+            def __init__(self, *args, **kwargs):
+                raise SystemExit("a KDF ran at import")
+        argon2.Argon2id = scrypt.Scrypt = Refuse
+        import appliance.node, appliance.cli, appliance.api.release, appliance.api.submit
+        import appliance.jobs.release, appliance.site.admin, webui, webui.views.release
+        print("no KDF")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and "no KDF" in done.stdout, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("plaintext", [b"", b"x", bytes(range(256)) * 4])

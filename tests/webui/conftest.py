@@ -18,7 +18,7 @@ from appliance.site import setupcode
 from webui import create_app
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-ADMIN = ("admin", "admin-password-1")
+ADMIN = ("admin", "lantern-mosaic-1")
 
 
 class Browser:

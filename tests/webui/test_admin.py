@@ -35,15 +35,20 @@ def test_dashboard_when_the_node_is_down(admin_browser: Browser) -> None:
 
 
 def test_users_add_reset_remove(admin_browser: Browser, data: Path) -> None:
-    form = {"action": "add", "name": "maria", "password": "maria-pass-1", "confirm": "maria-pass-1"}
+    form = {
+        "action": "add",
+        "name": "maria",
+        "password": "saffron-tide-44",
+        "confirm": "saffron-tide-44",
+    }
     assert admin_browser.post("/admin/users", form).status_code == 200
     bad = admin_browser.post("/admin/users", {**form, "name": "-x"})
     assert bad.status_code == 400 and "not a valid user name" in text(bad)
     _, site = open_site(DataDir(data))
     key = site.directory().user("maria").public_key  # type: ignore[union-attr]
-    reset = {"action": "reset", "name": "maria", "password": "new-pass-22", "confirm": "nope"}
+    reset = {"action": "reset", "name": "maria", "password": "amber-lagoon-22", "confirm": "nope"}
     assert admin_browser.post("/admin/users", reset).status_code == 400
-    reset["confirm"] = "new-pass-22"
+    reset["confirm"] = "amber-lagoon-22"
     assert admin_browser.post("/admin/users", reset).status_code == 200
     assert site.directory().user("maria").public_key != key  # type: ignore[union-attr]
     missing = admin_browser.post("/admin/users", {"action": "remove", "name": "nobody"})
@@ -127,7 +132,12 @@ def test_settings_validate_and_save(admin_browser: Browser, data: Path) -> None:
 def test_diagnostics_bundle_has_no_secrets(admin_browser: Browser, data: Path) -> None:
     admin_browser.post(
         "/admin/users",
-        {"action": "add", "name": "maria", "password": "maria-pass-1", "confirm": "maria-pass-1"},
+        {
+            "action": "add",
+            "name": "maria",
+            "password": "saffron-tide-44",
+            "confirm": "saffron-tide-44",
+        },
     )
     admin_browser.post(
         "/admin/printers",

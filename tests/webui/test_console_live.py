@@ -15,7 +15,7 @@ from webui import create_app
 from webui.store import Store
 
 pytestmark = pytest.mark.integration
-ADMIN = ("boss", "boss-password-1")
+ADMIN = ("boss", "copper-meadow-1")
 
 
 @pytest.fixture(scope="module")

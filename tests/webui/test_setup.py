@@ -127,7 +127,7 @@ def test_users_step_add_and_csv(admin_browser: Browser) -> None:
         {"action": "add", "name": "maria", "password": "long-enough-1", "confirm": "long-enough-1"},
     )
     assert again.status_code == 400 and "already exists" in text(again)
-    bad_csv = b"name,password\nbob,bob-password-1\nBad Name,\ncarol,short\n"
+    bad_csv = b"name,password\nbob,quiet-harbor-22\nBad Name,\ncarol,short\n"
     response = admin_browser.post(
         "/setup/users",
         {"action": "import", "csv": (io.BytesIO(bad_csv), "users.csv")},
@@ -137,7 +137,7 @@ def test_users_step_add_and_csv(admin_browser: Browser) -> None:
     body = text(response)
     assert "Nothing was imported" in body and "line 3" in body and "line 4" in body
     assert "bob" not in body.split("user")[-1]
-    good_csv = b"bob,bob-password-1\ncarol,\n"
+    good_csv = b"bob,quiet-harbor-22\ncarol,\n"
     response = admin_browser.post(
         "/setup/users",
         {"action": "import", "csv": (io.BytesIO(good_csv), "users.csv")},

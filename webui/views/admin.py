@@ -23,7 +23,7 @@ from flask import (
 )
 
 from appliance import __version__
-from appliance.crypto.userkeys import check_password
+from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
 from appliance.humanize import since
 from appliance.jobs.status import status_document
@@ -291,7 +291,7 @@ def password() -> Any:
         new = request.form.get("password", "")
         if new != request.form.get("confirm", ""):
             raise BadRequest("the two new passwords differ")
-        check_password(new)
+        check_password(new, name)
     except MeshprintError as err:
         flash(str(err), "error")
         return redirect(url_for("admin.settings")), 303

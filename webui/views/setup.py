@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 
-from appliance.crypto.userkeys import check_password
+from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
 from appliance.printers import registry
 from appliance.site import admin, setupcode
@@ -167,7 +167,7 @@ def admin_step() -> Any:
         password = request.form.get("password", "")
         if password != request.form.get("confirm", ""):
             raise BadRequest("the two passwords differ")
-        check_password(password)
+        check_password(password, name)
         store().add_admin(name, password)
         security.new_session(admin=name, claimed=True)
         event("admin", f"administrator {name} created")
