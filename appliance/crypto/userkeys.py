@@ -7,17 +7,19 @@ Raspberry Pi 4; keys wrapped before it use scrypt, n=2^15, and still open, and
 share of each job is sealed to the public key (ephemeral X25519 + HKDF-SHA256 +
 ChaCha20-Poly1305), so only the password opens it.
 
-Every key derivation goes through one gate per process (`KDF_CONCURRENCY` at once; a
-caller waits at most `KDF_WAIT` seconds, then gets `KdfBusy`, a 503 with Retry-After), so
-a storm of sign-ins costs at most that many derivations' memory. No derivation runs at
-import.
+Every key derivation goes through one gate per process (`GATE`: `KDF_CONCURRENCY` at
+once, `KDF_QUEUE` callers waiting at most `KDF_WAIT` seconds; anyone else gets `KdfBusy`,
+a 503 with Retry-After), so a storm of sign-ins costs at most that many derivations'
+memory. No derivation runs at import.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +44,8 @@ _COST_FIELDS = {ARGON2ID: ("m", "t", "p"), SCRYPT: ("n", "r", "p")}
 _MAX_COST = {ARGON2ID: {"m": 1024 * 1024, "t": 64, "p": 16}, SCRYPT: {"n": 2**20, "r": 32, "p": 16}}
 
 KDF_CONCURRENCY = 2  # derivations at once in this process
-KDF_WAIT = 1.5  # seconds a derivation waits for its turn before KdfBusy
+KDF_QUEUE = 8  # callers that may wait for a turn; more are refused at once
+KDF_WAIT = 1.5  # seconds a caller waits for its turn before KdfBusy
 KDF_RETRY_AFTER = 2  # seconds, what a refused caller is told to wait
 
 _RAW = serialization.Encoding.Raw
@@ -50,7 +53,6 @@ _PUBLIC_RAW = serialization.PublicFormat.Raw
 _PRIVATE_RAW = serialization.PrivateFormat.Raw
 _NOENC = serialization.NoEncryption()
 _AAD = b"meshprint user key"
-_gate = threading.BoundedSemaphore(KDF_CONCURRENCY)
 
 
 class KdfBusy(Unavailable):
@@ -124,14 +126,49 @@ def derive(kdf: str, cost: dict[str, int], password: str, salt: bytes) -> bytes:
     return Scrypt(salt=salt, length=32, n=cost["n"], r=cost["r"], p=cost["p"]).derive(secret)
 
 
+class KdfGate:
+    """At most `concurrency` derivations at once; at most `queue` callers wait for a turn,
+    each for at most `wait` seconds. Anyone else is refused at once (KdfBusy): a caller
+    that could not be served within the wait anyway gets its answer now and frees its
+    connection, which keeps a storm's memory to the derivations themselves."""
+
+    def __init__(self, concurrency: int, queue: int, wait: float) -> None:
+        self.wait = wait
+        self.queue = queue
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    def _busy(self) -> KdfBusy:
+        return KdfBusy("this node is busy checking other passwords: try again in a moment")
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                if self._waiting >= self.queue:
+                    raise self._busy()
+                self._waiting += 1
+            try:
+                got = self._slots.acquire(timeout=self.wait)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if not got:
+                raise self._busy()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+GATE = KdfGate(KDF_CONCURRENCY, KDF_QUEUE, KDF_WAIT)
+
+
 def _kek(kdf: str, cost: dict[str, int], password: str, salt: bytes) -> bytes:
-    """The key-encryption key, computed when the gate lets this caller in."""
-    if not _gate.acquire(timeout=KDF_WAIT):
-        raise KdfBusy("this node is busy checking other passwords: try again in a moment")
-    try:
+    """The key-encryption key, computed when the gate gives this caller a turn."""
+    with GATE.turn():
         return derive(kdf, cost, password, salt)
-    finally:
-        _gate.release()
 
 
 def wrap_private_key(private: X25519PrivateKey, password: str) -> WrappedKey:

@@ -125,7 +125,7 @@ def test_a_malformed_record_is_refused_without_a_kdf_run(
         WrappedKey.from_dict(record)
 
 
-def test_at_most_kdf_concurrency_derivations_run_at_once(
+def test_at_most_kdf_concurrency_run_a_few_wait_the_rest_are_refused_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     running, peak, lock = [0], [0], threading.Lock()
@@ -134,36 +134,45 @@ def test_at_most_kdf_concurrency_derivations_run_at_once(
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.05)
+        time.sleep(0.2)
         with lock:
             running[0] -= 1
         return hashlib.sha256(password.encode() + salt).digest()
 
     monkeypatch.setattr(userkeys, "derive", slow_derive)
-    monkeypatch.setattr(userkeys, "KDF_WAIT", 5.0)
+    monkeypatch.setattr(userkeys.GATE, "wait", 5.0)
     wrapped = userkeys.wrap_private_key(X25519PrivateKey.generate(), PASSWORD)
-    outcomes: list[str] = []
+    outcomes: list[tuple[str, float]] = []
+    start = threading.Barrier(20)
 
     def guess() -> None:
+        start.wait()
+        began = time.monotonic()
         try:
             unwrap_private_key(wrapped, "not it")
         except Unauthorized as err:
-            outcomes.append(type(err).__name__)
+            outcomes.append((type(err).__name__, time.monotonic() - began))
+        except KdfBusy as err:
+            outcomes.append((type(err).__name__, time.monotonic() - began))
 
-    threads = [threading.Thread(target=guess) for _ in range(12)]
+    threads = [threading.Thread(target=guess) for _ in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert peak[0] == userkeys.KDF_CONCURRENCY == 2
-    assert outcomes == ["WrongPassword"] * 12
+    checked = [t for name, t in outcomes if name == "WrongPassword"]
+    refused = [t for name, t in outcomes if name == "KdfBusy"]
+    assert len(checked) == userkeys.KDF_CONCURRENCY + userkeys.KDF_QUEUE == 10
+    assert len(refused) == 10 and max(refused) < 0.1  # told at once, not after a wait
 
 
 def test_a_caller_waits_briefly_then_gets_busy_with_retry_after(
     monkeypatch: pytest.MonkeyPatch, user: tuple[bytes, WrappedKey]
 ) -> None:
-    monkeypatch.setattr(userkeys, "KDF_WAIT", 0.2)
-    held = [userkeys._gate.acquire(timeout=1) for _ in range(userkeys.KDF_CONCURRENCY)]
+    monkeypatch.setattr(userkeys.GATE, "wait", 0.2)
+    slots = userkeys.GATE._slots
+    held = [slots.acquire(timeout=1) for _ in range(userkeys.KDF_CONCURRENCY)]
     try:
         assert all(held)
         started = time.monotonic()
@@ -172,7 +181,7 @@ def test_a_caller_waits_briefly_then_gets_busy_with_retry_after(
         assert 0.15 < time.monotonic() - started < 1.0
     finally:
         for _ in held:
-            userkeys._gate.release()
+            slots.release()
     assert caught.value.status == 503 and caught.value.retry_after == userkeys.KDF_RETRY_AFTER
     assert public_bytes(unwrap_private_key(user[1], PASSWORD)) == user[0]  # free again
 
