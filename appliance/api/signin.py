@@ -6,8 +6,9 @@ many checks run at once.
 
 Loopback is limited per account only: the node's web release page and web UI call the
 release API from there for everyone, and limit by the real address themselves.
-Submit tokens are random (192 bits), so guessing them is hopeless: they are limited per
-address only, because a per-account limit would let anyone stop a user's printing.
+Submit tokens (192 bits) and the recovery key (125 bits) are random, so guessing them is
+hopeless: they are limited per address only (a per-account limit on tokens would let
+anyone stop a user's printing).
 """
 
 from __future__ import annotations
@@ -34,5 +35,6 @@ def password_attempt(limiter: Limiter, request: Request, user: str) -> AbstractC
 
 
 def token_attempt(limiter: Limiter, request: Request) -> AbstractContextManager[None]:
-    """Guard a submit-token check (per address only)."""
+    """Guard a check of a random secret, a submit token or a recovery proof (per address
+    only)."""
     return limiter.attempt("token", request.client[0], failure=Unauthorized)

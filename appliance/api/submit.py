@@ -1,5 +1,5 @@
 """The submit API (port 9265, HTTPS): clients hand in documents; new nodes join here.
-A wrong submit token is rate-limited per client address (`signin`)."""
+A wrong submit token or recovery proof is rate-limited per client address (`signin`)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
         """The CA and the signed directory, for a node that shows the recovery key's
         proof to take over from a lost controller (`appliance.site.restore`)."""
         directory = node.directory()
-        check_proof(directory.doc.get("recovery"), str(request.json(limit=4096).get("proof")))
+        shown = str(request.json(limit=4096).get("proof"))
+        with signin.token_attempt(limiter, request):
+            check_proof(directory.doc.get("recovery"), shown)
         return json_response(
             {"ca": cert_pem(node.site.ca.cert).decode(), "directory": directory.signed()}
         )

@@ -52,7 +52,7 @@ def test_lost_controller_is_restored_and_old_jobs_release(site3: Site) -> None:
 
     # The new controller administers the site: a user added there reaches the members.
     password = mesh.root / ".carol.password"
-    password.write_text("carol-password-333\n")
+    password.write_text("ember-violin-333\n")
     mesh.cli("user", "add", "carol", "--data", str(new.data), "--password-file", str(password))
     mesh.wait_directory()
     assert "carol" in mesh.cli("user", "list", "--data", str(mesh.nodes[2].data)).stdout
