@@ -147,7 +147,10 @@ def storm(mesh: LocalMesh, label: str, sources: list[str], per_source: int) -> b
         waited = sum(a.seconds for a in answers[: first + 1])
     growth = memory.growth / MB
     print(f"\nstorm: {label}: {total} concurrent bad sign-ins, done in {took:.1f} s")
-    print(f"  answers: {dict(sorted(counts.items()))} (0 = no HTTP answer)")
+    print(
+        f"  answers: {dict(sorted(counts.items()))}"
+        " (0 = closed unanswered by the HTTPS server's connection caps)"
+    )
     print(
         f"  normal client: {len(ok_normal)}/{len(answers)} sign-ins served, first after "
         f"{waited:.2f} s (+ Retry-After waits), slowest served "

@@ -80,7 +80,9 @@ def test_a_storm_of_bad_sign_ins_is_bounded_and_a_normal_client_is_served(site2:
         counts = storm.run()
         thread.join()
     assert sum(counts.values()) == 240
-    assert set(counts) <= {401, 429, 503}, counts
+    # 0: closed unanswered by the server's connection caps (64 open per address), another
+    # bound; every answer is a refusal, none a 500
+    assert set(counts) <= {0, 401, 429, 503}, counts
     assert counts[429] >= 40 and counts[503] >= 40, counts
     assert all(a.retry_after for a in storm.answers if a.status in (429, 503))
     assert memory.growth < STORM_GROWTH_LIMIT, (memory.idle, memory.peak)
