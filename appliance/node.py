@@ -51,6 +51,7 @@ class Node:
         self.notifier = Notifier.from_env()
         self.last_sync: dict[str, dict[str, Any]] = {}
         self.intake_secret = ""  # the Secure Print backend's key to the local door
+        self.claims = deliver.ClaimWatch()  # claims held here, checked with their node
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -165,7 +166,8 @@ class Node:
     def _maintain(self) -> None:
         while not self._stop.is_set():
             self.notifier.watchdog()
-            for step in (self._announce, self._sync, self._expire, self._repair):
+            steps = (self._announce, self._sync, self._expire, self._repair, self._settle_claims)
+            for step in steps:
                 try:
                     step()
                 except MeshprintError as err:
@@ -205,3 +207,6 @@ class Node:
 
     def _repair(self) -> None:
         repair.run(self)
+
+    def _settle_claims(self) -> None:
+        self.claims.run(self)

@@ -144,7 +144,7 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     @router.route("POST", "/peer/jobs/<job_id>/<step>")
     def delivery_step(request: Request) -> Response:
         """claim / unclaim / unknown: a delivering node keeps the holders informed."""
-        deliver.peer_step(node, request.params["job_id"], request.params["step"], request.json())
+        deliver.peer_step(node, request.context["peer"], request.params, request.json())
         return json_response({"ok": True})
 
     @router.route("GET", "/peer/jobs/<job_id>/deliveries")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from appliance.api import members, signin
 from appliance.api.context import ApiContext
-from appliance.clients.node import INTAKE_SECRET_HEADER
+from appliance.clients.node import IDEMPOTENCY_HEADER, INTAKE_SECRET_HEADER
 from appliance.errors import Forbidden
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
@@ -33,6 +33,7 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
             request.query.get("title", "Untitled"),
             request.headers.get("Content-Type", ""),
             request.body,
+            idempotency_key=intake.check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER)),
         )
         return json_response(receipt.to_dict(), 201)
 
@@ -42,7 +43,8 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
         given = request.headers.get(INTAKE_SECRET_HEADER, "")
         door.check_caller(node.intake_secret, request.client[0], given)
         content_type = request.headers.get("Content-Type", "")
-        receipt = intake.ingest_on_behalf(node, request.query, content_type, request.body)
+        key = intake.check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+        receipt = intake.ingest_on_behalf(node, request.query, content_type, request.body, key)
         return json_response(receipt.to_dict(), 201)
 
     @router.route("GET", "/v1/ca")

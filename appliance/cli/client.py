@@ -7,8 +7,9 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from appliance.cli.common import (
@@ -22,11 +23,12 @@ from appliance.cli.common import (
 )
 from appliance.cli.printers import printer_state
 from appliance.clients.models import DeliveryInfo
-from appliance.clients.node import NodeClient
+from appliance.clients.node import NodeClient, lost_answer, new_idempotency_key
 from appliance.endpoint import DEFAULT_RELEASE_PORT, DEFAULT_SUBMIT_PORT
-from appliance.errors import ConfigError, MeshprintError
+from appliance.errors import BadRequest, ConfigError, MeshprintError
 from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size
+from appliance.jobs.intake import check_idempotency_key
 from appliance.printoptions import SIDES
 from appliance.site.directory import Directory
 from appliance.site.state import open_site
@@ -35,26 +37,58 @@ from appliance.store.states import JobState, Stage
 # Client commands
 
 
-def cmd_submit(args: argparse.Namespace) -> None:
-    path = Path(args.file)
+def check_key(value: str) -> str:
+    """An --idempotency-key as the submit API accepts it."""
     try:
-        source = sys.stdin.buffer if args.file == "-" else path.open("rb")
-    except OSError as err:
-        raise ConfigError(f"cannot read {args.file}: {err.strerror}") from None
+        return check_idempotency_key(value) or value
+    except BadRequest as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    """Hand a document in with an idempotency key: a lost answer is retried once with the
+    same key (a file is read again; standard input streams once), and if it still fails
+    the key is printed, so submitting again with it cannot make a second job."""
+    path = Path(args.file)
     token = args.token or os.environ.get("MESHPRINT_TOKEN")
     if not token:
         raise ConfigError("give the user's submit token with --token (or MESHPRINT_TOKEN)")
     title = args.title or (path.name if args.file != "-" else "Untitled")
     client = client_for(args, DEFAULT_SUBMIT_PORT)
-    length = None if args.file == "-" else path.stat().st_size
-    with source:
+    key = args.idempotency_key or new_idempotency_key()
+    opened: list[BinaryIO] = []
+
+    def document() -> Iterator[bytes]:
+        try:
+            source = sys.stdin.buffer if args.file == "-" else path.open("rb")
+        except OSError as err:
+            raise ConfigError(f"cannot read {args.file}: {err.strerror}") from None
+        opened.append(source)
+        return iter(lambda: source.read(READ_SIZE), b"")
+
+    try:
+        length = None if args.file == "-" else path.stat().st_size
         receipt = client.submit(
             (args.user, token),
-            iter(lambda: source.read(READ_SIZE), b""),
+            document() if args.file == "-" else document,
             title,
             "application/octet-stream",
             length,
+            idempotency_key=key,
         )
+    except OSError as err:
+        raise ConfigError(f"cannot read {args.file}: {err.strerror}") from None
+    except MeshprintError as err:
+        if lost_answer(err):
+            raise MeshprintError(
+                f"{err}. The job may have been held all the same: submit it again with "
+                f"--idempotency-key {key} to get that job rather than a second one"
+            ) from None
+        raise
+    finally:
+        for source in opened:
+            if source is not sys.stdin.buffer:
+                source.close()
     if args.json:
         print_json(receipt)
     else:
@@ -245,6 +279,13 @@ def register(sub: Any) -> None:
     p.add_argument("--user", required=True)
     p.add_argument("--token", help="the user's submit token (default: $MESHPRINT_TOKEN)")
     p.add_argument("--title", help="the job's title (default: the file name)")
+    p.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        type=check_key,
+        help="16-64 letters, digits, _ or -; the same submission again with the same key "
+        "gets the job it made (default: a fresh key)",
+    )
     p.add_argument("--json", action="store_true", help="print the whole receipt as JSON")
 
     p = command(sub, "jobs", cmd_jobs, "list your held jobs")

@@ -7,17 +7,46 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterable
+import secrets
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import urlencode
 
 from appliance.clients.base import ApiClient, path
 from appliance.clients.models import DeliveryInfo, JobInfo, Receipt, SignedDirectory
+from appliance.errors import RemoteError, Unavailable
 from appliance.https.auth import basic_header
 
 Credentials = tuple[str, str]  # a user and their password (release) or submit token
 INTAKE_SECRET_HEADER = "X-Meshprint-Intake"  # the Secure Print backend's key to the door
+# A submission's key of the client's choice: the same request again gets the same job.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RETRY_PAUSE = 1.0  # before the one retry of a submission whose answer was lost
 Document = bytes | Iterable[bytes]
+# A document that can be sent again: bytes, or a callable giving it anew for each attempt.
+Resendable = Document | Callable[[], Document]
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency key (32 characters of A-Z a-z 0-9 _ -)."""
+    return secrets.token_urlsafe(24)
+
+
+def lost_answer(err: BaseException) -> bool:
+    """Whether a call failed without any answer from the node (the connection failed or
+    dropped): it may or may not have done what was asked."""
+    return isinstance(err, Unavailable) and not isinstance(err, RemoteError)
+
+
+def _resendable(document: Resendable) -> tuple[Document, Callable[[], Document] | None]:
+    """The document for a first attempt, and how to have it again (None: it streams
+    once)."""
+    if isinstance(document, bytes):
+        return document, lambda: document
+    if callable(document):
+        return document(), document
+    return document, None
 
 
 def _auth(credentials: Credentials | None) -> dict[str, str]:
@@ -34,7 +63,25 @@ class NodeClient(ApiClient):
     ) -> Receipt:
         response = self.http.request("POST", path, document, headers, length)
         with response:
-            return cast(Receipt, json.loads(response.read()))
+            try:
+                return cast(Receipt, json.loads(response.read()))
+            except (OSError, http.client.HTTPException, ValueError) as err:
+                raise Unavailable(f"{self.where} stopped answering: {err}") from None
+
+    def _submission(
+        self, path: str, document: Resendable, headers: dict[str, str], length: int | None
+    ) -> Receipt:
+        """Post a submission carrying an idempotency key; when its answer is lost, post it
+        once more with the same key if the document can be sent again: the node answers
+        with the job the first attempt made, if it made one, never a second."""
+        first, again = _resendable(document)
+        try:
+            return self._receipt(path, first, headers, length)
+        except Unavailable as err:
+            if again is None or not lost_answer(err):
+                raise
+        time.sleep(RETRY_PAUSE)
+        return self._receipt(path, again(), headers, length)
 
     # Both ports
 
@@ -50,18 +97,22 @@ class NodeClient(ApiClient):
     def submit(
         self,
         credentials: Credentials | None,
-        document: Document,
+        document: Resendable,
         title: str,
         content_type: str | None = None,
         length: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Receipt:
         """Hand a document in as the user (with their submit token); streamed when it is
-        an iterable (with `length` as Content-Length when known)."""
+        an iterable (with `length` as Content-Length when known). It carries an
+        idempotency key (a fresh one unless given) and is retried once when the answer
+        is lost and the document can be sent again (bytes, or a callable giving it)."""
         headers = _auth(credentials)
+        headers[IDEMPOTENCY_HEADER] = idempotency_key or new_idempotency_key()
         if content_type:
             headers["Content-Type"] = content_type
         path = f"/v1/jobs?{urlencode({'title': title})}"
-        return self._receipt(path, document, headers, length)
+        return self._submission(path, document, headers, length)
 
     def intake(
         self,
@@ -72,11 +123,15 @@ class NodeClient(ApiClient):
         document: Document,
         content_type: str = "",
         length: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Receipt:
-        """The Secure Print backend hands a job in for `user` (loopback only)."""
+        """The Secure Print backend hands a job in for `user` (loopback only); with an
+        idempotency key, the same job again gets the job it made (see `submit`)."""
         headers = {INTAKE_SECRET_HEADER: secret, "Content-Type": content_type}
+        if idempotency_key:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         path = f"/v1/intake?{urlencode({'user': user, 'title': title, **options})}"
-        return self._receipt(path, document, headers, length)
+        return self._submission(path, document, headers, length)
 
     def recovery(self, proof: str) -> dict[str, Any]:
         """The site CA (PEM) and signed directory, for a node restoring the controller

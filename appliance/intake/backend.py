@@ -15,11 +15,16 @@ Outcomes, as CUPS understands them (stderr lines and the exit status):
 - the node is down or cannot store the job now: exit 6 — CUPS keeps the job and tries
   again after its JobRetryInterval.
 
+Every attempt for one CUPS job carries the same idempotency key (the CUPS job id and a
+digest of the spooled file), so an attempt whose answer was lost — the node killed after
+it held the job — and that CUPS runs again gets the job already held, not a second one.
+
 Run with no arguments it prints its device line, for `lpinfo -v`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import shlex
@@ -106,6 +111,23 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
         yield piece
 
 
+def idempotency_key(cups_job: str, source: IO[bytes], said: Sequence[str]) -> str:
+    """The same key for every attempt at one CUPS job: its id and a digest of the spooled
+    file (read once more here, then rewound) or, for a stream from a filter, of what
+    CUPS said about the job (`said`)."""
+    digest = hashlib.sha256("\0".join(said).encode())
+    try:
+        if stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            start = source.tell()
+            while piece := source.read(READ_SIZE):
+                digest.update(piece)
+            source.seek(start)
+    except (OSError, ValueError):
+        pass
+    job = "".join(ch for ch in cups_job if ch.isalnum())[:16]
+    return f"cups-{job}-{digest.hexdigest()[:32]}"
+
+
 def _wait_for_node(client: NodeClient, wait: float) -> bool:
     """Whether the local node answers within `wait` seconds (saying so while it waits)."""
     deadline = time.monotonic() + wait
@@ -127,9 +149,16 @@ def _wait_for_node(client: NodeClient, wait: float) -> bool:
 
 
 def submit(
-    data: DataDir, wait: float, user: str, title: str, query: dict[str, str], source: IO[bytes]
+    data: DataDir,
+    wait: float,
+    user: str,
+    title: str,
+    query: dict[str, str],
+    source: IO[bytes],
+    cups_job: str = "",
 ) -> int:
-    """Stream `source` into the local node as `user`'s job; the CUPS exit status."""
+    """Stream `source` into the local node as `user`'s job (CUPS job `cups_job`); the
+    CUPS exit status."""
     try:
         config = door.load(data)
         # The document and the intake secret go to this machine's own node only.
@@ -148,10 +177,14 @@ def submit(
     except (OSError, ValueError):
         size = None
     content_type = os.environ.get("FINAL_CONTENT_TYPE") or os.environ.get("CONTENT_TYPE", "")
+    said = [user, title, content_type, *(f"{k}={v}" for k, v in sorted(query.items()))]
+    key = idempotency_key(cups_job, source, said)
     receipt: dict[str, Any]
     try:
         receipt = dict(
-            client.intake(config.secret, user, title, query, _chunks(source), content_type, size)
+            client.intake(
+                config.secret, user, title, query, _chunks(source), content_type, size, key
+            )
         )
     except (ValueError, OSError, http.client.HTTPException):
         receipt = {}  # accepted (201): only the details of the receipt are lost
@@ -178,7 +211,7 @@ def main(argv: Sequence[str]) -> int:
             f"Usage: {SCHEME} job-id user title copies options [file]", file=sys.stderr, flush=True
         )
         return CUPS_BACKEND_FAILED
-    _job_id, user, title, copies, options = argv[1:6]
+    cups_job, user, title, copies, options = argv[1:6]
     try:
         data, wait = parse_device_uri(os.environ.get("DEVICE_URI") or argv[0])
     except MeshprintError as err:
@@ -188,11 +221,11 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) == 7:
         try:
             with open(argv[6], "rb") as source:
-                return submit(data, wait, user, title, query, source)
+                return submit(data, wait, user, title, query, source, cups_job)
         except OSError as err:
             _say("ERROR", f"cannot read the job's document: {err.strerror}")
             return CUPS_BACKEND_FAILED
-    return submit(data, wait, user, title, query, sys.stdin.buffer)
+    return submit(data, wait, user, title, query, sys.stdin.buffer, cups_job)
 
 
 if __name__ == "__main__":  # pragma: no cover - CUPS runs the installed script

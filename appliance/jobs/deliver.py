@@ -1,13 +1,21 @@
-"""Delivery: a released job goes to a printer exactly once.
+"""Delivery: a released job goes to a printer exactly once, also when a node dies.
 
-Every release carries an id. The delivering node records it (a repeated or redelivered
-release is answered from that record) and claims the job on its live holders, so no
-other node prints it meanwhile; a holder's Conflict stops the delivery before anything is
-printed. Then: SNMP preflight, the decrypted stream to the printer's driver, and tracking
-until the printer reports the job printed — only then is the job deleted everywhere. A
-printer that is down, jammed or refuses the job leaves it held with the reason. A node
-that stops while sending leaves the job "unknown": it may have printed, so it is
-released again only when its owner asks for a reprint.
+Every release carries an id. The delivering node records it first (a repeated or
+redelivered release is answered from that record), then claims the job on its live
+holders, so no other node prints it meanwhile; a holder's Conflict stops the delivery
+before anything is printed. Then: SNMP preflight, the decrypted stream to the printer's
+driver, and tracking until the printer reports the job printed — only then is the job
+deleted everywhere. A printer that is down, jammed or refuses the job leaves it held
+with the reason. A node that stops while sending leaves the job "unknown": it may have
+printed, so it is released again only when its owner asks for a reprint; one that stops
+before sending leaves it held. Who delivers is the calling member itself (its
+certificate), never a name in the request.
+
+No claim outlives its delivery: the delivering node's record is the truth. At start it
+tells the holders of what was cut off until they answer (`resume`); a holder asks the
+delivering node about any claim that has stood a while (`ClaimWatch`) and before
+refusing another release for it (`settle_claim`), which also covers a holder that was
+away when the delivery ended.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.clients.models import DeliveryInfo
 from appliance.errors import (
     BadRequest,
     Conflict,
     DeliveryInterrupted,
+    Forbidden,
     MeshprintError,
     NotFound,
     Unavailable,
@@ -47,6 +57,13 @@ TRACK_TIMEOUT = 3600.0
 # Out of reach this long after taking the job (CUPS stopped, the printer switched off):
 # the delivery is "unknown" and the owner is told, while tracking goes on.
 LOST_AFTER = 10.0
+
+# At start, the holders of deliveries cut off are told for this long, every RESUME_RETRY s.
+RESUME_TELL_FOR = 120.0
+RESUME_RETRY = 1.0
+# A claim that has stood this long is checked with its delivering node, then every …
+CLAIM_CHECK_AFTER = 3.0
+CLAIM_CHECK_EVERY = 5.0
 
 RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -91,7 +108,8 @@ def queue_node(node: JobsContext, printer_name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Claim:
-    """One delivery's hold on a job, as its holders are told of it."""
+    """One delivery's hold on a job, as its holders are told of it. On the wire the
+    delivering node is never named: it is whoever calls (its certificate)."""
 
     job: str
     release_id: str
@@ -102,32 +120,40 @@ class Claim:
         return {
             "job": self.job,
             "release_id": self.release_id,
-            "node": self.node,
             "reprint": self.reprint,
             "reason": reason,
         }
 
     @classmethod
-    def from_wire(cls, job_id: str, data: dict[str, Any]) -> tuple[Claim, str]:
-        """The claim and the reason a delivering node sent (peer API)."""
+    def from_wire(cls, job_id: str, caller: str, data: dict[str, Any]) -> tuple[Claim, str]:
+        """The claim of the calling member `caller` and the reason it sent (peer API).
+        A member speaks for its own deliveries only: naming another node is refused."""
         if data.get("job") != job_id:
             raise BadRequest("the delivery step names another job")
-        try:
-            claim = cls(
-                job_id,
-                check_release_id(str(data["release_id"])),
-                str(data["node"]),
-                bool(data.get("reprint")),
+        if data.get("node", caller) != caller:
+            raise Forbidden(
+                f"node {caller} cannot claim or release job {job_id} for another node: "
+                "the delivering node is the caller"
             )
-        except KeyError:
-            raise BadRequest("a delivery step needs the release id and the node") from None
+        if "release_id" not in data:
+            raise BadRequest("a delivery step needs the release id")
+        claim = cls(
+            job_id, check_release_id(str(data["release_id"])), caller, bool(data.get("reprint"))
+        )
         return claim, str(data.get("reason", ""))
 
 
 def claim_here(node: JobsContext, claim: Claim) -> Job:
     """Claim on this holder. A delivery that was cut off, or whose node is gone, is taken
-    over only on an explicit reprint."""
+    over only on an explicit reprint. Another delivery's claim is first brought up to
+    date with its node's own record (`settle_claim`): a node that restarted, or finished
+    while this holder was away, must not keep the job stuck."""
     job = node.store.require(claim.job)
+    if job.state == JobState.DELIVERING and (job.release_id, job.delivery_node) != (
+        claim.release_id,
+        claim.node,
+    ):
+        job = settle_claim(node, job, unrecorded_frees=False)
     cut_off = job.state == JobState.UNKNOWN or (
         job.state == JobState.DELIVERING
         and job.delivery_node is not None
@@ -143,6 +169,76 @@ def claim_here(node: JobsContext, claim: Claim) -> Job:
     )
 
 
+def settle_claim(node: JobsContext, job: Job, unrecorded_frees: bool = True) -> Job:
+    """A job claimed ("delivering") on this holder, brought up to date with what the
+    delivering node recorded of that release: failed (also: it stopped before sending)
+    puts it back to held, unknown makes it unknown, and so does no record at all when
+    `unrecorded_frees` (a node records a delivery before it claims, and forgets it only
+    once its claims were taken back, so a claim it has no record of is left over or
+    forged). While the delivery is open, or its node cannot be asked, the claim stands."""
+    release_id, claimant = job.release_id, job.delivery_node
+    if job.state != JobState.DELIVERING or not release_id or not claimant:
+        return job
+    info: DeliveryInfo | None
+    try:
+        if claimant == node.id:
+            found = node.deliveries.get(release_id)
+            info = found.to_dict() if found is not None else None
+        elif node.peers.is_live(claimant):
+            try:
+                info = node.peers.client(claimant).release_status(release_id)
+            except NotFound:
+                info = None
+        else:
+            return job
+    except MeshprintError as err:
+        log.info("job %s: cannot ask node %s about its claim: %s", job.id, claimant, err)
+        return job
+    if info is not None and info.get("job_id") != job.id:
+        info = None  # that release id is another job's: this claim is not its node's
+    if info is None and not unrecorded_frees:
+        return job
+    if info is None:
+        reason = f"node {claimant} has no record of delivering it: nothing was printed"
+        node.store.unclaim(job.id, release_id, claimant, reason)
+    elif info["stage"] == Stage.FAILED:
+        node.store.unclaim(job.id, release_id, claimant, info.get("reason") or "")
+    elif info["stage"] == Stage.UNKNOWN:
+        node.store.mark_unknown(job.id, release_id, claimant, info.get("reason") or "")
+    else:
+        return job  # still open (or printed: the job is deleted everywhere next)
+    log.info("job %s: claim %s of node %s settled: %s", job.id, release_id, claimant, info)
+    return node.store.get(job.id) or job
+
+
+class ClaimWatch:
+    """Holders ask the delivering node about claims that have stood a while
+    (`CLAIM_CHECK_AFTER`), every `CLAIM_CHECK_EVERY` s: so a claim never outlives its
+    delivery — not when the delivering node restarted before it could tell this holder,
+    nor when this holder was away as the delivery ended. Run from the maintenance loop."""
+
+    def __init__(self) -> None:
+        self._asked: dict[tuple[str, str, str], float] = {}
+
+    def run(self, node: JobsContext) -> None:
+        now = time.monotonic()
+        seen: dict[tuple[str, str, str], float] = {}
+        for job in node.store.all():
+            if job.state != JobState.DELIVERING or not job.release_id or not job.delivery_node:
+                continue
+            key = (job.id, job.release_id, job.delivery_node)
+            last = self._asked.get(key)
+            if last is None:
+                seen[key] = now - CLAIM_CHECK_EVERY + CLAIM_CHECK_AFTER  # first sight
+                continue
+            if now - last < CLAIM_CHECK_EVERY:
+                seen[key] = last
+                continue
+            seen[key] = now
+            settle_claim(node, job)
+        self._asked = seen
+
+
 def step_here(node: JobsContext, step: DeliveryStep, claim: Claim, reason: str = "") -> None:
     """A delivery step on this node's copy (from this node or, by the peer API, another)."""
     if step is DeliveryStep.CLAIM:
@@ -153,32 +249,39 @@ def step_here(node: JobsContext, step: DeliveryStep, claim: Claim, reason: str =
         node.store.mark_unknown(claim.job, claim.release_id, claim.node, reason)
 
 
-def peer_step(node: JobsContext, job_id: str, step: str, data: dict[str, Any]) -> None:
-    """The peer API side of `_on_holders`."""
+def peer_step(node: JobsContext, caller: str, params: dict[str, str], data: dict[str, Any]) -> None:
+    """The peer API side of `_on_holders` (`params`: the route's job id and step).
+    `caller` is the member that called (its certificate): the delivering node."""
     try:
-        known = DeliveryStep(step)
+        step = DeliveryStep(params["step"])
     except ValueError:
-        raise NotFound(f"unknown delivery step {step}") from None
-    claim, reason = Claim.from_wire(job_id, data)
-    step_here(node, known, claim, reason)
+        raise NotFound(f"unknown delivery step {params['step']}") from None
+    claim, reason = Claim.from_wire(params["job_id"], caller, data)
+    step_here(node, step, claim, reason)
 
 
 def _on_holders(
-    node: JobsContext, holders: list[str], step: DeliveryStep, claim: Claim, reason: str = ""
+    node: JobsContext,
+    holders: list[str],
+    step: DeliveryStep,
+    claim: Claim,
+    reason: str = "",
+    everyone: bool = False,
 ) -> list[str]:
-    """Run a delivery step on every live holder; returns those that did it.
+    """Run a delivery step on every live holder (`everyone`: on every holder that
+    answers); returns those that did it.
 
     A holder's Conflict (another delivery has the job) stops a claim: the holders this
     one had claimed are released again, and the Conflict goes to whoever asked. A claim
     that no holder took because they no longer have the job (printed or deleted
     meanwhile) is NotFound."""
     done: list[str] = []
-    gone: list[NotFound] = []
+    gone: list[str] = []  # no longer hold the job
     for holder in holders:
         try:
             if holder == node.id:
                 step_here(node, step, claim, reason)
-            elif node.peers.is_live(holder):
+            elif everyone or node.peers.is_live(holder):
                 node.peers.client(holder).delivery_step(claim.job, step, claim.to_wire(reason))
             else:
                 continue
@@ -191,10 +294,12 @@ def _on_holders(
         except MeshprintError as err:
             log.info("job %s: %s on %s failed: %s", claim.job, step, holder, err)
             if isinstance(err, NotFound):
-                gone.append(err)
-    if step is DeliveryStep.CLAIM and not done and gone:
-        raise NotFound(f"job {claim.job} is no longer held (printed or deleted meanwhile)")
-    return done
+                gone.append(holder)
+    if step is DeliveryStep.CLAIM:
+        if not done and gone:
+            raise NotFound(f"job {claim.job} is no longer held (printed or deleted meanwhile)")
+        return done
+    return done + gone  # a holder without the job has nothing left to be told
 
 
 # Delivering
@@ -213,16 +318,22 @@ def deliver(
     if earlier is not None:
         return earlier  # the same release again: never a second print
     printer = registry.find(node.directory().doc, printer_name)
+    # Recorded before any claim: the holders can always ask this node about a claim of
+    # it, and a restart here knows whether anything was sent.
+    if node.deliveries.start(release_id, job.id, printer.name) is None:
+        return _recorded(node, release_id)  # a concurrent duplicate got here first
     claim = Claim(job.id, release_id, node.id, reprint)
-    claimed = _on_holders(node, job.holder_ids, DeliveryStep.CLAIM, claim)  # or Conflict
-    if not claimed:
-        raise Unavailable(f"no holder of job {job.id} is up to claim it")
-    delivery = node.deliveries.start(release_id, job.id, printer.name)
-    if delivery is None:  # a concurrent duplicate got here first
-        return _recorded(node, release_id)
+    try:
+        claimed = _on_holders(node, job.holder_ids, DeliveryStep.CLAIM, claim)  # or Conflict
+        if not claimed:
+            raise Unavailable(f"no holder of job {job.id} is up to claim it")
+    except BaseException:
+        node.deliveries.forget(release_id)  # nothing was sent: the id may be tried again
+        raise
     try:
         preflight(printer)
         plaintext = open_plaintext()
+        node.deliveries.update(release_id, Stage.DELIVERING)  # from here it may print
         submitted = driver_for(printer).submit(plaintext.chunks, plaintext.size, options)
     except MeshprintError as err:
         node.deliveries.update(release_id, Stage.FAILED, reason=str(err))
@@ -300,20 +411,27 @@ def track(
     _on_holders(node, holders, DeliveryStep.UNKNOWN, claim, "the printer stopped reporting")
 
 
-def resume(node: JobsContext) -> None:
+def resume(node: JobsContext, tell_for: float = RESUME_TELL_FOR) -> None:
     """At start: deliveries this node had open. Those already at the printer are tracked
-    again; one cut off while sending is marked unknown on its holders."""
+    again. One that stopped before sending is failed (held again on its holders), one cut
+    off while sending is unknown (it may have printed: only a reprint releases it). The
+    holders are told as soon as they answer — at start none counts as live yet — for up
+    to `tell_for` seconds; a holder told nothing by then asks this node itself
+    (`ClaimWatch`)."""
+    to_tell: list[tuple[Claim, DeliveryStep, str, list[str]]] = []
     for delivery in node.deliveries.open():
         job = node.store.get(delivery.job_id)
         holders = [h.node for h in job.holders] if job else [node.id]
         claim = Claim(delivery.job_id, delivery.release_id, node.id)
-        if delivery.printer_job is None:
-            reason = "the node delivering it stopped while sending: it may have printed"
-            node.deliveries.update(delivery.release_id, Stage.UNKNOWN, reason=reason)
-            try:
-                _on_holders(node, holders, DeliveryStep.UNKNOWN, claim, reason)
-            except MeshprintError as err:
-                log.info("job %s: %s", delivery.job_id, err)
+        if delivery.stage is Stage.CLAIMING or delivery.printer_job is None:
+            if delivery.stage is Stage.CLAIMING:
+                stage, step = Stage.FAILED, DeliveryStep.UNCLAIM
+                reason = "the node delivering it stopped before sending it: nothing was printed"
+            else:
+                stage, step = Stage.UNKNOWN, DeliveryStep.UNKNOWN
+                reason = "the node delivering it stopped while sending: it may have printed"
+            node.deliveries.update(delivery.release_id, stage, reason=reason)
+            to_tell.append((claim, step, reason, holders))
             continue
         try:
             printer = registry.find(node.directory().doc, delivery.printer)
@@ -324,3 +442,30 @@ def resume(node: JobsContext) -> None:
             args=(node, claim, holders, printer, Submitted(delivery.printer_job)),
             daemon=True,
         ).start()
+    _tell(node, to_tell, tell_for)
+
+
+def _tell(
+    node: JobsContext, steps: list[tuple[Claim, DeliveryStep, str, list[str]]], for_s: float
+) -> None:
+    """Run each step on its holders, again and again until each holder has it (or
+    `for_s` seconds have passed)."""
+    deadline = time.monotonic() + for_s
+    pending = [(claim, step, reason, list(holders)) for claim, step, reason, holders in steps]
+    while pending:
+        left = []
+        for claim, step, reason, holders in pending:
+            try:
+                done = _on_holders(node, holders, step, claim, reason, everyone=True)
+            except MeshprintError as err:
+                log.info("job %s: %s", claim.job, err)
+                done = []
+            rest = [h for h in holders if h not in done]
+            if rest:
+                left.append((claim, step, reason, rest))
+        pending = left
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(RESUME_RETRY)
+    for claim, step, _, holders in pending:
+        log.info("job %s: %s not told to %s yet; they will ask", claim.job, step, holders)

@@ -3,11 +3,19 @@ up to three holders at once. The key is split 2-of-4 (three holders + the owner)
 holder receives only its own share. The job is acknowledged once two holders have it
 durably (the third may follow); a holder that fails is dropped from the job's holder
 list so repair can replace it.
+
+A submission may carry an idempotency key (the client's choice, header
+`Idempotency-Key`): the key is recorded with the job as it becomes held, so the same
+request again — after an answer lost to a dropped connection or a node killed before it
+answered — returns that job instead of a second one; the same key with another document
+(or title, type, options) is a Conflict.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -19,7 +27,16 @@ from typing import Any
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
-from appliance.errors import MeshprintError, NotFound, TooLarge, Unauthorized, Unavailable
+from appliance.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    MeshprintError,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from appliance.jobs.options import from_query
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.context import MeshContext
@@ -30,10 +47,21 @@ from appliance.printoptions import clean_options
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory
 from appliance.store.jobs import Holder, Job, new_job_id
+from appliance.store.submissions import KeyTaken, Submission, SubmissionKey
 
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
 FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
+IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """A submission's idempotency key as the client sent it (None: none sent)."""
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise BadRequest("an idempotency key is 16-64 letters, digits, '_' or '-'")
+    return key
 
 
 @dataclass
@@ -69,7 +97,10 @@ def ingest(
     content_type: str,
     body: Upload,
     options: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> Receipt:
+    """Seal and store the document `body` as `owner`'s job; its receipt. With an
+    idempotency key already used by `owner`, the job made then (nothing new is stored)."""
     directory = node.directory()
     user = directory.user(owner)
     if user is None:
@@ -81,6 +112,15 @@ def ingest(
             f"{settings.max_job_size} bytes per job"
         )
     sealed_size = ciphertext_size(body.length) if body.length is not None else None
+    options = clean_options(options)
+    request_digest = _request_digest(title, content_type, options)
+    if idempotency_key is not None:
+        earlier = node.store.submissions.get(owner, idempotency_key)
+        if earlier is not None:
+            drained = _Counted(body, b"", settings.max_job_size, request_digest)
+            while drained.read(CHUNK_SIZE):
+                pass
+            return _repeated(node, earlier, drained.digest())
     node.store.check_space(sealed_size or 0, settings.disk_reserve)
 
     job_id = new_job_id()
@@ -111,7 +151,7 @@ def ingest(
         share_x=holders[0].x,
         share=shares[holders[0].x],
         user_share=seal(unb64(user.public_key), shares[USER_X], job_id.encode()),
-        options=clean_options(options),
+        options=options,
     )
     done = threading.Condition()
     uploads = [
@@ -126,7 +166,7 @@ def ingest(
         for h in holders[1:]
     ]
     del shares
-    source = _Counted(body, first, settings.max_job_size)
+    source = _Counted(body, first, settings.max_job_size, request_digest)
     sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE)
     del key
     incoming = node.store.receive(job_id)
@@ -139,11 +179,16 @@ def ingest(
                 upload.put(piece)
         job.size = source.size
         job.sealed_size = ciphertext_size(job.size)
-        incoming.commit(job)
-    except BaseException:
+        submission = None
+        if idempotency_key is not None:
+            submission = SubmissionKey(owner, idempotency_key, source.digest())
+        incoming.commit(job, submission)
+    except BaseException as err:
         incoming.abort()
         for upload in uploads:
             upload.abort()
+        if isinstance(err, KeyTaken):  # the same request, at the same time
+            return _repeated(node, err.earlier, source.digest())
         raise
     for upload in uploads:
         upload.end()
@@ -169,18 +214,44 @@ def ingest(
     )
 
 
+def _request_digest(title: str, content_type: str, options: dict[str, Any]) -> hashlib._Hash:
+    """A SHA-256 over what the request says besides the document (which follows)."""
+    said = json.dumps([clean_title(title), content_type, options], sort_keys=True)
+    return hashlib.sha256(said.encode() + b"\0")
+
+
+def _repeated(node: MeshContext, earlier: Submission, digest: str) -> Receipt:
+    """The answer to a submission repeated with its idempotency key: the job it made."""
+    if not hmac.compare_digest(digest, earlier.digest):
+        raise Conflict(
+            f"idempotency key {earlier.key} was used for another submission (a different "
+            "document, title, type or options): choose a new key for a new job"
+        )
+    job = node.store.get(earlier.job_id)
+    if job is None:
+        raise Gone(f"job {earlier.job_id}, submitted with this key, was released or deleted")
+    log.info("job %s: submission repeated with its idempotency key", job.id)
+    return Receipt(job, durable_on=[h.node for h in job.holders], pending=[])
+
+
 class _Counted:
     """The body as `read(n)` for the sealer: what was already read comes first, the size
-    is counted and the site's limit enforced as the document streams."""
+    is counted, the site's limit enforced and the request digest updated as the document
+    streams."""
 
-    def __init__(self, body: Upload, first: bytes, limit: int) -> None:
+    def __init__(self, body: Upload, first: bytes, limit: int, digest: hashlib._Hash) -> None:
         self.body, self.pending, self.limit, self.size = body, first, limit, 0
+        self._digest = digest
+
+    def digest(self) -> str:
+        return self._digest.hexdigest()
 
     def read(self, n: int) -> bytes:
         if self.pending:
             data, self.pending = self.pending[:n], self.pending[n:]
         else:
             data = self.body.read(n)
+        self._digest.update(data)
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(f"the document is larger than this site's limit of {self.limit} bytes")
@@ -212,7 +283,11 @@ def check_submit_token(directory: Directory, user: str, token: str) -> None:
 
 
 def ingest_on_behalf(
-    node: MeshContext, query: dict[str, str], content_type: str, body: Upload
+    node: MeshContext,
+    query: dict[str, str],
+    content_type: str,
+    body: Upload,
+    idempotency_key: str | None = None,
 ) -> Receipt:
     """A job the local Secure Print backend hands in for the user `query` names, with the
     options CUPS was given (`POST /v1/intake?user=U&title=T&copies=N&sides=S&color=0|1`)."""
@@ -223,4 +298,4 @@ def ingest_on_behalf(
             "was not accepted (print as your meshprint user name)"
         )
     title = query.get("title", "Untitled")
-    return ingest(node, user, title, content_type, body, options=from_query(query))
+    return ingest(node, user, title, content_type, body, from_query(query), idempotency_key)

@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS releases (
     job_id TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS submissions (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (owner, key)
+);
 """
 # Columns added after a release: (table, column, definition), added to older databases.
 ADDED_COLUMNS = (("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),)

@@ -45,12 +45,13 @@ class DeliveryLog:
         return Delivery(**dict(rows[0])) if rows else None
 
     def start(self, release_id: str, job_id: str, printer: str) -> Delivery | None:
-        """Record a new delivery; None when this release id was seen before."""
+        """Record a new delivery, before its job is claimed (stage claiming); None when
+        this release id was seen before."""
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO deliveries (release_id, job_id, printer, stage, reason,"
-                " updated_at) VALUES (?,?,?,'delivering','',?)",
-                (release_id, job_id, printer, time.time()),
+                " updated_at) VALUES (?,?,?,?,'',?)",
+                (release_id, job_id, printer, str(Stage.CLAIMING), time.time()),
             )
             if cur.rowcount == 0:
                 return None
@@ -64,6 +65,15 @@ class DeliveryLog:
                 "UPDATE deliveries SET stage=?, printer_job=COALESCE(?, printer_job), reason=?,"
                 " updated_at=? WHERE release_id=?",
                 (str(stage), printer_job, reason[:300], time.time(), release_id),
+            )
+
+    def forget(self, release_id: str) -> None:
+        """Drop a delivery that never got its claims (nothing was sent): the same release
+        id may be tried again."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM deliveries WHERE release_id=? AND stage=?",
+                (release_id, str(Stage.CLAIMING)),
             )
 
     def open(self) -> list[Delivery]:

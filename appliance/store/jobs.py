@@ -26,6 +26,7 @@ from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, No
 from appliance.printoptions import clean_options
 from appliance.store.db import Database
 from appliance.store.states import JobState
+from appliance.store.submissions import SubmissionKey, SubmissionLog
 
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
@@ -223,7 +224,7 @@ class Incoming:
             self._writeback.stop()
             self._writeback = None
 
-    def commit(self, job: Job) -> None:
+    def commit(self, job: Job, key: SubmissionKey | None = None) -> None:
         try:
             self._stop_writeback()
             self.file.flush()
@@ -233,7 +234,7 @@ class Incoming:
                 raise BadRequest(
                     f"the document was cut off: got {self.written} of {job.sealed_size} bytes"
                 )
-            self.store.commit(job, self.path)
+            self.store.commit(job, self.path, key)
         except OSError as err:
             self.abort()
             raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
@@ -253,6 +254,7 @@ class JobStore:
         self.jobs = root / "jobs"
         self.incoming = root / "incoming"
         self.db = db
+        self.submissions = SubmissionLog(db)
         private_dir(self.jobs)
         private_dir(self.incoming)
 
@@ -285,11 +287,15 @@ class JobStore:
             raise Gone(f"job {job_id} was already released or deleted")
         return Incoming(self, job_id)
 
-    def commit(self, job: Job, part: Path) -> None:
+    def commit(self, job: Job, part: Path, key: SubmissionKey | None = None) -> None:
+        """Make the job held; with its submission's idempotency `key` in the same
+        transaction (KeyTaken, and nothing held, when that key is used)."""
         final = self.path(job.id)
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM tombstones WHERE id=?", (job.id,)).fetchone():
                 raise Gone(f"job {job.id} was already released or deleted")
+            if key is not None:
+                self.submissions.record(conn, key, job.id)
             os.replace(part, final)
             _fsync_dir(self.jobs)
             conn.execute(
@@ -393,6 +399,7 @@ class JobStore:
     def prune_tombstones(self, now: float) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM tombstones WHERE at<?", (now - TOMBSTONE_DAYS * 86400,))
+            self.submissions.prune(conn, now - TOMBSTONE_DAYS * 86400)
 
     def claim(self, job_id: str, release_id: str, node: str, may_take_over: bool) -> Job:
         """Mark the job as being delivered by `release_id` from `node`. The same release from

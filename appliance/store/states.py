@@ -18,6 +18,9 @@ class JobState(StrEnum):
 class Stage(StrEnum):
     """Where one release to a printer is. A driver reports QUEUED to FAILED."""
 
+    # recorded before the holders are claimed, so a delivering node that stops before
+    # sending knows nothing was printed (and its holders learn so from its record)
+    CLAIMING = "claiming"
     DELIVERING = "delivering"  # the document is on its way to the printer
     QUEUED = "queued"
     PRINTING = "printing"
@@ -31,7 +34,7 @@ class Stage(StrEnum):
         return self in SETTLED
 
 
-OPEN_STAGES = (Stage.DELIVERING, Stage.QUEUED, Stage.PRINTING)
+OPEN_STAGES = (Stage.CLAIMING, Stage.DELIVERING, Stage.QUEUED, Stage.PRINTING)
 SETTLED = frozenset({Stage.PRINTED, Stage.FAILED, Stage.UNKNOWN})
 
 
