@@ -188,6 +188,8 @@ def ingest(
         for upload in uploads:
             upload.abort()
         if isinstance(err, KeyTaken):  # the same request, at the same time
+            # Copies the peers may have completed are deleted by the tombstone (sync).
+            node.store.delete(job_id, "repeated submission")
             return _repeated(node, err.earlier, source.digest())
         raise
     for upload in uploads:

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +30,11 @@ def isite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield from make_site(tmp_path_factory.mktemp("idempotent"), 3)
 
 
-def _submit(site: Site, index: int, data: bytes, key: str, user: str = "alice") -> str:
+def _submit(
+    site: Site, index: int, data: bytes, key: str, user: str = "alice", title: str = "retried"
+) -> str:
     client = site.mesh.client(index, "submit")
-    receipt = client.submit((user, site.tokens[user]), data, "retried", idempotency_key=key)
+    receipt = client.submit((user, site.tokens[user]), data, title, idempotency_key=key)
     return receipt["id"]
 
 
@@ -60,6 +63,23 @@ def test_a_repeat_with_the_same_key_gets_the_same_job(isite: Site) -> None:
     assert isinstance(err, Conflict) and err.status == 409, err
     assert "another submission" in str(err)
     assert _titled(isite) == [first]
+
+
+def test_two_submissions_with_one_key_at_the_same_moment_make_one_job(isite: Site) -> None:
+    data, key = random_bytes(1_000_000), new_idempotency_key()
+    start, ids = threading.Barrier(2), []
+
+    def submit(index: int) -> None:
+        start.wait()
+        ids.append(_submit(isite, index, data, key, title="together"))
+
+    threads = [threading.Thread(target=submit, args=(0,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(ids) == 2 and ids[0] == ids[1], ids
+    wait_for(lambda: _titled(isite, "together") == [ids[0]])
 
 
 def test_a_malformed_key_is_refused_before_anything_is_held(isite: Site) -> None:
@@ -108,12 +128,13 @@ def test_kill_9_after_the_job_is_held_and_before_the_answer_is_read(isite: Site)
 
     mesh.start(0)
     mesh.wait_live(3)
-    again = _submit(isite, 0, data, key)
+    assert isinstance(isite.error(_submit, isite, 0, data, key), Conflict)  # another title
+    again = _submit(isite, 0, data, key, title="killed")
     assert again == held
     assert _titled(isite, "killed") == [held]
     # And a retry that lands later, after replication settled, is the same job still.
     time.sleep(1)
-    assert _submit(isite, 0, data, key) == held
+    assert _submit(isite, 0, data, key, title="killed") == held
     assert _titled(isite, "killed") == [held]
 
 
