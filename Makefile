@@ -5,7 +5,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint unit integration bench clean image image-test provisioning-test
+.PHONY: setup demo test lint unit integration bench soak clean image image-test provisioning-test
 
 setup:
 	@scripts/setup.sh
@@ -44,6 +44,10 @@ bench: setup
 	$(PY) bench/intake.py
 	$(PY) bench/release.py
 	$(PY) bench/control.py
+
+# Kill -9 of the delivering node mid-release, many trials: stuck and double counts.
+soak: setup
+	$(PY) bench/kill_delivery.py --trials 50
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -223,8 +223,8 @@ class ClaimWatch:
     def run(self, node: JobsContext) -> None:
         now = time.monotonic()
         seen: dict[tuple[str, str, str], float] = {}
-        for job in node.store.all():
-            if job.state != JobState.DELIVERING or not job.release_id or not job.delivery_node:
+        for job in node.store.delivering():
+            if not job.release_id or not job.delivery_node:
                 continue
             key = (job.id, job.release_id, job.delivery_node)
             last = self._asked.get(key)

@@ -338,6 +338,11 @@ class JobStore:
             rows = self.db.query("SELECT * FROM jobs WHERE owner=? ORDER BY created_at", (owner,))
         return [_row_to_job(r) for r in rows]
 
+    def delivering(self) -> list[Job]:
+        """The jobs a delivery has claimed here (state delivering)."""
+        rows = self.db.query("SELECT * FROM jobs WHERE state=?", (str(JobState.DELIVERING),))
+        return [_row_to_job(r) for r in rows]
+
     def open_sealed(self, job_id: str) -> BinaryIO:
         try:
             return open(self.path(job_id), "rb")
