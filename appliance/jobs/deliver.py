@@ -62,7 +62,7 @@ LOST_AFTER = 10.0
 RESUME_TELL_FOR = 120.0
 RESUME_RETRY = 1.0
 # A claim that has stood this long is checked with its delivering node, then every …
-CLAIM_CHECK_AFTER = 3.0
+CLAIM_CHECK_AFTER = 8.0
 CLAIM_CHECK_EVERY = 5.0
 
 RELEASE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
