@@ -16,7 +16,7 @@ Outcomes, as CUPS understands them (stderr lines and the exit status):
   again after its JobRetryInterval.
 
 Every attempt for one CUPS job carries the same idempotency key (the CUPS job id and a
-digest of the spooled file), so an attempt whose answer was lost — the node killed after
+digest of the spooled file's identity), so an attempt whose answer was lost — the node killed after
 it held the job — and that CUPS runs again gets the job already held, not a second one.
 
 Run with no arguments it prints its device line, for `lpinfo -v`.
@@ -113,15 +113,14 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
 
 def idempotency_key(cups_job: str, source: IO[bytes], said: Sequence[str]) -> str:
     """The same key for every attempt at one CUPS job: its id and a digest of the spooled
-    file (read once more here, then rewound) or, for a stream from a filter, of what
-    CUPS said about the job (`said`)."""
+    file's identity (inode, size, modification time: the same file for every attempt,
+    another for the next job even when cupsd's job ids start again) or, for a stream from
+    a filter, of what CUPS said about the job (`said`). Never of the document itself."""
     digest = hashlib.sha256("\0".join(said).encode())
     try:
-        if stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-            start = source.tell()
-            while piece := source.read(READ_SIZE):
-                digest.update(piece)
-            source.seek(start)
+        info = os.fstat(source.fileno())
+        if stat.S_ISREG(info.st_mode):
+            digest.update(f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}".encode())
     except (OSError, ValueError):
         pass
     job = "".join(ch for ch in cups_job if ch.isalnum())[:16]

@@ -113,7 +113,7 @@ def ingest(
         )
     sealed_size = ciphertext_size(body.length) if body.length is not None else None
     options = clean_options(options)
-    request_digest = _request_digest(title, content_type, options)
+    request_digest = _request_digest(idempotency_key, title, content_type, options)
     if idempotency_key is not None:
         earlier = node.store.submissions.get(owner, idempotency_key)
         if earlier is not None:
@@ -216,18 +216,24 @@ def ingest(
     )
 
 
-def _request_digest(title: str, content_type: str, options: dict[str, Any]) -> hashlib._Hash:
-    """A SHA-256 over what the request says besides the document (which follows)."""
+def _request_digest(
+    key: str | None, title: str, content_type: str, options: dict[str, Any]
+) -> hmac.HMAC | None:
+    """An HMAC-SHA256 under the idempotency `key` of what the request says besides the
+    document (which follows), or None without a key. Keyed, so the digest kept on disk
+    cannot confirm a guess of a document's content without the client's key."""
+    if key is None:
+        return None
     said = json.dumps([clean_title(title), content_type, options], sort_keys=True)
-    return hashlib.sha256(said.encode() + b"\0")
+    return hmac.new(key.encode(), said.encode() + b"\0", hashlib.sha256)
 
 
 def _repeated(node: MeshContext, earlier: Submission, digest: str) -> Receipt:
     """The answer to a submission repeated with its idempotency key: the job it made."""
     if not hmac.compare_digest(digest, earlier.digest):
         raise Conflict(
-            f"idempotency key {earlier.key} was used for another submission (a different "
-            "document, title, type or options): choose a new key for a new job"
+            "this idempotency key was used for another submission (a different document, "
+            "title, type or options): choose a new key for a new job"
         )
     job = node.store.get(earlier.job_id)
     if job is None:
@@ -241,19 +247,20 @@ class _Counted:
     is counted, the site's limit enforced and the request digest updated as the document
     streams."""
 
-    def __init__(self, body: Upload, first: bytes, limit: int, digest: hashlib._Hash) -> None:
+    def __init__(self, body: Upload, first: bytes, limit: int, digest: hmac.HMAC | None) -> None:
         self.body, self.pending, self.limit, self.size = body, first, limit, 0
         self._digest = digest
 
     def digest(self) -> str:
-        return self._digest.hexdigest()
+        return self._digest.hexdigest() if self._digest is not None else ""
 
     def read(self, n: int) -> bytes:
         if self.pending:
             data, self.pending = self.pending[:n], self.pending[n:]
         else:
             data = self.body.read(n)
-        self._digest.update(data)
+        if self._digest is not None:
+            self._digest.update(data)
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(f"the document is larger than this site's limit of {self.limit} bytes")

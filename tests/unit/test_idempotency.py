@@ -3,6 +3,7 @@ retried once by the client on a lost answer, the same for every CUPS attempt."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -45,6 +46,9 @@ def test_a_key_is_recorded_with_its_job_and_only_once(
     found = store.submissions.get("alice", "k" * 20)
     assert found is not None and (found.job_id, found.digest) == (job_id, "digest-1")
     assert store.submissions.get("bob", "k" * 20) is None  # keys are per user
+    # The disk keeps a hash of the key, not the key (it keys the request's digest).
+    raw = store.db.query("SELECT key FROM submissions")
+    assert [r["key"] for r in raw] == [hashlib.sha256(b"k" * 20).hexdigest()]
     # A second job with the same key is not held at all: no row, no file left behind.
     with pytest.raises(KeyTaken) as info:
         _commit(store, make_job, SubmissionKey("alice", "k" * 20, "digest-2"))
@@ -116,15 +120,19 @@ def test_no_retry_when_the_node_answered_or_the_document_streams_once(
 
 def test_the_backend_key_is_the_same_for_every_attempt_at_one_cups_job(tmp_path: Path) -> None:
     spooled = tmp_path / "d00042-001"
-    spooled.write_bytes(b"%PDF-1.4 " + os.urandom(600_000))
+    document = b"%PDF-1.4 " + os.urandom(600_000)
+    spooled.write_bytes(document)
     said = ["alice", "doc", "application/pdf"]
     with spooled.open("rb") as one, spooled.open("rb") as two:
         key = backend.idempotency_key("42", one, said)
-        assert one.tell() == 0  # rewound for the upload
+        assert one.tell() == 0  # the document is not read for it
         assert backend.idempotency_key("42", two, said) == key
     assert check_idempotency_key(key) == key
+    assert hashlib.sha256(document).hexdigest()[:32] not in key
     with spooled.open("rb") as source:
         assert backend.idempotency_key("43", source, said) != key
+    # The next job's file, even under a job id cupsd hands out again, is another key.
+    spooled.unlink()
     spooled.write_bytes(b"%PDF-1.4 another document")
     with spooled.open("rb") as source:
         assert backend.idempotency_key("42", source, said) != key
