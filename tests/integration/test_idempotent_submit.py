@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import http.client
 import sqlite3
 import subprocess
@@ -43,10 +44,12 @@ def _titled(site: Site, title: str = "retried", user: str = "alice") -> list[str
 
 
 def _keyed_job(data_dir: Path, key: str) -> str | None:
-    """The job node's database has for this idempotency key (read-only, as it runs)."""
+    """The job node's database has for this idempotency key (read-only, as it runs; the
+    database keeps the key's SHA-256)."""
     uri = f"file:{data_dir / 'meshprint.db'}?mode=ro"
+    hashed = hashlib.sha256(key.encode()).hexdigest()
     with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
-        row = db.execute("SELECT job_id FROM submissions WHERE key=?", (key,)).fetchone()
+        row = db.execute("SELECT job_id FROM submissions WHERE key=?", (hashed,)).fetchone()
     return str(row[0]) if row else None
 
 
