@@ -2,7 +2,8 @@
 "use strict";
 (function () {
   const FINAL = ["printed", "failed", "unknown"];
-  const LABELS = { queued: "waiting for the printer", sending: "sending", printing: "printing",
+  const LABELS = { claiming: "starting", delivering: "sending", queued: "waiting for the printer",
+    printing: "printing",
     printed: "printed", failed: "failed", unknown: "may have printed — check the printer" };
   function show(item, data) {
     const stage = item.querySelector("[data-field=stage]");
