@@ -96,6 +96,8 @@ class Node:
             ),
         ]
         if self.is_controller:
+            for warning in admin.bring_up_to_date(self.site):
+                log.warning("%s", warning)
             # A local write: the directory has our address before any API answers, so an
             # `invite` right after /v1/health can put it in the token.
             self._announce()

@@ -131,6 +131,22 @@ def new_recovery_key(site: SiteState) -> str:
     return key
 
 
+def bring_up_to_date(site: SiteState) -> list[str]:
+    """On the controller at start: sign a directory made by an older version again so it
+    carries what this version's members and clients expect (the member list); what the
+    administrator must do about the rest, as warnings."""
+    directory = site.directory()
+    if directory.membership() is None:
+        site.edit(lambda doc: None)  # the next version carries the member list
+    warnings = []
+    if "recovery" not in directory.doc:
+        warnings.append(
+            "this site has no recovery key, so it cannot be restored if this controller is "
+            "lost: run 'meshprint site recovery-key' and keep the key it prints"
+        )
+    return warnings
+
+
 def remove_member(site: SiteState, node_id: str) -> NodeRecord:
     """Remove a node and revoke its certificate; returns what it was."""
     directory = site.directory()

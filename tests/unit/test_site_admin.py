@@ -78,3 +78,31 @@ def test_member_removal_refuses_the_controller(site: SiteState) -> None:
 def test_invite_needs_a_running_controller(tmp_path: Path, site: SiteState) -> None:
     with pytest.raises(ConfigError, match="start the node first"):
         admin.invite(DataDir(tmp_path / "ctl"), site, 600)
+
+
+def test_an_older_directory_is_brought_up_to_date_at_start(site: SiteState) -> None:
+    import json
+
+    from appliance.site.directory import Directory
+
+    doc = dict(site.directory().doc)
+    del doc["membership"], doc["recovery"]  # as a version before member lists and recovery
+    doc["version"] += 1
+    raw = json.dumps(doc, sort_keys=True).encode()
+    site.initialise(Directory(raw, site.ca.sign(raw)))
+    assert site.directory().membership() is None
+
+    warnings = admin.bring_up_to_date(site)
+    directory = site.directory()
+    assert directory.version == doc["version"] + 1
+    membership = directory.membership()
+    assert membership is not None and set(membership.nodes) == set(directory.nodes)
+    assert len(warnings) == 1 and "site recovery-key" in warnings[0]
+    admin.bring_up_to_date(site)
+    assert site.directory().version == directory.version  # signed again only once
+
+
+def test_a_current_directory_is_left_as_it_is(site: SiteState) -> None:
+    version = site.directory().version
+    assert admin.bring_up_to_date(site) == []
+    assert site.directory().version == version
