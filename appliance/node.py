@@ -72,28 +72,14 @@ class Node:
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
         limits = fit_to_fd_limit(servers=3)  # the open-file limit holds every port's caps
+        apps = [  # (name, port, app, CA that client certificates must come from)
+            ("peer", e.peer_port, peer.app(self), ca),
+            ("submit", e.submit_port, submit.app(self), None),
+            ("release", e.release_port, release.app(self, self._release_page()), None),
+        ]
         self.servers = [
-            Server(
-                "peer",
-                (e.bind, e.peer_port),
-                peer.app(self),
-                server_context(cert, key, ca),
-                limits,
-            ),
-            Server(
-                "submit",
-                (e.bind, e.submit_port),
-                submit.app(self),
-                server_context(cert, key, None),
-                limits,
-            ),
-            Server(
-                "release",
-                (e.bind, e.release_port),
-                release.app(self, self._release_page()),
-                server_context(cert, key, None),
-                limits,
-            ),
+            Server(name, (e.bind, port), app, server_context(cert, key, trust), limits)
+            for name, port, app, trust in apps
         ]
         if self.is_controller:
             for warning in admin.bring_up_to_date(self.site):

@@ -349,23 +349,13 @@ def _decrypt_response(
     response: http.client.HTTPResponse,
     holders: list[Holder],
 ) -> Plaintext:
-    """Decrypt a sealed document as it arrives from a holder (the first chunk before
-    returning, so a wrong key is still an error the caller can answer)."""
-
-    def chunks() -> Generator[bytes]:
-        with response:
-            yield from decrypt_stream(response.read, key, job_id.encode())
-
-    stream = chunks()
-    try:
-        first = next(stream)
-    except IntegrityError:
-        stream.close()
-        raise Unauthorized("the shares given do not open this job") from None
+    """Decrypt a sealed document as it arrives from a holder."""
     size = int(response.headers.get(SIZE_HEADER, "-1"))
-    return Plaintext(
+    return _decrypting(
+        response,
+        key,
+        job_id,
         size,
-        itertools.chain([first], stream),
         lambda: delete_everywhere(node, job_id, "released", [h.node for h in holders]),
     )
 
@@ -435,14 +425,24 @@ def sealed_for_deliverer(
 
 
 def local_plaintext(node: MeshContext, job_id: str, key: bytes, holders: list[Any]) -> Plaintext:
-    """Decrypt our sealed copy. The first chunk is opened before returning, so a wrong
-    key is an error the caller can still answer properly."""
+    """Decrypt our sealed copy."""
     job = node.store.require(job_id)
     sealed = node.store.open_sealed(job_id)
+    return _decrypting(
+        sealed, key, job_id, job.size, lambda: delete_everywhere(node, job_id, "released")
+    )
+
+
+def _decrypting(
+    source: Any, key: bytes, job_id: str, size: int, finish: Callable[[], None]
+) -> Plaintext:
+    """`source` (a sealed file or a holder's answer: read and close) decrypted as it is
+    read. The first chunk is opened before returning, so a wrong key is an error the
+    caller can still answer properly."""
 
     def chunks() -> Generator[bytes]:
-        with sealed:
-            yield from decrypt_stream(sealed.read, key, job_id.encode())
+        with source:
+            yield from decrypt_stream(source.read, key, job_id.encode())
 
     stream = chunks()
     try:
@@ -450,11 +450,7 @@ def local_plaintext(node: MeshContext, job_id: str, key: bytes, holders: list[An
     except IntegrityError:
         stream.close()
         raise Unauthorized("the shares given do not open this job") from None
-    return Plaintext(
-        job.size,
-        itertools.chain([first], stream),
-        lambda: delete_everywhere(node, job_id, "released"),
-    )
+    return Plaintext(size, itertools.chain([first], stream), finish)
 
 
 def _remote_plaintext(
