@@ -50,6 +50,7 @@ from appliance.datadir import DataDir  # noqa: E402
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
 from appliance.jobs.release import make_command  # noqa: E402
 from appliance.mqtt import commands, topics  # noqa: E402
+from appliance.site import release_authority  # noqa: E402
 from appliance.site.state import open_site  # noqa: E402
 from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.mosquitto import SiteBroker, node_publisher, site_broker  # noqa: E402
@@ -122,7 +123,10 @@ class Rig:
         sessions.append(self.broker.process.pid)
         self.mesh.wait_directory()
         _, site = open_site(DataDir(self.mesh.nodes[0].data))
-        self.ca = site.ca
+        directory = site.directory()
+        self.signer = release_authority.unlock(
+            directory.doc, directory.site_id, self.mesh.recovery_key
+        )
         self.site_id = site.site_id
         self.holder_id = self.mesh.nodes[HOLDER].id
         self.topic = topics.node_topic(self.site_id, self.holder_id, topics.COMMAND)
@@ -164,7 +168,7 @@ class Rig:
 
     def via_mqtt(self) -> float:
         job_id = self.held_job()
-        signed = commands.release_command(self.ca, job_id, self.holder_id, PRINTER)
+        signed = commands.release_command(self.signer, job_id, self.holder_id, PRINTER)
         payload = commands.encode(signed)
         count = len(self.printer.arrivals)
         started = time.perf_counter()
@@ -175,7 +179,7 @@ class Rig:
 
     def via_https(self) -> float:
         job_id = self.held_job()
-        signed = make_command(self.ca, job_id, self.holder_id)
+        signed = make_command(self.signer, job_id, self.holder_id)
         count = len(self.printer.arrivals)
         started = time.perf_counter()
         self.mesh.client(HOLDER).release(job_id, {**signed, "printer": PRINTER})

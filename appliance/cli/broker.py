@@ -8,7 +8,15 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from appliance.cli.common import command, data_arg, data_dir, print_json, read_secret
+from appliance.cli.common import (
+    command,
+    data_arg,
+    data_dir,
+    key_file_arg,
+    print_json,
+    read_secret,
+    release_authority,
+)
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError, MeshprintError, NotFound
 from appliance.printers import registry
@@ -124,7 +132,14 @@ def cmd_broker_release(args: argparse.Namespace) -> None:
     if directory.node(target) is None:
         raise ConfigError(f"{target} is not a node of this site")
     signed = commands.release_command(
-        site.ca, args.job, target, args.printer, args.copies, args.sides, args.mono, args.reprint
+        release_authority(args, site),
+        args.job,
+        target,
+        args.printer,
+        args.copies,
+        args.sides,
+        args.mono,
+        args.reprint,
     )
     topic = topics.node_topic(site.site_id, target, topics.COMMAND)
     payload = commands.encode(signed)
@@ -193,6 +208,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sides", default="one-sided", choices=SIDES)
     p.add_argument("--mono", action="store_true")
     p.add_argument("--reprint", action="store_true")
+    key_file_arg(p)
     p.add_argument(
         "--print-only",
         action="store_true",

@@ -18,8 +18,10 @@ from appliance.cli.common import (
     client_for,
     command,
     data_dir,
+    key_file_arg,
     print_json,
     read_secret,
+    release_authority,
 )
 from appliance.cli.printers import printer_state
 from appliance.clients.models import DeliveryInfo
@@ -134,11 +136,9 @@ def cmd_release(args: argparse.Namespace) -> None:
     elif args.data:
         from appliance.jobs.release import make_command
 
-        data = data_dir(args)
-        if not data.is_controller:
-            raise ConfigError("an authorized release is signed on the site controller")
-        _, site = open_site(data)
-        request.update(make_command(site.ca, args.job, _node_at(site.directory(), args.node)))
+        _, site = open_site(data_dir(args))
+        signer = release_authority(args, site)
+        request.update(make_command(signer, args.job, _node_at(site.directory(), args.node)))
     else:
         raise ConfigError(
             "release as the owner (--user and --password-file) or as the "
@@ -298,8 +298,8 @@ def register(sub: Any) -> None:
         sub,
         "release",
         cmd_release,
-        "release a held job to a file: as its owner (--user), or as the admin on "
-        "the controller (--data) while two of its holders are up",
+        "release a held job to a file: as its owner (--user), or as the admin with the "
+        "recovery key (--data, --key-file) while two of its holders are up",
     )
     p.add_argument("job")
     client_args(p, data=False)
@@ -308,9 +308,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="the controller's data directory, for an authorized release (with --user: "
-        "a node's, to check who answers against its directory)",
+        help="a node's data directory: for an authorized release, with the recovery key "
+        "(--key-file); with --user, to check who answers against its directory",
     )
+    key_file_arg(p)
     p.add_argument("--printer", metavar="NAME", help="print it on this site printer")
     p.add_argument("--copies", type=int, help="with --printer (default: as sent, else 1)")
     p.add_argument(

@@ -20,7 +20,8 @@ from appliance.https.client import Client, PeerCheck
 from appliance.site.answering import MemberCache, gather, member_check
 from appliance.site.ca import SiteCA, load_cert
 from appliance.site.directory import Membership
-from appliance.site.state import open_site
+from appliance.site.release_authority import ReleaseAuthority, unlock
+from appliance.site.state import SiteState, open_site
 from appliance.site.tls import client_context
 
 READ_SIZE = 256 * 1024
@@ -50,6 +51,22 @@ def read_secret(
     if confirm and getpass.getpass(f"{what.capitalize()} again: ") != secret:
         raise ConfigError(f"the two {what}s differ")
     return secret
+
+
+def release_authority(args: argparse.Namespace, site: SiteState) -> ReleaseAuthority:
+    """The site's release authority, unlocked with the recovery key (`--key-file`'s first
+    line, or asked): it signs a password-less release command, then is forgotten."""
+    key = read_secret(args.key_file, "recovery key", flag="--key-file")
+    return unlock(site.directory().doc, site.site_id, key)
+
+
+def key_file_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="first line is the site's recovery key, which unlocks the release authority "
+        "(default: ask)",
+    )
 
 
 def client_for(

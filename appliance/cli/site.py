@@ -19,7 +19,7 @@ from appliance.errors import BadRequest, ConfigError
 from appliance.node import Node
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
-from appliance.site import admin
+from appliance.site import admin, release_authority
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
 from appliance.site.restore import restore_site
@@ -60,7 +60,10 @@ def cmd_site_restore(args: argparse.Namespace) -> None:
 
 def cmd_site_recovery_key(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-    _show_recovery_key(admin.new_recovery_key(site))
+    current = None
+    if release_authority.FIELD in site.directory().doc:
+        current = read_secret(args.key_file, "current recovery key", flag="--key-file")
+    _show_recovery_key(admin.new_recovery_key(site, current))
     print("  The previous recovery key no longer works.")
 
 
@@ -194,6 +197,9 @@ def register(sub: Any) -> None:
         "make a new recovery key (on the controller); the old one stops working",
     )
     data_arg(p)
+    p.add_argument(
+        "--key-file", metavar="FILE", help="first line is the current recovery key (default: ask)"
+    )
 
     p = command(sub, "invite", cmd_invite, "print a one-time join token for a new node")
     data_arg(p)

@@ -75,6 +75,11 @@ class LocalMesh:
         paths = [n.data / "tls" / "ca.pem" for n in self.nodes]
         return next((p for p in paths if p.exists()), paths[0])
 
+    @property
+    def recovery_key_file(self) -> Path:
+        """Where `create` keeps the recovery key, for commands that take --key-file."""
+        return self.root / ".recovery-key"
+
     def add_node(self) -> LocalNode:
         """One more node slot (its data directory is made by `cli`, e.g. `site restore`)."""
         node = LocalNode(len(self.nodes), self.root / f"node{len(self.nodes)}")
@@ -106,6 +111,8 @@ class LocalMesh:
             "site", "create", "--data", str(first.data), "--name", self.name, "--host", HOST
         )
         self.recovery_key = created.stdout.split("Recovery key: ", 1)[1].split()[0]
+        self.recovery_key_file.write_text(self.recovery_key + "\n")
+        self.recovery_key_file.chmod(0o600)
         self.start(0)
         for node in self.nodes[1:]:
             token = self.cli("invite", "--data", str(first.data)).stdout.strip()

@@ -55,7 +55,8 @@ from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import delete_everywhere, served_to
 from appliance.mesh.placement import USER_X
 from appliance.printoptions import clean_options
-from appliance.site.ca import SiteCA
+from appliance.site import release_authority
+from appliance.site.release_authority import Signer
 from appliance.site.state import SiteState
 from appliance.store.jobs import Holder, check_job_id, holders_from_list
 
@@ -214,9 +215,10 @@ def release_with_share(node: MeshContext, job: FoundJob, share_x: int, share: by
 
 
 def make_command(
-    ca: SiteCA, job_id: str, node: str, ttl: int = COMMAND_TTL, **extra: Any
+    signer: Signer, job_id: str, node: str, ttl: int = COMMAND_TTL, **extra: Any
 ) -> dict[str, str]:
-    """A release command signed with the CA key: only the controller can make one. It
+    """A release command signed by the site's release authority (unlocked with the
+    recovery key: `site.release_authority.unlock`; on a site without one yet, the CA). It
     names the `node` that delivers the job: only that node may gather the two shares
     (and, holding no copy, the sealed document) it needs. `extra` fields (a print
     request) are signed with it."""
@@ -234,7 +236,7 @@ def make_command(
             "expires_at": now + ttl,
         }
     ).encode()
-    return {"command": b64(raw), "signature": b64(ca.sign(raw))}
+    return {"command": b64(raw), "signature": b64(signer.sign(raw))}
 
 
 def check_command(node: MeshContext, signed: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +249,7 @@ def check_command(node: MeshContext, signed: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("not an object")
     except (KeyError, ValueError, TypeError):
         raise BadRequest("release command is malformed") from None
-    node.site.ca.verify(raw, signature)
+    release_authority.verify(node.directory().doc, node.site.ca, raw, signature)
     if command.get("type") != "release" or not isinstance(command.get("release_id"), str):
         raise Forbidden("not a release command")
     if not isinstance(command.get("node"), str):

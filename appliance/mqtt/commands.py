@@ -20,7 +20,7 @@ from appliance.jobs import deliver, release
 from appliance.jobs.context import JobsContext
 from appliance.jobs.deliver import check_release_id, print_options
 from appliance.printoptions import SIDES
-from appliance.site.ca import SiteCA
+from appliance.site.release_authority import Signer
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import check_job_id
 
@@ -28,7 +28,7 @@ MAX_COMMAND_BYTES = 16 * 1024
 
 
 def release_command(
-    ca: SiteCA,
+    signer: Signer,
     job_id: str,
     node_id: str,
     printer: str,
@@ -48,7 +48,7 @@ def release_command(
         "mono": mono,
         "reprint": reprint,
     }
-    return release.make_command(ca, job_id, node_id, ttl, print=request)
+    return release.make_command(signer, job_id, node_id, ttl, print=request)
 
 
 def encode(signed: dict[str, str]) -> bytes:

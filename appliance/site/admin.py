@@ -15,7 +15,7 @@ from appliance.crypto.password_policy import check_password
 from appliance.crypto.userkeys import b64, create_user_key
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
-from appliance.site import recovery
+from appliance.site import recovery, release_authority
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory, NodeRecord, check_user_name
 from appliance.site.state import SiteState
@@ -122,12 +122,23 @@ def set_address(site: SiteState, node_id: str, address: dict[str, Any]) -> Direc
     return site.edit(change)
 
 
-def new_recovery_key(site: SiteState) -> str:
-    """Seal the site authority under a new recovery key (the old one stops working);
-    the key, to show once."""
+def new_recovery_key(site: SiteState, current: str | None) -> str:
+    """Seal the site authority and the release authority under a new recovery key (the
+    old one stops working); the key, to show once. The release authority is opened with
+    the `current` key; a site without one gets its first (then `current` may be None)."""
+    doc = site.directory().doc
+    if release_authority.FIELD in doc:
+        if current is None:
+            raise ConfigError("give the current recovery key: it unlocks the release authority")
+        authority = release_authority.unlock(doc, site.site_id, current)
+    else:
+        authority = release_authority.ReleaseAuthority.create()
     key = recovery.new_recovery_key()
-    sealed = recovery.seal_authority(site.ca, site.site_id, key)
-    site.edit(lambda doc: doc.__setitem__("recovery", sealed))
+    sealed = {
+        "recovery": recovery.seal_authority(site.ca, site.site_id, key),
+        release_authority.FIELD: release_authority.entry_for(authority, site.site_id, key),
+    }
+    site.edit(lambda doc: doc.update(sealed))
     return key
 
 
@@ -139,10 +150,11 @@ def bring_up_to_date(site: SiteState) -> list[str]:
     if directory.membership() is None:
         site.edit(lambda doc: None)  # the next version carries the member list
     warnings = []
-    if "recovery" not in directory.doc:
+    if "recovery" not in directory.doc or release_authority.FIELD not in directory.doc:
         warnings.append(
-            "this site has no recovery key, so it cannot be restored if this controller is "
-            "lost: run 'meshprint site recovery-key' and keep the key it prints"
+            "this site has no recovery key and release authority yet, so it cannot be "
+            "restored if this controller is lost and its CA key still signs release "
+            "commands: run 'meshprint site recovery-key' and keep the key it prints"
         )
     return warnings
 

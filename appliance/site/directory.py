@@ -177,10 +177,10 @@ class Directory(MemberView):
         site_id: str,
         name: str,
         controller: NodeRecord,
-        recovery: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> Directory:
-        """Version 1, with `recovery` (the authority sealed under the recovery key,
-        `appliance.site.recovery`) when given."""
+        """Version 1, with the `extra` top-level entries (what `site create` seals under
+        the recovery key: `appliance.site.recovery`, `appliance.site.release_authority`)."""
         doc: dict[str, Any] = {
             "site_id": site_id,
             "name": name,
@@ -193,8 +193,7 @@ class Directory(MemberView):
             "revoked": [],
             "settings": SiteSettings().to_dict(),
         }
-        if recovery is not None:
-            doc["recovery"] = recovery
+        doc.update(extra or {})
         return cls._seal(doc, ca)
 
     def edited(self, ca: SiteCA, change: Callable[[dict[str, Any]], None]) -> Directory:

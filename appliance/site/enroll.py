@@ -18,6 +18,7 @@ from appliance.crypto.userkeys import unb64
 from appliance.datadir import DataDir, Identity
 from appliance.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
 from appliance.https.client import Client
+from appliance.site import release_authority
 from appliance.site.ca import (
     SiteCA,
     cert_pem,
@@ -70,9 +71,14 @@ def create_site(data: DataDir, name: str, host: str | None = None) -> NewSite:
     site_id = "s" + secrets.token_hex(8)
     record = make_controller(data, ca, host)
     recovery_key = new_recovery_key()
-    recovery = seal_authority(ca, site_id, recovery_key)
+    sealed = {
+        "recovery": seal_authority(ca, site_id, recovery_key),
+        release_authority.FIELD: release_authority.entry_for(
+            release_authority.ReleaseAuthority.create(), site_id, recovery_key
+        ),
+    }
     SiteState(Database(data.db), ca, site_id).initialise(
-        Directory.create(ca, site_id, name, record, recovery)
+        Directory.create(ca, site_id, name, record, sealed)
     )
     identity = Identity(record.id, site_id, "super")
     data.write_identity(identity)

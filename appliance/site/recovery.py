@@ -75,19 +75,33 @@ def check_proof(entry: Any, shown: str) -> None:
         raise Unauthorized("that is not this site's recovery key")
 
 
+def seal(recovery_key: str, site_id: str, secret: bytes, bound_to: bytes) -> dict[str, str]:
+    """`secret` sealed under the recovery key for this site; `bound_to` (what it belongs
+    to, e.g. the CA's fingerprint) must be given again to open it."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    sealed = _aead(recovery_key, salt, site_id).encrypt(nonce, secret, bound_to)
+    return {"salt": b64(salt), "nonce": b64(nonce), "sealed": b64(sealed)}
+
+
+def unseal(entry: Any, recovery_key: str, site_id: str, bound_to: bytes) -> bytes:
+    """What `seal` sealed; Unauthorized when the key does not open it."""
+    try:
+        salt, nonce, sealed = (unb64(str(entry[k])) for k in ("salt", "nonce", "sealed"))
+    except (KeyError, ValueError, TypeError):
+        raise Forbidden("the site's sealed copy is damaged") from None
+    try:
+        return _aead(recovery_key, salt, site_id).decrypt(nonce, sealed, bound_to)
+    except InvalidTag:
+        raise Unauthorized("this recovery key does not open this site's recovery copy") from None
+
+
 def seal_authority(ca: SiteCA, site_id: str, recovery_key: str) -> dict[str, str]:
     """The CA key sealed under the recovery key, bound to this site and CA, as the
     directory's `recovery` entry."""
     if ca.key is None:
         raise Forbidden("only the site controller holds the site authority")
-    salt, nonce = os.urandom(16), os.urandom(12)
-    sealed = _aead(recovery_key, salt, site_id).encrypt(
-        nonce, key_pem(ca.key), ca.fingerprint.encode()
-    )
     return {
-        "salt": b64(salt),
-        "nonce": b64(nonce),
-        "sealed": b64(sealed),
+        **seal(recovery_key, site_id, key_pem(ca.key), ca.fingerprint.encode()),
         "ca": ca.fingerprint,
         "proof_hash": sha256_hex(proof(recovery_key).encode()),
     }
@@ -103,13 +117,7 @@ def open_authority(entry: Any, ca: SiteCA, site_id: str, recovery_key: str) -> S
         )
     if entry.get("ca") != ca.fingerprint:
         raise Forbidden("the recovery copy belongs to another site CA")
-    try:
-        salt, nonce, sealed = (unb64(str(entry[k])) for k in ("salt", "nonce", "sealed"))
-        pem = _aead(recovery_key, salt, site_id).decrypt(nonce, sealed, ca.fingerprint.encode())
-    except (KeyError, ValueError):
-        raise Forbidden("the site's recovery copy is damaged") from None
-    except InvalidTag:
-        raise Unauthorized("this recovery key does not open this site's recovery copy") from None
+    pem = unseal(entry, recovery_key, site_id, ca.fingerprint.encode())
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != ca.public_key:
         raise Forbidden("the recovery copy does not hold this site's CA key")

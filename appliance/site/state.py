@@ -11,6 +11,7 @@ from typing import Any
 
 from appliance.datadir import DataDir
 from appliance.errors import Forbidden, Gone, Unauthorized
+from appliance.site import release_authority
 from appliance.site.ca import SiteCA, load_cert, load_key, sha256_hex
 from appliance.site.directory import Directory
 from appliance.store.db import Database
@@ -45,6 +46,8 @@ class SiteState:
     def adopt(self, raw: bytes, signature: bytes) -> bool:
         """Store a directory from a peer when it verifies and is newer. True if adopted."""
         incoming = Directory.verify(raw, signature, self.ca, self.site_id)
+        if self.db.query("SELECT 1 FROM directory WHERE id=1"):
+            release_authority.check_kept(self.directory().doc, incoming.doc)
         with self.db.transaction() as conn:
             row = conn.execute("SELECT version FROM directory WHERE id=1").fetchone()
             if row is not None and row["version"] >= incoming.version:

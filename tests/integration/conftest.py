@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 
 from appliance.clients.peer import PeerClient
+from appliance.datadir import DataDir
 from appliance.devtools.localmesh import LocalMesh
 from appliance.errors import RemoteError
 from appliance.https.client import Client
+from appliance.site import release_authority
+from appliance.site.release_authority import ReleaseAuthority
+from appliance.site.state import open_site
 from appliance.site.tls import peer_client_context
 
 PASSWORDS = {"alice": "velvet-orbit-71", "bob": "quiet-harbor-22"}
@@ -96,6 +100,11 @@ class Site:
         node = self.mesh.nodes[target]
         http = Client("127.0.0.1", node.peer_port, context, server_name=node.id, timeout=timeout)
         return PeerClient(http)
+
+    def release_signer(self) -> ReleaseAuthority:
+        """The site's release authority, unlocked with the recovery key (as an admin does)."""
+        directory = open_site(DataDir(self.mesh.nodes[1].data))[1].directory()
+        return release_authority.unlock(directory.doc, directory.site_id, self.mesh.recovery_key)
 
     def held_on(self, job_id: str) -> list[int]:
         """Indexes of the nodes whose data directory has a sealed copy of the job."""

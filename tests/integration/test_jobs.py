@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from appliance.crypto import shamir
 from appliance.crypto.stream import decrypt_stream
 from appliance.https.auth import basic_header
 from appliance.jobs.release import make_command
+from appliance.site import recovery
 from appliance.site.ca import SiteCA, load_cert, load_key
 from tests.integration.conftest import PASSWORDS, Site, random_bytes, wait_for
 
@@ -114,21 +116,24 @@ def test_authorized_release_needs_no_password_and_cannot_be_replayed(site4: Site
     data = random_bytes(MB)
     receipt = site4.submit(0, data)
     wait_for(lambda: copies(site4, receipt["id"]) == 3)
-    controller = site4.mesh.nodes[0].data / "tls"
-    ca = SiteCA(load_cert(controller / "ca.pem"), load_key(controller / "ca.key"))
     outsider = next(n.index for n in site4.mesh.nodes if n.id not in receipt["holders"])
-    command = make_command(ca, receipt["id"], site4.mesh.nodes[outsider].id)
+    command = make_command(site4.release_signer(), receipt["id"], site4.mesh.nodes[outsider].id)
     client = site4.mesh.client(outsider)
     with client.release_document(receipt["id"], command=command) as response:
         assert response.read() == data
     wait_for(lambda: copies(site4, receipt["id"]) == 0)
     assert site4.error(client.release_document, receipt["id"], command=command).status == 409
 
-    # A command signed by anyone but the controller is refused and changes nothing.
+    # A command signed by anyone but the release authority is refused and changes nothing:
+    # a made-up CA, and the site's own CA key as the controller's disk holds it (a stolen
+    # appliance).
     other = site4.submit(0, b"stay held")
-    forged = make_command(SiteCA.create("evil"), other["id"], site4.mesh.nodes[outsider].id)
-    err = site4.error(client.release_document, other["id"], command=forged)
-    assert err.status == 403
+    controller = site4.mesh.nodes[0].data / "tls"
+    stolen = SiteCA(load_cert(controller / "ca.pem"), load_key(controller / "ca.key"))
+    for signer in (SiteCA.create("evil"), stolen):
+        forged = make_command(signer, other["id"], site4.mesh.nodes[outsider].id)
+        err = site4.error(client.release_document, other["id"], command=forged)
+        assert err.status == 403
     assert other["id"] in {j["id"] for j in site4.jobs(0)}
 
 
@@ -136,18 +141,20 @@ def test_authorized_release_with_the_cli(site4: Site, tmp_path: Path) -> None:
     receipt = site4.submit(1, b"printed by the admin")
     out = tmp_path / "out.bin"
     node0 = site4.mesh.nodes[0]
-    result = site4.mesh.cli(
-        "release",
-        receipt["id"],
-        "--node",
-        node0.release,
-        "--ca",
-        str(site4.mesh.ca),
-        "--data",
-        str(node0.data),
-        "--to",
-        str(out),
-    )
+    wrong = tmp_path / "wrong-key"
+    wrong.write_text(recovery.new_recovery_key() + "\n")
+
+    def release(key_file: Path) -> Any:
+        return site4.mesh.cli(
+            "release", receipt["id"], "--node", node0.release, "--ca", str(site4.mesh.ca),
+            "--data", str(node0.data), "--key-file", str(key_file), "--to", str(out),
+            check=False,
+        )  # fmt: skip
+
+    refused = release(wrong)
+    assert refused.returncode == 1 and "recovery key" in refused.stderr
+    assert not out.exists() and receipt["id"] in {j["id"] for j in site4.jobs(1)}
+    result = release(site4.mesh.recovery_key_file)
     assert out.read_bytes() == b"printed by the admin", result.stderr
 
 

@@ -19,6 +19,7 @@ from appliance.devtools.localmesh import HOST
 from appliance.errors import MeshprintError, RemoteError
 from appliance.mqtt import commands, topics
 from appliance.site.ca import SiteCA, cert_pem, key_pem, load_cert, load_key, new_key
+from appliance.site.release_authority import Signer
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.mosquitto import (
     SiteBroker,
@@ -82,11 +83,15 @@ def command(
     job_id: str,
     index: int,
     printer: VirtualPrinter,
-    ca: SiteCA | None = None,
+    signer: Signer | None = None,
     **kw: Any,
 ) -> bytes:
     signed = commands.release_command(
-        ca or controller_ca(site), job_id, site.mesh.nodes[index].id, f"p{printer.port}", **kw
+        signer or site.release_signer(),
+        job_id,
+        site.mesh.nodes[index].id,
+        f"p{printer.port}",
+        **kw,
     )
     return commands.encode(signed)
 
@@ -113,8 +118,9 @@ def settled(site: Site, index: int, rid: str, timeout: float = 60) -> dict[str, 
     return result
 
 
-def log_has(site: Site, index: int, text: str, timeout: float = 20) -> None:
-    wait_for(lambda: text in site.mesh.nodes[index].log.read_text(errors="replace"), timeout)
+def log_has(site: Site, index: int, text: str, timeout: float = 20, count: int = 1) -> None:
+    log = site.mesh.nodes[index].log
+    wait_for(lambda: log.read_text(errors="replace").count(text) >= count, timeout)
 
 
 def printed_jobs(printer: VirtualPrinter) -> set[str]:
@@ -206,7 +212,8 @@ def test_forged_replayed_and_unknown_commands_print_nothing(
     with pytest.raises(MeshprintError, match="Not authorized"):
         publish(msite, broker, 1, cmd_topic(msite, 2), command(msite, job_id, 2, printer))
 
-    forged = command(msite, job_id, 2, printer, ca=SiteCA.create("intruder"))
+    forged = command(msite, job_id, 2, printer, signer=SiteCA.create("intruder"))
+    stolen = command(msite, job_id, 2, printer, signer=controller_ca(msite))  # its disk's
     signed = json.loads(command(msite, job_id, 2, printer))
     inner = json.loads(base64.b64decode(signed["command"]))
     inner["print"]["copies"] = 50  # changed after signing
@@ -214,16 +221,17 @@ def test_forged_replayed_and_unknown_commands_print_nothing(
     tampered = json.dumps(signed).encode()
     expired = command(msite, job_id, 2, printer, ttl=-1)
     unknown = command(msite, "j" + "0" * 24, 2, printer)
-    for payload in (forged, tampered, expired, unknown, b"not json"):
+    for payload in (forged, stolen, tampered, expired, unknown, b"not json"):
         publish(msite, broker, 0, cmd_topic(msite, 2), payload)
-    log_has(msite, 2, "release command refused: signature is not the site controller's")
+    refused = "release command refused: the release command is not signed by the site's"
+    log_has(msite, 2, refused, count=2)
     log_has(msite, 2, "release command refused: release command has expired")
     log_has(msite, 2, f"release command refused: you have no job j{'0' * 24}")
     log_has(msite, 2, "release command refused: release command is not JSON")
     msite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print")
     down = commands.encode(
         commands.release_command(
-            controller_ca(msite), job_id, msite.mesh.nodes[2].id, "nobody-home"
+            msite.release_signer(), job_id, msite.mesh.nodes[2].id, "nobody-home"
         )
     )
     publish(msite, broker, 0, cmd_topic(msite, 2), down)
@@ -330,13 +338,25 @@ def test_broker_release_command_line(
     job_id = held_job(msite, 2)
     data = str(msite.mesh.nodes[0].data)
     name = f"p{printer.port}"
+    key = str(msite.mesh.recovery_key_file)
     shown = json.loads(
         msite.mesh.cli(
-            "broker", "release", job_id, "--data", data, "--printer", name, "--print-only"
+            "broker",
+            "release",
+            job_id,
+            "--data",
+            data,
+            "--printer",
+            name,
+            "--print-only",
+            "--key-file",
+            key,
         ).stdout
     )
     assert shown["topic"].endswith("/cmd") and "signature" in json.loads(shown["payload"])
-    out = msite.mesh.cli("broker", "release", job_id, "--data", data, "--printer", name).stdout
+    out = msite.mesh.cli(
+        "broker", "release", job_id, "--data", data, "--printer", name, "--key-file", key
+    ).stdout
     assert "published to" in out
     wait_for(lambda: msite.held_on(job_id) == [], timeout=60)
     assert printed_jobs(printer) == {"1"}

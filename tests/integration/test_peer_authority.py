@@ -18,7 +18,6 @@ import pytest
 from appliance.errors import Conflict, Forbidden, RemoteError, Unauthorized
 from appliance.jobs.release import make_command
 from appliance.mesh.replicate import encode_meta
-from appliance.site.ca import SiteCA, load_cert, load_key
 from tests.integration.conftest import PASSWORDS, Site, random_bytes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -31,11 +30,6 @@ def _refused(call: Callable[..., Any], *args: Any, kind: type[Exception] = Forbi
         if hasattr(result, "read"):  # a streamed answer must not even start
             result.read()
     assert isinstance(info.value, kind), f"{call.__name__}: {info.value!r}"
-
-
-def _ca(site: Site) -> SiteCA:
-    tls = site.mesh.nodes[0].data / "tls"
-    return SiteCA(load_cert(tls / "ca.pem"), load_key(tls / "ca.key"))
 
 
 def _row(site: Site, index: int, job_id: str) -> tuple[str, int, int, bytes] | None:
@@ -69,7 +63,7 @@ def test_a_non_holder_member_gets_no_share_copy_or_plaintext(site4: Site) -> Non
     info = site4.peer(outsider, holders[0]).job(job_id)  # metadata only: that is allowed
     points = {str(node): int(x) for node, x in info["holders_x"]}
     version = before[holders[0]][1]
-    ca = _ca(site4)
+    ca = site4.release_signer()
 
     for target in holders:
         peer = site4.peer(outsider, target)
@@ -153,7 +147,7 @@ def test_a_holder_cannot_make_a_repair_the_others_do_not_agree_with(site4: Site)
     swapped = [[ids[h1], x[ids[h1]]], [ids[h2], x[ids[h2]]], [ids[spare], 9]]
     _refused(helper.set_holders, job_id, swapped, version + 1)
     # A command for h1 gets h1 its second share, once; one for another node gets nothing.
-    ca = _ca(site4)
+    ca = site4.release_signer()
     _refused(helper.share, job_id, make_command(ca, job_id, ids[spare]))
     assert _snapshot(site4, job_id) == before
 

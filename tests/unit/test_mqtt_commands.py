@@ -25,6 +25,9 @@ def node(ca: SiteCA, db: Database, store: JobStore) -> Any:
     return SimpleNamespace(
         id="n1",
         site=SimpleNamespace(ca=ca),
+        directory=lambda: SimpleNamespace(
+            doc={}
+        ),  # a site without a release authority: the CA signs
         store=store,
         db=db,
         deliveries=DeliveryLog(db),
