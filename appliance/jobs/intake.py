@@ -41,12 +41,12 @@ from appliance.jobs.options import from_query
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
-from appliance.mesh.placement import USER_X, choose_holders
+from appliance.mesh.placement import USER_X, choose_holders, share_points
 from appliance.mesh.replicate import ReplicaUpload, Upload
 from appliance.printoptions import clean_options
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory
-from appliance.store.jobs import Holder, Job, new_job_id
+from appliance.store.jobs import Job, new_job_id
 from appliance.store.submissions import KeyTaken, Submission, SubmissionKey
 
 log = logging.getLogger(__name__)
@@ -127,9 +127,7 @@ def ingest(
     me = directory.node(node.id)
     assert me is not None
     live_peers = [n for n in node.peers.live() if n.id != node.id and n.reachable]
-    holders = [
-        Holder(n.id, x) for x, n in enumerate(choose_holders(job_id, me, live_peers), start=1)
-    ]
+    holders = share_points(choose_holders(job_id, me, live_peers))
     first = body.read(CHUNK_SIZE)  # also tells what the document is when unsaid
     document_format = clean_format(content_type)
     if document_format == OCTET_STREAM:

@@ -1,7 +1,8 @@
 """Where a job's copies go: three distinct live nodes, super nodes first, then distinct
 machines, then rendezvous hashing on (job, node) so jobs spread evenly and every node
-computes the same order. And where its key shares go: each holder has its own Shamir
-point (1, 2, 3, …; repair adds more), the owner has USER_X.
+computes the same order. And where its key shares go: each holder's share is at its
+member point (`NodeRecord.point`, fixed for life), so whatever repair does, a node only
+ever gets the one share of a job that is at its point; the owner has USER_X.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import hashlib
 from collections.abc import Iterable
 
 from appliance.site.directory import NodeRecord
+from appliance.store.jobs import Holder
 
 COPIES = 3
-USER_X = 255  # Shamir point of the user's share; holders use 1, 2, 3, … (repair adds more)
+USER_X = 255  # Shamir point of the user's share; holders use their member points
 
 
 def _score(job_id: str, node_id: str) -> int:
@@ -33,3 +35,25 @@ def choose_holders(
         pool.sort(key=lambda n: (n.role != "super", n.machine_id in machines))
         chosen.append(pool.pop(0))
     return chosen
+
+
+def share_points(chosen: list[NodeRecord]) -> list[Holder]:
+    """The chosen holders at their member points (at 1, 2, 3 in order while one of them
+    has no point yet: a site from before member points, until its controller starts)."""
+    pointed = [Holder(n.id, n.point) for n in chosen if n.point is not None]
+    if len(pointed) == len(chosen):
+        return pointed
+    return [Holder(n.id, x) for x, n in enumerate(chosen, start=1)]
+
+
+def point_for(record: NodeRecord, holders: list[Holder]) -> int | None:
+    """The share point a node takes a job's copy at: the point it is listed at when it is
+    on the job's list already (a copy it lost: the same share again), else its member
+    point unless another holder has that point (a job from before member points); None
+    when it cannot take the job."""
+    listed = next((h.x for h in holders if h.node == record.id), None)
+    if listed is not None:
+        return listed
+    if record.point is None or any(h.x == record.point for h in holders):
+        return None
+    return record.point

@@ -5,9 +5,11 @@ or that is up but says it has no copy (`holders.reported_missing`), is replaced.
 holder with the smallest node id coordinates (C), so two nodes never repair the same job
 at once; a second live holder (H2) helps. Masked resharing (`appliance.crypto.shamir`):
 
-1. C picks the new holder N, a fresh Shamir point and a random mask, and registers the
-   repair with H2 (`register`). H2 checks it agrees: C is a holder, the holder lists
-   match, every holder C calls lost is lost by H2's own observation, N holds no copy.
+1. C picks the new holder N and a random mask, and registers the repair with H2
+   (`register`). N's share is at N's own member point (`placement.point_for`: the point
+   it is listed at if it lost its copy), so N only ever gets the one share of the job
+   that is its own. H2 checks it agrees: C is a holder, the holder lists match, every
+   holder C calls lost is lost by H2's own observation, N holds no copy, N's point.
 2. C streams the sealed document to N with its own masked part of N's share.
 3. N pulls H2's masked part straight from H2 with its own certificate (`part_for`: only
    the registered N gets it, once), sums the two parts into its share and keeps the job.
@@ -32,7 +34,7 @@ from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Forbidden, MeshprintError, Unavailable
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders, gone_holders, is_lost, reported_missing
-from appliance.mesh.placement import COPIES, USER_X, choose_holders
+from appliance.mesh.placement import COPIES, choose_holders, point_for
 from appliance.mesh.replicate import encode_meta
 from appliance.store.jobs import Holder, Job
 
@@ -81,17 +83,21 @@ def repair_job(node: MeshContext, job: Job) -> bool:
         return False
     kept = {h.node for h in keep}
     listed = {h.node for h in job.holders}
-    candidates = [n for n in node.peers.live() if n.id not in kept and n.reachable]
-    # Prefer a node not on the list; a listed one without a copy may take it back.
+    candidates = [
+        n
+        for n in node.peers.live()
+        if n.id not in kept and n.reachable and point_for(n, job.holders) is not None
+    ]
+    # Prefer a node not on the list; a listed one without a copy may take it back (at
+    # its own point: the share it had).
     candidates = [n for n in candidates if n.id not in listed] or candidates
     me = node.directory().node(node.id)
     if not candidates or me is None:
         return False
     new = choose_holders(job.id, me, candidates, count=2)[1]
     other = next(h for h in live if h.node != node.id)
-    new_x = max(h.x for h in job.holders) + 1
-    if new_x >= USER_X:
-        raise MeshprintError("no Shamir points left for this job")
+    new_x = point_for(new, job.holders)
+    assert new_x is not None
     mask = shamir.new_mask(len(job.share))
     node.peers.client(other.node).register_repair(
         job.id,
@@ -150,10 +156,12 @@ def register(node: MeshContext, job: Job, caller: str, request: dict[str, Any]) 
     keep = [h for h in job.holders if h not in lost]
     if len(keep) >= COPIES:
         raise Forbidden("the job has enough copies")
-    if new in {h.node for h in keep} or new not in node.directory().nodes:
+    record = node.directory().node(new)
+    if new in {h.node for h in keep} or record is None:
         raise Forbidden("the new holder must be a member that holds no copy")
-    if any(h.x >= new_x for h in job.holders) or new_x >= USER_X:
-        raise Forbidden("the new share point must be a fresh one")
+    if new_x != point_for(record, job.holders):
+        # Anything else could give a node a second share of this job.
+        raise Forbidden("the new holder takes its copy at its own member point only")
     future = [*keep, Holder(new, new_x)]
     disputed = [h.node for h in lost if not is_lost(node, job, h, future)]
     if disputed:

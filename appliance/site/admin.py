@@ -17,7 +17,7 @@ from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
 from appliance.site import recovery, release_authority
 from appliance.site.ca import sha256_hex
-from appliance.site.directory import Directory, NodeRecord, check_user_name
+from appliance.site.directory import Directory, NodeRecord, check_user_name, give_point
 from appliance.site.state import SiteState
 from appliance.site.tokens import JoinToken
 
@@ -144,11 +144,17 @@ def new_recovery_key(site: SiteState, current: str | None) -> str:
 
 def bring_up_to_date(site: SiteState) -> list[str]:
     """On the controller at start: sign a directory made by an older version again so it
-    carries what this version's members and clients expect (the member list); what the
-    administrator must do about the rest, as warnings."""
+    carries what this version's members and clients expect (the member list, member
+    points); what the administrator must do about the rest, as warnings."""
     directory = site.directory()
-    if directory.membership() is None:
-        site.edit(lambda doc: None)  # the next version carries the member list
+    unpointed = sorted(n.id for n in directory.nodes.values() if n.point is None)
+    if directory.membership() is None or unpointed:
+
+        def update(doc: dict[str, Any]) -> None:
+            for node_id in unpointed:  # members from before member points get theirs
+                give_point(doc, doc["nodes"][node_id])
+
+        site.edit(update)  # the next version also carries the member list
     warnings = []
     if "recovery" not in directory.doc or release_authority.FIELD not in directory.doc:
         warnings.append(

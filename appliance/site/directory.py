@@ -23,11 +23,30 @@ from typing import Any
 from appliance.clients.models import SignedDirectory
 from appliance.config import SiteSettings
 from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import BadRequest, Forbidden
+from appliance.errors import BadRequest, Conflict, Forbidden
 from appliance.site.ca import SiteCA
 
 NAME_RE = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 ROLES = ("super", "edge")
+
+
+MAX_POINT = 254  # 255 is the owner's share (USER_X)
+
+
+def next_point(doc: dict[str, Any]) -> int:
+    """The member point for a member added to `doc` now: above every point a member ever
+    had (`doc["next_point"]` remembers removed ones), so none is ever given twice."""
+    used = [n.get("point") or 0 for n in doc["nodes"].values()]
+    point = max([int(doc.get("next_point", 1)), *(p + 1 for p in used)])
+    if point > MAX_POINT:
+        raise Conflict(f"this site has given out all {MAX_POINT} member points")
+    return point
+
+
+def give_point(doc: dict[str, Any], record: dict[str, Any]) -> None:
+    """Give the member `record` (in `doc["nodes"]`) the next point."""
+    record["point"] = next_point(doc)
+    doc["next_point"] = record["point"] + 1
 
 
 def check_user_name(name: str) -> str:
@@ -50,6 +69,10 @@ class NodeRecord:
     peer_port: int | None = None
     submit_port: int | None = None
     release_port: int | None = None
+    # This member's Shamir point: every share it ever holds of any job is at this point,
+    # so no repair can give it a second share of one job. Fixed for life (never reused);
+    # None on records made before there were member points (until the controller starts).
+    point: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
@@ -187,7 +210,8 @@ class Directory(MemberView):
             "version": 1,
             "issued_at": time.time(),
             "controller": controller.id,
-            "nodes": {controller.id: controller.__dict__},
+            "nodes": {controller.id: {**controller.__dict__, "point": 1}},
+            "next_point": 2,
             "users": {},
             "printers": {},
             "revoked": [],
@@ -204,6 +228,24 @@ class Directory(MemberView):
         doc["version"] = self.version + 1
         doc["issued_at"] = time.time()
         return self._seal(doc, ca)
+
+    def check_follows(self, previous: Directory) -> None:
+        """Forbidden unless this version keeps what a member's record may never change
+        (its certificate serial and its member point) and gives no point twice: so the
+        CA key alone cannot hand a member a second share point or another identity."""
+        points = [n.point for n in self.nodes.values() if n.point is not None]
+        if len(points) != len(set(points)):
+            raise Forbidden("this directory version gives one member point to two members")
+        for node_id, before in previous.nodes.items():
+            after = self.node(node_id)
+            if after is None:
+                continue
+            if after.cert_serial != before.cert_serial or (
+                before.point is not None and after.point != before.point
+            ):
+                raise Forbidden(
+                    f"this directory version changes member {node_id}'s certificate or point"
+                )
 
     def membership(self) -> Membership | None:
         """This version's signed member list (None in versions made before there was one;

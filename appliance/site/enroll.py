@@ -29,7 +29,7 @@ from appliance.site.ca import (
     serial_hex,
     write_private,
 )
-from appliance.site.directory import ROLES, Directory, NodeRecord
+from appliance.site.directory import ROLES, Directory, NodeRecord, give_point
 from appliance.site.recovery import new_recovery_key, seal_authority
 from appliance.site.state import SiteState
 from appliance.site.tls import client_context, unverified_context
@@ -212,6 +212,7 @@ def admit(site: SiteState, data: dict[str, Any]) -> dict[str, Any]:
             "cert_serial": serial_hex(cert),
             "machine_id": machine_id,
         }
+        give_point(doc, doc["nodes"][node_id])
 
     directory = site.edit(add)
     return {

@@ -28,7 +28,7 @@ from appliance.errors import BadRequest, ConfigError, MeshprintError
 from appliance.https.client import Client
 from appliance.site import recovery
 from appliance.site.ca import SiteCA
-from appliance.site.directory import Directory
+from appliance.site.directory import Directory, give_point
 from appliance.site.enroll import make_controller, split_host_port
 from appliance.site.state import SiteState
 from appliance.site.tls import unverified_context
@@ -54,10 +54,11 @@ def restore_site(
     lost = directory.controller_id
 
     def take_over(doc: dict[str, Any]) -> None:
+        doc["nodes"][record.id] = asdict(record)
+        give_point(doc, doc["nodes"][record.id])  # a new one: the lost one's stays used
         old = doc["nodes"].pop(lost, None)
         if old is not None:
             doc["revoked"] = sorted({*doc["revoked"], old["cert_serial"]})
-        doc["nodes"][record.id] = asdict(record)
         doc["controller"] = record.id
 
     restored = directory.edited(authority, take_over)

@@ -47,7 +47,9 @@ class SiteState:
         """Store a directory from a peer when it verifies and is newer. True if adopted."""
         incoming = Directory.verify(raw, signature, self.ca, self.site_id)
         if self.db.query("SELECT 1 FROM directory WHERE id=1"):
-            release_authority.check_kept(self.directory().doc, incoming.doc)
+            current = self.directory()
+            release_authority.check_kept(current.doc, incoming.doc)
+            incoming.check_follows(current)
         with self.db.transaction() as conn:
             row = conn.execute("SELECT version FROM directory WHERE id=1").fetchone()
             if row is not None and row["version"] >= incoming.version:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,15 +16,17 @@ from appliance.site.directory import Directory, NodeRecord, check_user_name
 
 from .conftest import SITE_ID
 
+EDGE = {
+    "id": "n-edge",
+    "name": "edge",
+    "role": "edge",
+    "cert_serial": "abc123",
+    "machine_id": "machine-b",
+}
+
 
 def add_edge(doc: dict[str, Any]) -> None:
-    doc["nodes"]["n-edge"] = {
-        "id": "n-edge",
-        "name": "edge",
-        "role": "edge",
-        "cert_serial": "abc123",
-        "machine_id": "machine-b",
-    }
+    doc["nodes"]["n-edge"] = dict(EDGE)
 
 
 def test_create_makes_version_one(directory: Directory, controller: NodeRecord) -> None:
@@ -30,8 +34,9 @@ def test_create_makes_version_one(directory: Directory, controller: NodeRecord) 
     assert directory.site_id == SITE_ID
     assert directory.name == "Test office"
     assert directory.controller_id == controller.id
-    assert directory.nodes == {controller.id: controller}
-    assert directory.node(controller.id) == controller
+    first = dataclasses.replace(controller, point=1)  # the first member point is its own
+    assert directory.nodes == {controller.id: first}
+    assert directory.node(controller.id) == first
     assert directory.node("n-missing") is None
     assert directory.users == []
     assert directory.revoked == set()
@@ -158,3 +163,35 @@ def test_check_user_name_refuses(name: str) -> None:
 def test_check_user_name_refuses_a_trailing_newline() -> None:
     with pytest.raises(BadRequest):
         check_user_name("alice\n")
+
+
+def test_member_points_are_never_given_twice(ca: SiteCA, directory: Directory) -> None:
+    from appliance.site.directory import give_point
+
+    def add(node_id: str) -> Callable[[dict[str, Any]], None]:
+        def change(doc: dict[str, Any]) -> None:
+            doc["nodes"][node_id] = {**EDGE, "id": node_id}
+            give_point(doc, doc["nodes"][node_id])
+
+        return change
+
+    v2 = directory.edited(ca, add("n-a"))
+    v3 = v2.edited(ca, lambda doc: doc["nodes"].pop("n-a"))  # removed: its point stays used
+    v4 = v3.edited(ca, add("n-b"))
+    points = {n.id: n.point for n in v4.nodes.values()}
+    assert points == {directory.controller_id: 1, "n-b": 3}
+    assert v2.node("n-a") is not None and v2.node("n-a").point == 2  # type: ignore[union-attr]
+
+
+def test_no_version_changes_a_members_point_or_certificate(
+    ca: SiteCA, directory: Directory
+) -> None:
+    me = directory.controller_id
+    for change in (
+        lambda doc: doc["nodes"][me].__setitem__("point", 7),
+        lambda doc: doc["nodes"][me].__setitem__("cert_serial", "f00"),
+        lambda doc: doc["nodes"].__setitem__("n-x", {**EDGE, "id": "n-x", "point": 1}),
+    ):
+        with pytest.raises(Forbidden):
+            directory.edited(ca, change).check_follows(directory)
+    directory.edited(ca, lambda doc: doc.__setitem__("name", "New name")).check_follows(directory)

@@ -111,7 +111,8 @@ class Mesh:
         self.wire = Wire()
         self.up = set(IDS)
         self.records = {
-            n: NodeRecord(n, n, "edge", "1", f"m-{n}", "127.0.0.1", 1, 2, 3) for n in IDS
+            n: NodeRecord(n, n, "edge", "1", f"m-{n}", "127.0.0.1", 1, 2, 3, point=i)
+            for i, n in enumerate(IDS, start=1)
         }
         directory = SimpleNamespace(
             settings=SimpleNamespace(repair_grace=5, disk_reserve=0),
@@ -255,7 +256,7 @@ def test_a_holder_that_is_up_and_has_its_copy_is_not_replaced(mesh: Mesh) -> Non
     assert n2.store.require(job.id).holders_version == 1
 
 
-def test_a_holder_without_a_copy_is_lost_and_can_take_one_back(mesh: Mesh) -> None:
+def test_a_holder_without_a_copy_takes_back_only_the_share_it_had(mesh: Mesh) -> None:
     key, shares, job, _ = _job(mesh, b"y" * 1000)
     mesh.nodes["n3"].store.drop(job.id)  # listed, up, but no copy
     mesh.up.discard("n4")  # the only other node is the one without a copy
@@ -263,6 +264,26 @@ def test_a_holder_without_a_copy_is_lost_and_can_take_one_back(mesh: Mesh) -> No
         mesh.nodes[n].last_sync["n3"] = {"at": time.time(), "missing": {job.id}}
     assert repair.repair_job(mesh.nodes["n1"], job)
     back = mesh.nodes["n3"].store.require(job.id)
-    assert back.share_x == 4
-    assert shamir.combine({4: back.share, USER_X: shares[USER_X]}) == key
+    # Back at its own point, with the very share it had: it learns nothing new (a holder
+    # that threw its copy away, or pretends to, must not gain a second share).
+    assert back.share_x == 3 and back.share == shares[3]
+    assert shamir.combine({3: back.share, USER_X: shares[USER_X]}) == key
     assert mesh.nodes["n2"].store.require(job.id).holders_version == 2
+
+
+def test_no_repair_gives_a_node_a_share_at_another_point(mesh: Mesh) -> None:
+    """A coordinator (say, compromised) that asks H2 for a part at any point but the new
+    holder's own member point is refused: that would be a second share of the job."""
+    _, _, job, _ = _job(mesh, b"z" * 1000)
+    mesh.up.discard("n3")
+    n2 = mesh.nodes["n2"]
+    request = {
+        "gone": ["n3"],
+        "new": "n4",
+        "holders_version": job.holders_version,
+        "mask": base64.b64encode(bytes(len(job.share))).decode(),
+    }
+    for wrong in (5, 9, 3):  # fresh points, and the lost holder's
+        with pytest.raises(Forbidden, match="own member point"):
+            repair.register(n2, n2.store.require(job.id), "n1", {**request, "new_x": wrong})
+    repair.register(n2, n2.store.require(job.id), "n1", {**request, "new_x": 4})
