@@ -53,6 +53,8 @@ def test_authorized_release_needs_two_live_holders(site3: Site, tmp_path: Path) 
         str(site3.mesh.ca),
         "--data",
         str(node0.data),
+        "--key-file",
+        str(site3.mesh.recovery_key_file),
         "--to",
         str(out),
     ]
