@@ -14,9 +14,9 @@ from appliance.errors import MeshprintError, RemoteError, Unavailable, from_wire
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 60.0
 
-# Called with the server's certificate (as ssl.getpeercert() gives it) after each
-# handshake, before anything is sent; raising refuses the server.
-PeerCheck = Callable[[dict[str, Any]], None]
+# Called with the server's certificate (DER) after each handshake, before anything is
+# sent; raising refuses the server.
+PeerCheck = Callable[[bytes], None]
 
 
 class _Connection(http.client.HTTPSConnection):
@@ -45,7 +45,7 @@ class _Connection(http.client.HTTPSConnection):
         self.sock = tls
         if self._check_peer is not None:
             try:
-                self._check_peer(tls.getpeercert() or {})
+                self._check_peer(tls.getpeercert(binary_form=True) or b"")
             except BaseException:
                 self.close()
                 raise

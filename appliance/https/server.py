@@ -155,7 +155,7 @@ class Request:
     headers: Any
     body: Body
     client: tuple[str, int]
-    peer_cert: dict[str, Any] | None = None
+    peer_cert: bytes | None = None  # the client's certificate (DER), on mutual TLS
     params: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     raw_query: str = ""
@@ -298,7 +298,7 @@ class _Exchange:
             client=self.conn.address,
             raw_query=url.query,
         )
-        request.peer_cert = self.conn.sock.getpeercert() or None
+        request.peer_cert = self.conn.sock.getpeercert(binary_form=True) or None
         response = self._answer(request)
         log.debug(
             "%s: %s %s %s -> %d",

@@ -74,10 +74,12 @@ class Peers:
         assert record.host and record.peer_port
         return PeerClient(_MemberConnection(self, record, timeout))
 
-    def check_member(self, cert: dict[str, Any] | None) -> str:
-        """The node id of a calling member; Forbidden for anyone else."""
-        node_id, serial = cert_identity(cert)
-        if not self.directory().is_member(node_id, serial):
+    def check_member(self, cert: bytes | None) -> str:
+        """The node id of a calling member (its certificate, DER); Forbidden for anyone
+        else."""
+        identity = cert_identity(cert)
+        node_id = identity.node_id
+        if not self.directory().is_member(identity):
             raise Forbidden(f"node {node_id} is not a current member of this site (or was revoked)")
         self.saw(node_id)
         return node_id
@@ -99,10 +101,13 @@ class _MemberConnection(Client):
         def checked_connect() -> None:
             connect()
             assert isinstance(conn.sock, ssl.SSLSocket)
-            _, serial = cert_identity(conn.sock.getpeercert())
-            if serial in self.peers.directory().revoked:
+            identity = cert_identity(conn.sock.getpeercert(binary_form=True))
+            if identity.node_id != self.node_id or not self.peers.directory().is_member(identity):
                 conn.close()
-                raise Forbidden(f"node {self.node_id} presented a revoked certificate")
+                raise Forbidden(
+                    f"node {self.node_id} presented a certificate that is not its own "
+                    "(revoked, or another key)"
+                )
 
         conn.connect = checked_connect  # type: ignore[method-assign]
         return conn

@@ -19,7 +19,8 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.clients.node import NodeClient
 from appliance.errors import (
@@ -31,9 +32,9 @@ from appliance.errors import (
     UntrustedNode,
 )
 from appliance.https.client import PeerCheck
-from appliance.site.ca import SiteCA, common_name, load_cert, serial_hex
+from appliance.site.ca import SiteCA, common_name, key_fingerprint, load_cert, serial_hex
 from appliance.site.directory import Membership, MemberView
-from appliance.site.tls import cert_identity
+from appliance.site.tls import CertIdentity, cert_identity
 
 # How many other members are asked for their member list at once.
 ASK_AT_ONCE = 8
@@ -44,18 +45,18 @@ def member_check(members: Callable[[], MemberView], where: str, sending: str) ->
     current member's in `members()`. `where` names the server and `sending` what is
     withheld ("your password") in the message."""
 
-    def check(cert: dict[str, Any]) -> None:
+    def check(cert: bytes) -> None:
         try:
-            node_id, serial = cert_identity(cert)
+            identity = cert_identity(cert)
         except Forbidden:
             raise UntrustedNode(
                 f"the node at {where} shows no site member certificate: not sending {sending}"
             ) from None
-        if not members().is_member(node_id, serial):
+        if not members().is_member(identity):
             raise UntrustedNode(
-                f"the node at {where} answering ({node_id}) is not a current member of the "
-                f"site (revoked?): not sending {sending}. Use another node's address, or ask "
-                "the site's administrator"
+                f"the node at {where} answering ({identity.node_id}) is not a current member "
+                f"of the site (revoked?): not sending {sending}. Use another node's address, "
+                "or ask the site's administrator"
             )
 
     return check
@@ -68,13 +69,15 @@ def own_node_check(node_cert: Path, where: str, sending: str) -> PeerCheck:
         mine = load_cert(node_cert)
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot read this node's certificate {node_cert} ({err})") from None
-    expected = (common_name(mine), serial_hex(mine))
+    public = mine.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    expected = CertIdentity(common_name(mine), serial_hex(mine), key_fingerprint(public))
 
-    def check(cert: dict[str, Any]) -> None:
+    def check(cert: bytes) -> None:
         try:
             found = cert_identity(cert)
         except Forbidden:
-            found = ("", "")
+            found = CertIdentity("", "", "")
         if found != expected:
             raise UntrustedNode(
                 f"the server at {where} is not this machine's meshprint node: not sending {sending}"

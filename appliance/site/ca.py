@@ -58,6 +58,16 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(_SHA256).hex()
 
 
+def key_fingerprint(public_key: ec.EllipticCurvePublicKey) -> str:
+    """SHA-256 of the public key's DER SubjectPublicKeyInfo, hex: what a member's record
+    pins, so a certificate minted with the CA key for its name and serial but another key
+    is not that member."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
 def serial_hex(cert: x509.Certificate) -> str:
     return format(cert.serial_number, "x")
 

@@ -25,6 +25,7 @@ from appliance.config import SiteSettings
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Conflict, Forbidden
 from appliance.site.ca import SiteCA
+from appliance.site.tls import CertIdentity
 
 NAME_RE = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 ROLES = ("super", "edge")
@@ -73,6 +74,10 @@ class NodeRecord:
     # so no repair can give it a second share of one job. Fixed for life (never reused);
     # None on records made before there were member points (until the controller starts).
     point: int | None = None
+    # SHA-256 of its public key (`ca.key_fingerprint`): a certificate with the member's
+    # name and serial but another key (minted with the CA key) is not this member.
+    # None on records made before keys were pinned.
+    key_sha256: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
@@ -127,13 +132,15 @@ class MemberView:
     def revoked(self) -> set[str]:
         return set(self.doc["revoked"])
 
-    def is_member(self, node_id: str, cert_serial: str) -> bool:
-        """Whether a certificate belongs to a current, unrevoked member."""
-        record = self.node(node_id)
+    def is_member(self, identity: CertIdentity) -> bool:
+        """Whether a certificate belongs to a current, unrevoked member: its name, serial
+        and (where the record pins one) its key."""
+        record = self.node(identity.node_id)
         return (
             record is not None
-            and record.cert_serial == cert_serial
-            and cert_serial not in self.revoked
+            and record.cert_serial == identity.serial
+            and identity.serial not in self.revoked
+            and record.key_sha256 in (None, identity.key)
         )
 
 
@@ -231,8 +238,8 @@ class Directory(MemberView):
 
     def check_follows(self, previous: Directory) -> None:
         """Forbidden unless this version keeps what a member's record may never change
-        (its certificate serial and its member point) and gives no point twice: so the
-        CA key alone cannot hand a member a second share point or another identity."""
+        (its certificate serial, pinned key and member point) and gives no point twice:
+        so the CA key alone cannot hand a member a second share point or another key."""
         points = [n.point for n in self.nodes.values() if n.point is not None]
         if len(points) != len(set(points)):
             raise Forbidden("this directory version gives one member point to two members")
@@ -240,8 +247,10 @@ class Directory(MemberView):
             after = self.node(node_id)
             if after is None:
                 continue
-            if after.cert_serial != before.cert_serial or (
-                before.point is not None and after.point != before.point
+            if (
+                after.cert_serial != before.cert_serial
+                or (before.point is not None and after.point != before.point)
+                or (before.key_sha256 is not None and after.key_sha256 != before.key_sha256)
             ):
                 raise Forbidden(
                     f"this directory version changes member {node_id}'s certificate or point"

@@ -24,6 +24,7 @@ from appliance.site.ca import (
     cert_pem,
     csr_for,
     fingerprint,
+    key_fingerprint,
     key_pem,
     new_key,
     serial_hex,
@@ -101,6 +102,7 @@ def make_controller(data: DataDir, ca: SiteCA, host: str | None) -> NodeRecord:
         role="super",
         cert_serial=serial_hex(cert),
         machine_id=machine_id(),
+        key_sha256=key_fingerprint(key.public_key()),
     )
 
 
@@ -211,6 +213,7 @@ def admit(site: SiteState, data: dict[str, Any]) -> dict[str, Any]:
             "role": role,
             "cert_serial": serial_hex(cert),
             "machine_id": machine_id,
+            "key_sha256": key_fingerprint(public_key),
         }
         give_point(doc, doc["nodes"][node_id])
 

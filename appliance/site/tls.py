@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from appliance.errors import Forbidden
+from appliance.site.ca import key_fingerprint, serial_hex
 
 
 def _base(purpose: int) -> ssl.SSLContext:
@@ -57,14 +62,25 @@ def unverified_context() -> ssl.SSLContext:
     return ctx
 
 
-def cert_identity(cert: dict[str, Any] | None) -> tuple[str, str]:
-    """(node id, serial hex) from a peer certificate as ssl.getpeercert() gives it."""
-    if not cert:
+class CertIdentity(NamedTuple):
+    """Who a peer certificate says it is: the node id, the serial, the key's fingerprint."""
+
+    node_id: str
+    serial: str
+    key: str
+
+
+def cert_identity(der: bytes | None) -> CertIdentity:
+    """The identity in a peer certificate (DER, as ssl's getpeercert(binary_form=True)
+    gives it); Forbidden when there is none or it names no node."""
+    if not der:
         raise Forbidden("a site member certificate is required")
-    cn = next(
-        (value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"),
-        None,
-    )
-    if not cn:
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        public = cert.public_key()
+    except ValueError:
+        raise Forbidden("the certificate cannot be read") from None
+    if not names or not isinstance(public, ec.EllipticCurvePublicKey):
         raise Forbidden("the certificate names no node")
-    return cn, format(int(cert["serialNumber"], 16), "x")
+    return CertIdentity(str(names[0].value), serial_hex(cert), key_fingerprint(public))

@@ -9,22 +9,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 
 from appliance.clients.models import SignedDirectory
 from appliance.errors import Forbidden, NotFound, Unavailable, UntrustedNode, from_wire
 from appliance.site.answering import MemberCache, gather, member_check, newest, own_node_check
-from appliance.site.ca import SiteCA, cert_pem, new_key
+from appliance.site.ca import SiteCA, build_certificate, cert_pem, new_key
 from appliance.site.directory import Directory, Membership, NodeRecord
-from appliance.site.tls import cert_identity
+from appliance.site.tls import CertIdentity, cert_identity
 
 LAPTOP = "n-laptop"
 LAPTOP_ADDRESS = ("10.0.0.9", 9266)
 CONTROLLER_ADDRESS = ("127.0.0.1", 7003)
 
 
-def _cert(node_id: str, serial: str) -> dict[str, Any]:
-    """A server certificate as ssl.getpeercert() gives it."""
-    return {"subject": ((("commonName", node_id),),), "serialNumber": serial.upper()}
+def _cert(node_id: str, serial: str) -> bytes:
+    """A server certificate (DER) with this name and serial, as a handshake gives it."""
+    key = new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)])
+    cert = build_certificate(name, key.public_key(), name, key, 1)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(int(serial, 16))
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
 
 
 @pytest.fixture
@@ -58,7 +74,9 @@ def test_every_version_carries_its_member_list_signed_apart(
 ) -> None:
     v1, v2, v3 = _members(versions)
     assert [m.version for m in (v1, v2, v3)] == [1, 2, 3]
-    assert v2.is_member(LAPTOP, "a1b2c3") and not v3.is_member(LAPTOP, "a1b2c3")
+    assert v2.is_member(CertIdentity(LAPTOP, "a1b2c3", "")) and not v3.is_member(
+        CertIdentity(LAPTOP, "a1b2c3", "")
+    )
     assert "a1b2c3" in v3.revoked
     # No users, no wrapped keys: anyone may have it.
     assert set(json.loads(v3.raw)) == {
@@ -209,8 +227,11 @@ def test_the_secure_print_backend_accepts_its_own_node_only(ca: SiteCA, tmp_path
     path.write_bytes(cert_pem(mine))
     check = own_node_check(path, "127.0.0.1:9265", "the job or the intake secret")
     node_id, serial = "n-here", format(mine.serial_number, "x")
-    check(_cert(node_id, serial))
-    assert cert_identity(_cert(node_id, serial)) == (node_id, serial)
+    check(mine.public_bytes(serialization.Encoding.DER))
+    assert cert_identity(_cert(node_id, serial))[:2] == (node_id, serial)
+    # Its name and serial on another key (a certificate minted with the CA key): refused.
+    with pytest.raises(UntrustedNode, match="not this machine's meshprint node"):
+        check(_cert(node_id, serial))
     other = ca.issue(new_key().public_key(), "n-elsewhere", ["127.0.0.1"])
     with pytest.raises(UntrustedNode, match="not this machine's meshprint node"):
         check(_cert("n-elsewhere", format(other.serial_number, "x")))

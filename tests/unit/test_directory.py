@@ -13,6 +13,7 @@ from appliance.config import SiteSettings
 from appliance.errors import BadRequest, ConfigError, Forbidden
 from appliance.site.ca import SiteCA
 from appliance.site.directory import Directory, NodeRecord, check_user_name
+from appliance.site.tls import CertIdentity
 
 from .conftest import SITE_ID
 
@@ -120,12 +121,25 @@ def test_directory_of_another_site_fails_verify(ca: SiteCA, controller: NodeReco
 
 def test_is_member(ca: SiteCA, directory: Directory, controller: NodeRecord) -> None:
     serial = controller.cert_serial
-    assert directory.is_member(controller.id, serial)
-    assert not directory.is_member(controller.id, "ffff")
-    assert not directory.is_member("n-unknown", serial)
+    assert directory.is_member(CertIdentity(controller.id, serial, ""))
+    assert not directory.is_member(CertIdentity(controller.id, "ffff", ""))
+    assert not directory.is_member(CertIdentity("n-unknown", serial, ""))
     revoked = directory.edited(ca, lambda doc: doc["revoked"].append(serial))
     assert serial in revoked.revoked
-    assert not revoked.is_member(controller.id, serial)
+    assert not revoked.is_member(CertIdentity(controller.id, serial, ""))
+
+
+def test_a_pinned_key_is_part_of_the_identity(ca: SiteCA, directory: Directory) -> None:
+    pinned = directory.edited(
+        ca, lambda doc: doc["nodes"].__setitem__("n-p", {**EDGE, "id": "n-p", "key_sha256": "aa"})
+    )
+    assert pinned.is_member(CertIdentity("n-p", "abc123", "aa"))
+    # The same name and serial on another key (a certificate minted with the CA key): no.
+    assert not pinned.is_member(CertIdentity("n-p", "abc123", "bb"))
+    with pytest.raises(Forbidden, match="certificate or point"):
+        pinned.edited(
+            ca, lambda doc: doc["nodes"]["n-p"].__setitem__("key_sha256", "bb")
+        ).check_follows(pinned)
 
 
 def test_users(ca: SiteCA, directory: Directory) -> None:

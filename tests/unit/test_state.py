@@ -12,6 +12,7 @@ from appliance.errors import Forbidden, Gone, Unauthorized
 from appliance.site.ca import SiteCA
 from appliance.site.directory import Directory, NodeRecord
 from appliance.site.state import SiteState
+from appliance.site.tls import CertIdentity
 from appliance.store.db import Database
 
 from .conftest import SITE_ID
@@ -111,9 +112,9 @@ def test_is_member_false_for_a_revoked_serial(
     state: SiteState, directory: Directory, controller: NodeRecord
 ) -> None:
     state.initialise(directory)
-    assert state.directory().is_member(controller.id, controller.cert_serial)
+    assert state.directory().is_member(CertIdentity(controller.id, controller.cert_serial, ""))
     state.edit(lambda doc: doc["revoked"].append(controller.cert_serial))
-    assert not state.directory().is_member(controller.id, controller.cert_serial)
+    assert not state.directory().is_member(CertIdentity(controller.id, controller.cert_serial, ""))
 
 
 # Join tokens
