@@ -36,6 +36,8 @@ from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders, gone_holders, is_lost, reported_missing
 from appliance.mesh.placement import COPIES, choose_holders, point_for
 from appliance.mesh.replicate import encode_meta
+from appliance.site import release_authority
+from appliance.site.directory import NodeRecord
 from appliance.store.jobs import Holder, Job
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,21 @@ def lost_holders(node: MeshContext, job: Job) -> list[Holder]:
     return gone + [h for h in reported_missing(node, job) if h not in gone]
 
 
+def may_take(node: MeshContext, record: NodeRecord, job: Job) -> bool:
+    """Whether `record` may receive a copy of `job` in a repair: it holds it already (it
+    lost its copy: the same share again), it was a member in this node's own view before
+    the job came, or the release authority vouched for it (a restored controller). So a
+    member that the CA key alone adds (a stolen controller's) never gets a share of a job
+    that was held before it, whatever holder it replaces."""
+    if record.id in {h.node for h in job.holders}:
+        return True
+    if node.site.member_since(record.id) <= job.created_at:
+        return True
+    return release_authority.is_vouched(
+        node.directory().doc, node.directory().doc["nodes"][record.id]
+    )
+
+
 def run(node: MeshContext) -> None:
     for job in node.store.all():
         try:
@@ -86,7 +103,10 @@ def repair_job(node: MeshContext, job: Job) -> bool:
     candidates = [
         n
         for n in node.peers.live()
-        if n.id not in kept and n.reachable and point_for(n, job.holders) is not None
+        if n.id not in kept
+        and n.reachable
+        and point_for(n, job.holders) is not None
+        and may_take(node, n, job)
     ]
     # Prefer a node not on the list; a listed one without a copy may take it back (at
     # its own point: the share it had).
@@ -162,6 +182,10 @@ def register(node: MeshContext, job: Job, caller: str, request: dict[str, Any]) 
     if new_x != point_for(record, job.holders):
         # Anything else could give a node a second share of this job.
         raise Forbidden("the new holder takes its copy at its own member point only")
+    if not may_take(node, record, job):
+        raise Forbidden(
+            f"node {new} became a member after job {job.id} came: it may not take a copy"
+        )
     future = [*keep, Holder(new, new_x)]
     disputed = [h.node for h in lost if not is_lost(node, job, h, future)]
     if disputed:

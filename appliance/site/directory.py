@@ -78,6 +78,9 @@ class NodeRecord:
     # name and serial but another key (minted with the CA key) is not this member.
     # None on records made before keys were pinned.
     key_sha256: str | None = None
+    # The release authority's signature that this member may take copies of jobs held
+    # before it joined (`release_authority.vouch`: a restored controller).
+    vouched: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:

@@ -12,6 +12,7 @@ verifies commands with the CA until `meshprint site recovery-key` makes one.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -95,6 +96,35 @@ def verify(doc: dict[str, Any], ca: SiteCA, data: bytes, signature: bytes) -> No
         raise Forbidden(
             "the release command is not signed by the site's release authority"
         ) from None
+
+
+_VOUCH = b"meshprint vouch v1\n"
+
+
+def _vouched_bytes(record: dict[str, Any]) -> bytes:
+    keys = ("id", "cert_serial", "key_sha256", "point")
+    return _VOUCH + json.dumps([record.get(k) for k in keys]).encode()
+
+
+def vouch(authority: ReleaseAuthority, record: dict[str, Any]) -> str:
+    """The release authority's word that the member `record` (a directory node entry) is
+    the administrator's own: it may take copies of jobs held before it joined (a restored
+    controller); base64, for the record's `vouched` field."""
+    return b64(authority.sign(_vouched_bytes(record)))
+
+
+def is_vouched(doc: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether the release authority of `doc` vouched for `record` (as it is now)."""
+    public, signature = _public(doc), record.get("vouched")
+    if public is None or not isinstance(signature, str):
+        return False
+    key = serialization.load_der_public_key(public)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    try:
+        key.verify(unb64(signature), _vouched_bytes(record), ec.ECDSA(_SHA256))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def check_kept(current: dict[str, Any], incoming: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from appliance.datadir import DataDir, Identity
 from appliance.endpoint import DEFAULT_SUBMIT_PORT
 from appliance.errors import BadRequest, ConfigError, MeshprintError
 from appliance.https.client import Client
-from appliance.site import recovery
+from appliance.site import recovery, release_authority
 from appliance.site.ca import SiteCA
 from appliance.site.directory import Directory, give_point
 from appliance.site.enroll import make_controller, split_host_port
@@ -53,9 +53,14 @@ def restore_site(
     record = make_controller(data, authority, host)
     lost = directory.controller_id
 
+    releaser = release_authority.unlock(directory.doc, directory.site_id, recovery_key)
+
     def take_over(doc: dict[str, Any]) -> None:
-        doc["nodes"][record.id] = asdict(record)
-        give_point(doc, doc["nodes"][record.id])  # a new one: the lost one's stays used
+        doc["nodes"][record.id] = entry = asdict(record)
+        give_point(doc, entry)  # a new one: the lost one's stays used
+        # The administrator's own (the recovery key is in hand): it may take the copies
+        # of jobs held before it, those the lost controller had.
+        entry["vouched"] = release_authority.vouch(releaser, entry)
         old = doc["nodes"].pop(lost, None)
         if old is not None:
             doc["revoked"] = sorted({*doc["revoked"], old["cert_serial"]})

@@ -5,6 +5,7 @@ node and the command line see the same state.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,18 +55,32 @@ class SiteState:
             row = conn.execute("SELECT version FROM directory WHERE id=1").fetchone()
             if row is not None and row["version"] >= incoming.version:
                 return False
+            old = conn.execute("SELECT raw FROM directory WHERE id=1").fetchone()
             conn.execute(
                 "INSERT OR REPLACE INTO directory (id, version, raw, signature) VALUES (1,?,?,?)",
                 (incoming.version, raw, signature),
             )
+            before = set(json.loads(old["raw"])["nodes"]) if old is not None else set()
+            _seen(conn, before, set(incoming.nodes), time.time())
         return True
 
     def initialise(self, directory: Directory) -> None:
+        """Start from `directory` (a new site, a join, a restore): its members count as
+        members since always."""
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO directory (id, version, raw, signature) VALUES (1,?,?,?)",
                 (directory.version, directory.raw, directory.signature),
             )
+            _seen(conn, set(), set(directory.nodes), 0.0)
+
+    def member_since(self, node_id: str) -> float:
+        """Since when this node knows `node_id` as a member (0: since it joined, or from
+        before this was recorded). A member added later counts from when this node first
+        saw it, whatever the directory claims: so a member the CA key adds (a stolen
+        controller's) is never taken for one that was there when a job came."""
+        rows = self.db.query("SELECT since FROM members_seen WHERE node_id=?", (node_id,))
+        return float(rows[0]["since"]) if rows else 0.0
 
     def edit(self, change: Callable[[dict[str, Any]], None]) -> Directory:
         """Controller only: sign and store the next directory version made by `change`."""
@@ -77,6 +92,7 @@ class SiteState:
                 "UPDATE directory SET version=?, raw=?, signature=? WHERE id=1",
                 (new.version, new.raw, new.signature),
             )
+            _seen(conn, set(current.nodes), set(new.nodes), time.time())
         return new
 
     # Join tokens (controller only)
@@ -105,3 +121,14 @@ class SiteState:
                 "UPDATE join_tokens SET used_at=?, used_by=? WHERE secret_hash=?",
                 (time.time(), node_id, digest),
             )
+
+
+def _seen(conn: Any, before: set[str], after: set[str], now: float) -> None:
+    """Record when members appear (from `now`) and forget those that left (one that comes
+    back counts as new)."""
+    for node_id in after - before:
+        conn.execute(
+            "INSERT OR IGNORE INTO members_seen (node_id, since) VALUES (?,?)", (node_id, now)
+        )
+    for node_id in before - after:
+        conn.execute("DELETE FROM members_seen WHERE node_id=?", (node_id,))

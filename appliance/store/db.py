@@ -21,6 +21,10 @@ CREATE TABLE IF NOT EXISTS directory (
     raw BLOB NOT NULL,
     signature BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS members_seen (
+    node_id TEXT PRIMARY KEY,
+    since REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS join_tokens (
     secret_hash TEXT PRIMARY KEY,
     expires_at REAL NOT NULL,

@@ -3,6 +3,7 @@ key, the only signer of release commands, and pinned: the CA key alone cannot re
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,17 @@ def test_a_new_recovery_key_keeps_the_authority_and_wants_the_old_key(
     release_authority.unlock(doc, site.site_id, new)
     with pytest.raises(Unauthorized):
         release_authority.unlock(doc, site.site_id, key)  # the old key no longer opens it
+
+
+def test_a_vouch_holds_for_the_record_it_was_made_for(made: tuple[SiteState, str]) -> None:
+    site, key = made
+    doc = site.directory().doc
+    authority = release_authority.unlock(doc, site.site_id, key)
+    record = {"id": "n1", "cert_serial": "ab", "key_sha256": "cd", "point": 4}
+    record["vouched"] = release_authority.vouch(authority, record)
+    assert release_authority.is_vouched(doc, record)
+    for field, other in (("point", 5), ("key_sha256", "ce"), ("id", "n2")):
+        assert not release_authority.is_vouched(doc, {**record, field: other})
+    assert not release_authority.is_vouched({}, record)  # a site without the authority
+    minted = {**record, "vouched": base64.b64encode(site.ca.sign(b"x")).decode()}
+    assert not release_authority.is_vouched(doc, minted)  # the CA key cannot vouch

@@ -119,7 +119,9 @@ class Mesh:
             nodes=self.records,
             node=self.records.get,
             user=lambda name: None,
+            doc={"nodes": {n: {"id": n} for n in IDS}},
         )
+        self.since: dict[str, float] = {}  # when each node came, in every node's view (else 0)
         self.nodes: dict[str, Any] = {}
         for n in IDS:
             (root / n).mkdir()
@@ -129,6 +131,7 @@ class Mesh:
                 peers=Peers(self, n),
                 last_sync={},
                 directory=lambda d=directory: d,
+                site=SimpleNamespace(member_since=lambda m: self.since.get(m, 0.0)),
             )
 
     def hold(self, node_id: str, job: Job, sealed: bytes) -> None:
@@ -287,3 +290,23 @@ def test_no_repair_gives_a_node_a_share_at_another_point(mesh: Mesh) -> None:
         with pytest.raises(Forbidden, match="own member point"):
             repair.register(n2, n2.store.require(job.id), "n1", {**request, "new_x": wrong})
     repair.register(n2, n2.store.require(job.id), "n1", {**request, "new_x": 4})
+
+
+def test_a_member_that_came_after_the_job_gets_no_copy_of_it(mesh: Mesh) -> None:
+    """The stolen controller's way in: the CA key adds a member of its own and removes a
+    holder; the remaining holders must not rebuild the copy on the newcomer."""
+    _, _, job, _ = _job(mesh, b"w" * 1000)
+    mesh.since["n4"] = job.created_at + 1  # n4 joined after the job came
+    mesh.up.discard("n3")
+    assert not repair.repair_job(mesh.nodes["n1"], job)  # no candidate: n4 may not take it
+    n2 = mesh.nodes["n2"]
+    request = {
+        "gone": ["n3"],
+        "new": "n4",
+        "new_x": 4,
+        "holders_version": job.holders_version,
+        "mask": base64.b64encode(bytes(len(job.share))).decode(),
+    }
+    with pytest.raises(Forbidden, match="became a member after"):
+        repair.register(n2, n2.store.require(job.id), "n1", request)
+    assert mesh.nodes["n4"].store.get(job.id) is None

@@ -150,3 +150,25 @@ def test_tokens_are_stored_hashed(state: SiteState, db: Database) -> None:
     stored = db.query("SELECT secret_hash FROM join_tokens")[0]["secret_hash"]
     assert "plain-secret" not in stored
     assert len(stored) == 64
+
+
+def test_members_count_from_when_this_node_first_saw_them(
+    state: SiteState, ca: SiteCA, directory: Directory, controller: NodeRecord
+) -> None:
+    state.initialise(directory)
+    assert state.member_since(controller.id) == 0.0  # there when this node started
+
+    def add(doc: dict[str, Any]) -> None:
+        doc["nodes"]["n-late"] = {**controller.__dict__, "id": "n-late", "point": 9}
+
+    before = time.time()
+    v2 = directory.edited(ca, add)
+    assert state.adopt(v2.raw, v2.signature)
+    assert state.member_since("n-late") >= before  # whatever the directory claims
+    v3 = v2.edited(ca, lambda doc: doc["nodes"].pop("n-late"))
+    assert state.adopt(v3.raw, v3.signature)
+    v4 = v3.edited(ca, add)
+    time.sleep(0.01)
+    again = time.time()
+    assert state.adopt(v4.raw, v4.signature)
+    assert state.member_since("n-late") >= again  # back after leaving: new again
