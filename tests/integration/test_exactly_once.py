@@ -10,6 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from appliance.errors import Conflict, MeshprintError, NotFound
+from appliance.store.db import Database
+from appliance.store.deliveries import DeliveryLog
+from appliance.store.states import Stage
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.integration.conftest import Site, make_site, wait_for
 
@@ -45,7 +48,11 @@ def test_a_holder_that_refuses_the_claim_stops_the_delivery(
     job_id = _held_everywhere(osite, b"claimed elsewhere\n")
     holders = [osite.node_index(h) for h in osite.jobs(0)[0]["holders"]]
     releaser, other, refuser = holders[0], holders[1], holders[-1]
-    # Another member's delivery already has the job on the last holder in line.
+    # Another member's delivery already has the job on the last holder in line (and that
+    # member has it on record, so the holder's check with it keeps the claim standing).
+    log = DeliveryLog(Database(osite.mesh.nodes[other].data / "meshprint.db"))
+    log.start("other-release", job_id, f"p{printer.port}")
+    log.update("other-release", Stage.DELIVERING)
     claim = {"job": job_id, "release_id": "other-release", "node": osite.mesh.nodes[other].id}
     osite.peer(other, refuser).delivery_step(job_id, "claim", claim)
     before = _printed(printer)
@@ -59,6 +66,7 @@ def test_a_holder_that_refuses_the_claim_stops_the_delivery(
         assert osite.peer(other, index).job(job_id)["state"] == "held"
     assert osite.peer(other, refuser).job(job_id)["state"] == "delivering"
 
+    log.update("other-release", Stage.FAILED, reason="given up")
     osite.peer(other, refuser).delivery_step(job_id, "unclaim", {**claim, "reason": ""})
     assert osite.peer(other, refuser).job(job_id)["state"] == "held"
     osite.release_to(releaser, job_id, f"p{printer.port}")
