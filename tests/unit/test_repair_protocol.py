@@ -217,17 +217,22 @@ def test_repair_gives_the_new_holder_its_share_and_nobody_a_second(mesh: Mesh) -
                 assert shamir.combine({new.share_x: new.share, x: piece}) != key
 
 
+def _repair_request(job: Job) -> dict[str, Any]:
+    """n1 asks for n3's copy to be rebuilt on n4 (at n4's point)."""
+    return {
+        "gone": ["n3"],
+        "new": "n4",
+        "new_x": 4,
+        "holders_version": job.holders_version,
+        "mask": base64.b64encode(bytes(len(job.share))).decode(),
+    }
+
+
 def test_the_part_goes_only_to_the_registered_new_holder_once(mesh: Mesh) -> None:
     _, _, job, _ = _job(mesh, b"x" * 100)
     mesh.up.discard("n3")
     n2 = mesh.nodes["n2"]
-    request = {
-        "gone": ["n3"],
-        "new": "n4",
-        "new_x": 4,
-        "holders_version": 1,
-        "mask": base64.b64encode(bytes(32)).decode(),
-    }
+    request = _repair_request(job)
     repair.register(n2, n2.store.require(job.id), "n1", request)
     for thief in ("n1", "n3"):  # the coordinator itself, or anyone else
         with pytest.raises(Forbidden):
@@ -240,13 +245,7 @@ def test_the_part_goes_only_to_the_registered_new_holder_once(mesh: Mesh) -> Non
 def test_a_holder_that_is_up_and_has_its_copy_is_not_replaced(mesh: Mesh) -> None:
     _, _, job, _ = _job(mesh, b"x" * 100)
     n2 = mesh.nodes["n2"]
-    request = {
-        "gone": ["n3"],
-        "new": "n4",
-        "new_x": 4,
-        "holders_version": 1,
-        "mask": base64.b64encode(bytes(32)).decode(),
-    }
+    request = _repair_request(job)
     with pytest.raises(Forbidden, match="does not agree"):
         repair.register(n2, n2.store.require(job.id), "n1", request)
     with pytest.raises(Forbidden):
@@ -280,12 +279,7 @@ def test_no_repair_gives_a_node_a_share_at_another_point(mesh: Mesh) -> None:
     _, _, job, _ = _job(mesh, b"z" * 1000)
     mesh.up.discard("n3")
     n2 = mesh.nodes["n2"]
-    request = {
-        "gone": ["n3"],
-        "new": "n4",
-        "holders_version": job.holders_version,
-        "mask": base64.b64encode(bytes(len(job.share))).decode(),
-    }
+    request = _repair_request(job)
     for wrong in (5, 9, 3):  # fresh points, and the lost holder's
         with pytest.raises(Forbidden, match="own member point"):
             repair.register(n2, n2.store.require(job.id), "n1", {**request, "new_x": wrong})
@@ -300,13 +294,7 @@ def test_a_member_that_came_after_the_job_gets_no_copy_of_it(mesh: Mesh) -> None
     mesh.up.discard("n3")
     assert not repair.repair_job(mesh.nodes["n1"], job)  # no candidate: n4 may not take it
     n2 = mesh.nodes["n2"]
-    request = {
-        "gone": ["n3"],
-        "new": "n4",
-        "new_x": 4,
-        "holders_version": job.holders_version,
-        "mask": base64.b64encode(bytes(len(job.share))).decode(),
-    }
+    request = _repair_request(job)
     with pytest.raises(Forbidden, match="became a member after"):
         repair.register(n2, n2.store.require(job.id), "n1", request)
     assert mesh.nodes["n4"].store.get(job.id) is None
