@@ -28,3 +28,15 @@ def clean_options(raw: object) -> dict[str, Any]:
     if isinstance(raw.get("color"), bool):
         out["color"] = raw["color"]
     return out
+
+
+def describe_options(options: Mapping[str, Any]) -> str:
+    """A job's print settings as people read them: "2 copies, two-sided, black & white";
+    what the sender left out reads as the default (1 copy, one-sided, colour)."""
+    clean = clean_options(options)
+    copies = int(clean.get("copies", 1))
+    sides = {"one-sided": "one-sided", "two-sided-short-edge": "two-sided (short edge)"}.get(
+        clean.get("sides", "one-sided"), "two-sided"
+    )
+    colour = "colour" if clean.get("color", True) else "black & white"
+    return f"{copies} {'copy' if copies == 1 else 'copies'}, {sides}, {colour}"

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from appliance.api import members, signin
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
-from appliance.errors import NotFound
+from appliance.endpoint import DEFAULT_SUBMIT_PORT
+from appliance.errors import MethodNotAllowed, NotFound
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, releases
@@ -35,6 +36,13 @@ def app(
     @router.route("GET", "/v1/status")
     def status(request: Request) -> Response:
         return json_response(mesh_status(node, node.db, node.data.root))
+
+    @router.route("POST", "/v1/jobs")
+    def submit_elsewhere(request: Request) -> Response:
+        raise MethodNotAllowed(
+            "this is the release API: hand documents in on the node's submit API "
+            f"(port {DEFAULT_SUBMIT_PORT} unless set otherwise)"
+        )
 
     @router.route("GET", "/v1/jobs")
     def jobs(request: Request) -> Response:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from appliance.api import members, signin
 from appliance.api.context import ApiContext
 from appliance.clients.node import IDEMPOTENCY_HEADER, INTAKE_SECRET_HEADER
-from appliance.errors import Forbidden
+from appliance.endpoint import DEFAULT_RELEASE_PORT
+from appliance.errors import Forbidden, MethodNotAllowed
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.intake import door
@@ -36,6 +37,13 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
             idempotency_key=intake.check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER)),
         )
         return json_response(receipt.to_dict(), 201)
+
+    @router.route("GET", "/v1/jobs")
+    def list_elsewhere(request: Request) -> Response:
+        raise MethodNotAllowed(
+            "this is the submit API: jobs are listed and released on the node's release "
+            f"API (port {DEFAULT_RELEASE_PORT} unless set otherwise)"
+        )
 
     @router.route("POST", "/v1/intake")
     def intake_for_queue(request: Request) -> Response:

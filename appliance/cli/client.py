@@ -31,7 +31,7 @@ from appliance.errors import BadRequest, ConfigError, MeshprintError
 from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size
 from appliance.jobs.intake import check_idempotency_key
-from appliance.printoptions import SIDES
+from appliance.printoptions import SIDES, describe_options
 from appliance.site.directory import Directory
 from appliance.site.state import open_site
 from appliance.store.states import JobState, Stage
@@ -107,13 +107,16 @@ def cmd_jobs(args: argparse.Namespace) -> None:
         print("no held jobs")
         return
     now = time.time()
-    print(f"{'JOB':26} {'SIZE':>9} {'AGE':>7} {'EXPIRES':>8} {'COPIES':>6}  TITLE")
+    # HELD ON: how many nodes hold a sealed copy (three when all is well), not print copies.
+    head = f"{'JOB':26} {'SIZE':>9} {'AGE':>7} {'EXPIRES':>8} {'HELD ON':>7}  {'SETTINGS':34} TITLE"
+    print(head)
     for job in jobs:
         age = human_duration(now - job["created_at"], compact=True)
         expires = human_duration(job["expires_at"] - now, compact=True)
+        held = f"{len(job.get('copies', []))}/3"
         print(
-            f"{job['id']:26} {human_size(job['size']):>9} {age:>7} "
-            f"{expires:>8} {len(job['copies']):>6}  {job['title']}"
+            f"{job['id']:26} {human_size(job['size']):>9} {age:>7} {expires:>8} {held:>7}  "
+            f"{describe_options(job.get('options') or {}):34} {job['title']}"
         )
 
 

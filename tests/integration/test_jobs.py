@@ -227,6 +227,11 @@ def test_cli_submit_jobs_release(site4: Site, tmp_path: Path) -> None:
         "jobs", "--node", n[3].release, *ca, "--user", "alice", "--password-file", str(password)
     ).stdout
     assert job_id in listing and "letter.txt" in listing
+    assert "HELD ON" in listing and "COPIES" not in listing  # copies held, not print copies
+    assert "1 copy, one-sided, colour" in listing
+    jobs = ["jobs", *ca, "--user", "alice", "--password-file", str(password)]
+    wrong = site4.mesh.cli(*jobs, "--node", n[3].submit, check=False)
+    assert wrong.returncode == 1 and "release API" in wrong.stderr, wrong.stderr
     out = tmp_path / "out.txt"
     release = [
         "release",
