@@ -263,6 +263,11 @@ def cmd_status(args: argparse.Namespace) -> None:
             f"{m['id']:14} {m['role']:5} {'up' if m['live'] else 'down':5} {seen:>6} "
             f"{jobs:>5}  {m['address'] or '-'}{mark}"
         )
+    if status.get("live_window"):
+        print(
+            f"(as node {status['node']} sees it now: up means heard from in the last "
+            f"{status['live_window']:.0f} s, so a node that just stopped shows up that long)"
+        )
     jobs = status["jobs"]
     print(
         f"\njobs held: {jobs['held']}  fully replicated: {jobs['fully_replicated']}  "

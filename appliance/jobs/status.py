@@ -15,7 +15,7 @@ from typing import Any
 
 from appliance.errors import MeshprintError
 from appliance.mesh.context import MeshContext
-from appliance.mesh.peers import Peers
+from appliance.mesh.peers import LIVE_WINDOW, Peers
 from appliance.mesh.placement import COPIES
 from appliance.printers import registry
 from appliance.site.directory import Directory
@@ -108,6 +108,8 @@ def status_document(
         "node": live.node_id if live else None,
         "directory_version": directory.version,
         "settings": directory.settings.describe(),
+        "at": time.time(),
+        "live_window": LIVE_WINDOW,  # "up": heard from within this many seconds
         "members": members,
         "jobs": {
             "held": len(jobs),

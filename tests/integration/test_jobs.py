@@ -252,3 +252,4 @@ def test_cli_submit_jobs_release(site4: Site, tmp_path: Path) -> None:
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "no job" in bad.stderr
     status = site4.mesh.cli("status", "--node", n[1].release, *ca).stdout
     assert "up" in status and "(controller)" in status
+    assert "heard from in the last 4 s" in status  # how fresh the view is
