@@ -71,6 +71,8 @@ Site "Demo office" is up:
 
 Demo user: demo   password: {password}   submit token: {token}
 (password also in .demo/demo.password){printer_line}{web_line}
+Recovery key: {mesh.recovery_key}  (also in .demo/.recovery-key; it restores the site
+  if node0 is lost, and unlocks a release without the owner's password)
 
 Try, in another terminal:
   export MESHPRINT_CA={ca}
@@ -79,6 +81,8 @@ Try, in another terminal:
   {mp} jobs --node {c.release} --user demo --password-file .demo/demo.password
   {mp} release JOB_ID --node {a.release} --user demo \\
       --password-file .demo/demo.password {release_to}
+  {mp} release JOB_ID --node {a.release} --data .demo/node0 \\
+      --key-file .demo/.recovery-key --to out.txt      # as the administrator
 
 Stop a node (kill its process) and watch `status`: jobs stay releasable with one holder up.
 Press Ctrl-C to stop the demo.""",
