@@ -134,10 +134,7 @@ def new_recovery_key(site: SiteState, current: str | None) -> str:
     else:
         authority = release_authority.ReleaseAuthority.create()
     key = recovery.new_recovery_key()
-    sealed = {
-        "recovery": recovery.seal_authority(site.ca, site.site_id, key),
-        release_authority.FIELD: release_authority.entry_for(authority, site.site_id, key),
-    }
+    sealed = release_authority.sealed_entries(site.ca, authority, site.site_id, key)
     site.edit(lambda doc: doc.update(sealed))
     return key
 

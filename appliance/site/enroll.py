@@ -31,7 +31,7 @@ from appliance.site.ca import (
     write_private,
 )
 from appliance.site.directory import ROLES, Directory, NodeRecord, give_point
-from appliance.site.recovery import new_recovery_key, seal_authority
+from appliance.site.recovery import new_recovery_key
 from appliance.site.state import SiteState
 from appliance.site.tls import client_context, unverified_context
 from appliance.site.tokens import JoinToken
@@ -72,12 +72,9 @@ def create_site(data: DataDir, name: str, host: str | None = None) -> NewSite:
     site_id = "s" + secrets.token_hex(8)
     record = make_controller(data, ca, host)
     recovery_key = new_recovery_key()
-    sealed = {
-        "recovery": seal_authority(ca, site_id, recovery_key),
-        release_authority.FIELD: release_authority.entry_for(
-            release_authority.ReleaseAuthority.create(), site_id, recovery_key
-        ),
-    }
+    sealed = release_authority.sealed_entries(
+        ca, release_authority.ReleaseAuthority.create(), site_id, recovery_key
+    )
     SiteState(Database(data.db), ca, site_id).initialise(
         Directory.create(ca, site_id, name, record, sealed)
     )

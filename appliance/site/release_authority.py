@@ -54,6 +54,17 @@ def _public_der(key: ec.EllipticCurvePublicKey) -> bytes:
     )
 
 
+def sealed_entries(
+    ca: SiteCA, authority: ReleaseAuthority, site_id: str, recovery_key: str
+) -> dict[str, dict[str, str]]:
+    """What the directory keeps sealed under the recovery key: the CA key (`recovery`)
+    and the release authority (`release_authority`)."""
+    return {
+        "recovery": recovery.seal_authority(ca, site_id, recovery_key),
+        FIELD: entry_for(authority, site_id, recovery_key),
+    }
+
+
 def entry_for(authority: ReleaseAuthority, site_id: str, recovery_key: str) -> dict[str, str]:
     """The directory entry: the public key, and the key sealed under the recovery key."""
     public = _public_der(authority.key.public_key())
@@ -64,6 +75,16 @@ def entry_for(authority: ReleaseAuthority, site_id: str, recovery_key: str) -> d
 def _public(doc: dict[str, Any]) -> bytes | None:
     entry = doc.get(FIELD)
     return unb64(str(entry["public"])) if isinstance(entry, dict) else None
+
+
+def _signed_by(public: bytes, data: bytes, signature: bytes) -> bool:
+    key = serialization.load_der_public_key(public)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    try:
+        key.verify(signature, data, ec.ECDSA(_SHA256))
+    except InvalidSignature:
+        return False
+    return True
 
 
 def unlock(doc: dict[str, Any], site_id: str, recovery_key: str) -> ReleaseAuthority:
@@ -87,15 +108,8 @@ def verify(doc: dict[str, Any], ca: SiteCA, data: bytes, signature: bytes) -> No
     public = _public(doc)
     if public is None:
         ca.verify(data, signature)
-        return
-    key = serialization.load_der_public_key(public)
-    assert isinstance(key, ec.EllipticCurvePublicKey)
-    try:
-        key.verify(signature, data, ec.ECDSA(_SHA256))
-    except InvalidSignature:
-        raise Forbidden(
-            "the release command is not signed by the site's release authority"
-        ) from None
+    elif not _signed_by(public, data, signature):
+        raise Forbidden("the release command is not signed by the site's release authority")
 
 
 _VOUCH = b"meshprint vouch v1\n"
@@ -118,13 +132,10 @@ def is_vouched(doc: dict[str, Any], record: dict[str, Any]) -> bool:
     public, signature = _public(doc), record.get("vouched")
     if public is None or not isinstance(signature, str):
         return False
-    key = serialization.load_der_public_key(public)
-    assert isinstance(key, ec.EllipticCurvePublicKey)
     try:
-        key.verify(unb64(signature), _vouched_bytes(record), ec.ECDSA(_SHA256))
-    except (InvalidSignature, ValueError):
+        return _signed_by(public, _vouched_bytes(record), unb64(signature))
+    except ValueError:  # not base64
         return False
-    return True
 
 
 def check_kept(current: dict[str, Any], incoming: dict[str, Any]) -> None:

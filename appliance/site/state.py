@@ -5,7 +5,6 @@ node and the command line see the same state.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,20 +46,20 @@ class SiteState:
     def adopt(self, raw: bytes, signature: bytes) -> bool:
         """Store a directory from a peer when it verifies and is newer. True if adopted."""
         incoming = Directory.verify(raw, signature, self.ca, self.site_id)
-        if self.db.query("SELECT 1 FROM directory WHERE id=1"):
-            current = self.directory()
-            release_authority.check_kept(current.doc, incoming.doc)
-            incoming.check_follows(current)
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT version FROM directory WHERE id=1").fetchone()
-            if row is not None and row["version"] >= incoming.version:
-                return False
-            old = conn.execute("SELECT raw FROM directory WHERE id=1").fetchone()
+            row = conn.execute("SELECT raw, signature FROM directory WHERE id=1").fetchone()
+            before: set[str] = set()
+            if row is not None:
+                current = Directory(bytes(row["raw"]), bytes(row["signature"]))
+                release_authority.check_kept(current.doc, incoming.doc)
+                incoming.check_follows(current)
+                if current.version >= incoming.version:
+                    return False
+                before = set(current.nodes)
             conn.execute(
                 "INSERT OR REPLACE INTO directory (id, version, raw, signature) VALUES (1,?,?,?)",
                 (incoming.version, raw, signature),
             )
-            before = set(json.loads(old["raw"])["nodes"]) if old is not None else set()
             _seen(conn, before, set(incoming.nodes), time.time())
         return True
 
