@@ -18,8 +18,11 @@ umask, and put right at node start for a directory made by an older version
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -42,6 +45,29 @@ def create_private(path: Path) -> BinaryIO:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
     os.fchmod(fd, PRIVATE_FILE)
     return os.fdopen(fd, "wb")
+
+
+def private_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of a private file made once and then kept: read it, or write `make()`
+    whole to a file of our own and link it into place. Processes starting together (the
+    web UI's workers on first boot) all get the first one's content, never a file that
+    exists but is still being written."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with create_private(tmp) as f:
+            f.write(make())
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):  # another process was first: theirs
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 def touch_private(path: Path) -> None:

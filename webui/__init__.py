@@ -15,28 +15,22 @@ from typing import Any
 
 from flask import Flask, redirect, url_for
 
+from appliance.datadir import private_once
 from webui import errors, security
 
 MODES = ("full", "release")
 
 
 def _secret_key(data: str | None) -> bytes:
-    """The session-signing key, kept in DIR/webui-secret (0600) so workers and restarts agree."""
+    """The session-signing key, kept in DIR/webui-secret (0600) so workers and restarts
+    agree (`private_once`: gunicorn's workers all start at once on first boot)."""
     if not data:
         return secrets.token_bytes(32)
     path = Path(data) / "webui-secret"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        Path(data).mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()
-        key = secrets.token_bytes(32)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        return key
+    key = private_once(path, lambda: secrets.token_bytes(32))
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable key: remove it and restart the web UI")
+    return key
 
 
 def create_app(config: dict[str, Any] | None = None, mode: str = "full") -> Flask:

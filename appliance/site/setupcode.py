@@ -10,10 +10,10 @@ a marker stays), so it can never claim the appliance again.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
 
+from appliance.datadir import private_once
 from appliance.errors import Gone
 
 ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B
@@ -41,22 +41,8 @@ def ensure(data: Path) -> str:
     root = Path(data)
     if is_done(root):
         raise Gone("this appliance is already set up: sign in as its administrator")
-    path = root / CODE_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    root.mkdir(parents=True, exist_ok=True)
-    code = _new_code()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # created meanwhile by another process: use theirs
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(code + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return code
+    made = private_once(root / CODE_FILE, lambda: (_new_code() + "\n").encode())
+    return made.decode().strip()
 
 
 def check(data: Path, typed: str) -> bool:

@@ -15,7 +15,8 @@ done
         echo "unit $unit $(systemctl is-active "$unit")"
     done
     echo "nodestatus $(systemctl show -P StatusText meshprint-node.service)"
-    echo "health $(curl -s --cacert /etc/meshprint/tls/device.pem https://127.0.0.1/health)"
+    # On one line, so that a failure shows the whole answer (an error page is many lines).
+    echo "health $(curl -s --cacert /etc/meshprint/tls/device.pem https://127.0.0.1/health | tr '\n' ' ')"
     echo "setup $(curl -s -o /dev/null -w '%{http_code}' --cacert /etc/meshprint/tls/device.pem \
         https://127.0.0.1/setup/code)"
     echo "redirect $(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' \
@@ -23,6 +24,7 @@ done
     echo "machineid $(cat /etc/machine-id)"
     echo "hostkeys $(ls /etc/ssh/ssh_host_*_key 2>/dev/null | wc -l)"
     printf 'issue %s\n' "$(tr '\n' ' ' < /etc/issue.d/meshprint.issue)"
+    echo "webuilog $(journalctl -b -q -u meshprint-webui.service | tail -n 20 | tr '\n' '|')"
     for unit in $(systemctl list-units --failed --plain --no-legend | awk '{print $1}'); do
         echo "failed $unit"
         journalctl -b -q -u "$unit" | tail -n 5

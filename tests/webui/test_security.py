@@ -125,3 +125,27 @@ def test_release_mode_serves_only_the_release_page(tmp_path: Path) -> None:
     assert client.get("/setup/").status_code == 404
     assert client.get("/admin/").status_code == 404
     assert client.get("/").location == "/release/"
+
+
+def test_workers_starting_together_agree_on_one_whole_secret(tmp_path: Path) -> None:
+    """First boot: gunicorn's workers create the app at the same moment. Each must end up
+    with the same full-length key (one once read an empty file and served 500s)."""
+    import threading
+
+    from webui import _secret_key
+
+    data = str(tmp_path / "data")
+    keys: list[bytes] = []
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        start.wait()
+        keys.append(_secret_key(data))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(keys) == 8 and len(set(keys)) == 1 and len(keys[0]) == 32
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["webui-secret"]
