@@ -89,8 +89,8 @@ def authenticate(node: MeshContext, name: str, password: str) -> X25519PrivateKe
     """The user's private key; the same error (WrongPassword, and about the same time)
     for any failure. On the controller, a key wrapped with an older KDF or a lower cost
     is wrapped again with the current one (`rewrap_user_key`); elsewhere it stays as it
-    is until the user signs in through the controller, the one node that may sign the
-    directory."""
+    is until the user signs in through the controller, the one node that signs
+    directory versions."""
     user = node.directory().user(name)
     if user is None:
         with contextlib.suppress(WrongPassword):
@@ -98,13 +98,13 @@ def authenticate(node: MeshContext, name: str, password: str) -> X25519PrivateKe
         raise WrongPassword("wrong user name or password")
     wrapped = WrappedKey.from_dict(user.wrapped_key)
     private = unwrap_private_key(wrapped, password)
-    if needs_rewrap(wrapped) and node.site.ca.key is not None:
+    if (
+        needs_rewrap(wrapped)
+        and node.site.ca.key is not None
+        and node.site.queued_rewrap(name) != user.wrapped_key
+    ):
         rewrap_user_key(node.site, name, user.wrapped_key, private, password)
     return private
-
-
-class _Changed(Exception):
-    """The user's key changed since it was read: leave the directory as it is."""
 
 
 def rewrap_user_key(
@@ -115,26 +115,29 @@ def rewrap_user_key(
     password: str,
 ) -> bool:
     """Controller only: replace the user's wrapped key `old` by the same private key
-    wrapped with the current KDF cost (same public key, so held jobs still open). Nothing
-    changes when the record is no longer `old` (a password reset meanwhile) or the node is
-    too busy for a second KDF run now (the next sign-in tries again). Whether it did."""
+    wrapped with the current KDF cost (same public key, so held jobs still open). The
+    upgrade is queued (`SiteState.queue_rewrap`) and rides on the next directory version
+    the controller signs, which it signs at once while it holds the CA key; a sign-in
+    itself never needs to. Nothing changes when the record is no longer `old` (a password
+    reset meanwhile) or the node is too busy for a second KDF run now (the next sign-in
+    tries again). Whether the directory has the upgrade now."""
+    user = site.directory().user(name)
+    if user is None or user.wrapped_key != old:
+        return False
     try:
         new = wrap_private_key(private, password).to_dict()
     except KdfBusy:
         return False
-
-    def change(doc: dict[str, Any]) -> None:
-        record = doc["users"].get(name)
-        if record is None or record.get("wrapped_key") != old:
-            raise _Changed
-        record["wrapped_key"] = new
-
-    try:
-        site.edit(change)
-    except _Changed:
+    site.queue_rewrap(name, old, new)
+    if site.ca.key is None:
         return False
+    try:
+        directory = site.edit(lambda doc: None)
     except MeshprintError as err:  # never fail a sign-in for an upgrade
         log.warning("could not re-wrap %s's key: %s", name, err)
+        return False
+    upgraded = directory.user(name)
+    if upgraded is None or upgraded.wrapped_key != new:
         return False
     log.info("re-wrapped %s's key with %s %s", name, new["kdf"], ARGON2_COST)
     return True

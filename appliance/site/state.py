@@ -5,6 +5,7 @@ node and the command line see the same state.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,17 +83,48 @@ class SiteState:
         return float(rows[0]["since"]) if rows else 0.0
 
     def edit(self, change: Callable[[dict[str, Any]], None]) -> Directory:
-        """Controller only: sign and store the next directory version made by `change`."""
+        """Controller only: sign and store the next directory version made by `change`.
+        It also carries the key upgrades sign-ins queued (`queue_rewrap`) whose user
+        record is still the one they upgrade."""
         with self.db.transaction() as conn:
             row = conn.execute("SELECT raw, signature FROM directory WHERE id=1").fetchone()
             current = Directory(bytes(row["raw"]), bytes(row["signature"]))
-            new = current.edited(self.ca, change)
+            pending = conn.execute("SELECT name, old, new FROM pending_rewraps").fetchall()
+
+            def change_and_upgrade(doc: dict[str, Any]) -> None:
+                change(doc)
+                for queued in pending:
+                    record = doc["users"].get(queued["name"])
+                    if record is not None and record.get("wrapped_key") == json.loads(
+                        queued["old"]
+                    ):
+                        record["wrapped_key"] = json.loads(queued["new"])
+
+            new = current.edited(self.ca, change_and_upgrade)
+            conn.execute("DELETE FROM pending_rewraps")
             conn.execute(
                 "UPDATE directory SET version=?, raw=?, signature=? WHERE id=1",
                 (new.version, new.raw, new.signature),
             )
             _seen(conn, set(current.nodes), set(new.nodes), time.time())
         return new
+
+    # Key upgrades waiting for the next signed version (controller only)
+
+    def queue_rewrap(self, name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Remember that `name`'s wrapped key `old` is to become `new` (the same private
+        key wrapped at the current KDF cost) in the next version this node signs. Both are
+        password-wrapped, as every member's directory copy holds them."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO pending_rewraps (name, old, new) VALUES (?,?,?)",
+                (name, json.dumps(old, sort_keys=True), json.dumps(new, sort_keys=True)),
+            )
+
+    def queued_rewrap(self, name: str) -> dict[str, Any] | None:
+        """The wrapped key `queue_rewrap` last queued for `name` to replace, if any."""
+        rows = self.db.query("SELECT old FROM pending_rewraps WHERE name=?", (name,))
+        return dict(json.loads(rows[0]["old"])) if rows else None
 
     # Join tokens (controller only)
 

@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS members_seen (
     node_id TEXT PRIMARY KEY,
     since REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_rewraps (
+    name TEXT PRIMARY KEY,
+    old TEXT NOT NULL,
+    new TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS join_tokens (
     secret_hash TEXT PRIMARY KEY,
     expires_at REAL NOT NULL,

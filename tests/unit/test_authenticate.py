@@ -131,3 +131,33 @@ def test_a_busy_node_signs_in_and_upgrades_later(
     monkeypatch.undo()
     release.authenticate(FakeNode(site), "maria", PASSWORD)
     assert record(site)["kdf"] == "argon2id"
+
+
+def test_an_upgrade_queued_while_the_ca_is_out_of_reach_rides_on_the_next_version(
+    site: SiteState,
+) -> None:
+    private = X25519PrivateKey.generate()
+    old = put_scrypt_key(site, private)
+    locked = SiteState(site.db, SiteCA(site.ca.cert, None), site.site_id)
+    version = site.directory().version
+    assert not release.rewrap_user_key(locked, "maria", old, private, PASSWORD)
+    assert record(site) == old and site.directory().version == version  # nothing signed
+    assert site.queued_rewrap("maria") == old
+    admin.add_user(site, "tomas", "copper-heron-71")  # any later signed version
+    upgraded = record(site)
+    assert upgraded["kdf"] == "argon2id" and site.queued_rewrap("maria") is None
+    assert public_bytes(release.authenticate(FakeNode(site), "maria", PASSWORD)) == (
+        public_bytes(private)
+    )
+
+
+def test_a_queued_upgrade_never_undoes_a_reset(site: SiteState) -> None:
+    private = X25519PrivateKey.generate()
+    old = put_scrypt_key(site, private)
+    locked = SiteState(site.db, SiteCA(site.ca.cert, None), site.site_id)
+    release.rewrap_user_key(locked, "maria", old, private, PASSWORD)
+    admin.reset_password(site, "maria", "amber-lagoon-22")
+    reset = record(site)
+    assert reset != old and site.queued_rewrap("maria") is None
+    admin.add_user(site, "tomas", "copper-heron-71")
+    assert record(site) == reset
