@@ -15,7 +15,7 @@ from appliance.crypto.password_policy import check_password
 from appliance.crypto.userkeys import b64, create_user_key
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
-from appliance.site import recovery, release_authority
+from appliance.site import grants, recovery, release_authority
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory, NodeRecord, check_user_name, give_point
 from appliance.site.state import SiteState
@@ -97,7 +97,7 @@ def invite(data: DataDir, site: SiteState, ttl: int) -> JoinToken:
     token = JoinToken.new(
         site.site_id, f"{me.host}:{me.submit_port}", site.ca.fingerprint, time.time() + ttl
     )
-    site.add_token(token.secret, token.expires)
+    site.add_token(token.secret, token.expires, grants.seal(site.ca, token.secret, site.site_id))
     return token
 
 

@@ -18,7 +18,7 @@ from appliance.crypto.userkeys import unb64
 from appliance.datadir import DataDir, Identity
 from appliance.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
 from appliance.https.client import Client
-from appliance.site import release_authority
+from appliance.site import grants, release_authority
 from appliance.site.ca import (
     SiteCA,
     cert_pem,
@@ -200,8 +200,13 @@ def admit(site: SiteState, data: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("the certificate request is not a valid EC request")
     if site.directory().node(node_id) is not None:
         raise Conflict(f"node {node_id} is already a member")
-    site.redeem_token(token.secret, node_id)
-    cert = site.ca.issue(public_key, node_id, hosts)
+    grant = site.redeem_token(token.secret, node_id)
+    # the CA key from the grant `invite` sealed under this token (the secret opens it);
+    # a token made before grants: the CA this controller holds
+    ca = grants.open_grant(grant, token.secret, site.ca, site.site_id) if grant else site.ca
+    if ca.key is None:
+        raise Forbidden("only the site controller admits new members")
+    cert = ca.issue(public_key, node_id, hosts)
 
     def add(doc: dict[str, Any]) -> None:
         doc["nodes"][node_id] = {
@@ -214,7 +219,7 @@ def admit(site: SiteState, data: dict[str, Any]) -> dict[str, Any]:
         }
         give_point(doc, doc["nodes"][node_id])
 
-    directory = site.edit(add)
+    directory = site.edit(add, ca)
     return {
         "site_id": site.site_id,
         "cert": cert_pem(cert).decode(),

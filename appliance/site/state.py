@@ -82,10 +82,11 @@ class SiteState:
         rows = self.db.query("SELECT since FROM members_seen WHERE node_id=?", (node_id,))
         return float(rows[0]["since"]) if rows else 0.0
 
-    def edit(self, change: Callable[[dict[str, Any]], None]) -> Directory:
-        """Controller only: sign and store the next directory version made by `change`.
-        It also carries the key upgrades sign-ins queued (`queue_rewrap`) whose user
-        record is still the one they upgrade."""
+    def edit(self, change: Callable[[dict[str, Any]], None], ca: SiteCA | None = None) -> Directory:
+        """Controller only: sign (with `ca`, by default the CA this state was opened with)
+        and store the next directory version made by `change`. It also carries the key
+        upgrades sign-ins queued (`queue_rewrap`) whose user record is still the one they
+        upgrade."""
         with self.db.transaction() as conn:
             row = conn.execute("SELECT raw, signature FROM directory WHERE id=1").fetchone()
             current = Directory(bytes(row["raw"]), bytes(row["signature"]))
@@ -100,7 +101,7 @@ class SiteState:
                     ):
                         record["wrapped_key"] = json.loads(queued["new"])
 
-            new = current.edited(self.ca, change_and_upgrade)
+            new = current.edited(ca or self.ca, change_and_upgrade)
             conn.execute("DELETE FROM pending_rewraps")
             conn.execute(
                 "UPDATE directory SET version=?, raw=?, signature=? WHERE id=1",
@@ -128,30 +129,46 @@ class SiteState:
 
     # Join tokens (controller only)
 
-    def add_token(self, secret: str, expires_at: float) -> None:
+    def add_token(self, secret: str, expires_at: float, grant: str | None = None) -> None:
+        """Keep a new token's secret hash and its join grant (`grants.seal`); grants of
+        expired tokens are erased meanwhile."""
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO join_tokens (secret_hash, expires_at) VALUES (?,?)",
-                (sha256_hex(secret.encode()), expires_at),
+                "INSERT INTO join_tokens (secret_hash, expires_at, join_grant) VALUES (?,?,?)",
+                (sha256_hex(secret.encode()), expires_at, grant),
+            )
+            conn.execute(
+                "UPDATE join_tokens SET join_grant=NULL WHERE expires_at<?", (time.time(),)
             )
 
-    def redeem_token(self, secret: str, node_id: str) -> None:
-        """Mark a token used, once; Unauthorized for an unknown one, Gone for a spent one."""
+    def redeem_token(self, secret: str, node_id: str) -> str | None:
+        """Mark a token used, once, erasing its join grant; the grant (None for a token
+        made before grants). Unauthorized for an unknown token, Gone for a spent or
+        expired one."""
         digest = sha256_hex(secret.encode())
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT expires_at, used_at FROM join_tokens WHERE secret_hash=?", (digest,)
+                "SELECT expires_at, used_at, join_grant FROM join_tokens WHERE secret_hash=?",
+                (digest,),
             ).fetchone()
             if row is None:
                 raise Unauthorized("this join token is not valid for this site")
             if row["used_at"] is not None:
                 raise Gone("this join token was already used: ask for a new one (meshprint invite)")
-            if row["expires_at"] < time.time():
-                raise Gone("this join token has expired: ask for a new one (meshprint invite)")
-            conn.execute(
-                "UPDATE join_tokens SET used_at=?, used_by=? WHERE secret_hash=?",
-                (time.time(), node_id, digest),
-            )
+            expired = row["expires_at"] < time.time()
+            if expired:  # erased, and the transaction kept: the error comes after it
+                conn.execute(
+                    "UPDATE join_tokens SET join_grant=NULL WHERE secret_hash=?", (digest,)
+                )
+            else:
+                conn.execute(
+                    "UPDATE join_tokens SET used_at=?, used_by=?, join_grant=NULL "
+                    "WHERE secret_hash=?",
+                    (time.time(), node_id, digest),
+                )
+        if expired:
+            raise Gone("this join token has expired: ask for a new one (meshprint invite)")
+        return None if row["join_grant"] is None else str(row["join_grant"])
 
 
 def _seen(conn: Any, before: set[str], after: set[str], now: float) -> None:

@@ -94,7 +94,10 @@ CREATE TABLE IF NOT EXISTS submissions (
 );
 """
 # Columns added after a release: (table, column, definition), added to older databases.
-ADDED_COLUMNS = (("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),)
+ADDED_COLUMNS = (
+    ("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),
+    ("join_tokens", "join_grant", "TEXT"),  # the CA key sealed under the token (site/grants.py)
+)
 
 
 class Database:
