@@ -130,6 +130,9 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
+            # deleted and overwritten rows (a spent join grant, a deleted job's share) are
+            # zeroed, whatever this SQLite build's default (Debian's is on already)
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
         return conn
 

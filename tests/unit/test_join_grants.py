@@ -5,6 +5,7 @@ keeps; the copy is erased when the token is spent or expires, and the database a
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -79,3 +80,22 @@ def test_an_expired_token_s_grant_is_erased(site: tuple[DataDir, SiteState]) -> 
         enroll.admit(without_ca_key(state), request(token))
     assert stored_grants(state) == [None]
     assert state.directory().node("n0123456789ab") is None
+
+
+def test_a_spent_grant_leaves_no_copy_in_the_database_file(
+    site: tuple[DataDir, SiteState],
+) -> None:
+    data, state = site
+    token = admin.invite(data, state, 600)
+    stored = stored_grants(state)[0]
+    assert isinstance(stored, str)
+    sealed = json.loads(stored)["sealed"].encode()
+    files = [data.db, *(data.db.with_name(data.db.name + end) for end in ("-wal", "-shm"))]
+
+    def on_disk() -> bool:
+        state.db.query("PRAGMA wal_checkpoint(TRUNCATE)")
+        return any(sealed in f.read_bytes() for f in files if f.exists())
+
+    assert on_disk()  # what the test looks for is there to find
+    enroll.admit(without_ca_key(state), request(token))
+    assert not on_disk()
