@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from appliance.errors import ConfigError
+from appliance.portable import chmod, fchmod
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -36,14 +37,14 @@ PRIVATE_FILE = 0o600
 def private_dir(path: Path) -> Path:
     """Make the directory (and its parents) if missing; in any case make it 0700."""
     path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    os.chmod(path, PRIVATE_DIR)
+    chmod(path, PRIVATE_DIR)
     return path
 
 
 def create_private(path: Path) -> BinaryIO:
     """A new file (it must not exist) open for writing, 0600 from its first moment."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)
+    fchmod(fd, PRIVATE_FILE)
     return os.fdopen(fd, "wb")
 
 
@@ -75,7 +76,7 @@ def touch_private(path: Path) -> None:
     WAL and SHM files the mode of the database file)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
     try:
-        os.fchmod(fd, PRIVATE_FILE)
+        fchmod(fd, PRIVATE_FILE)
     finally:
         os.close(fd)
 
@@ -119,7 +120,7 @@ class DataDir:
                     continue
                 mode = PRIVATE_DIR if path.is_dir() else PRIVATE_FILE
                 if path.stat().st_mode & 0o777 != mode:
-                    os.chmod(path, mode)
+                    chmod(path, mode)
             except FileNotFoundError:
                 continue  # removed meanwhile (the web UI shares the directory)
 

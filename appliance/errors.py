@@ -106,6 +106,11 @@ class ConfigError(MeshprintError):
     """A setting or data directory is invalid."""
 
 
+class MissingExtra(ConfigError):
+    """The command needs an optional part of meshprint that this install lacks (the
+    `appliance` extra: CUPS, SNMP, MQTT)."""
+
+
 class RemoteError(MeshprintError):
     """Raised by a client: the other side answered with this error (`where` says who).
 

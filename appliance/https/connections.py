@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import resource
 import selectors
 import socket
 import ssl
@@ -66,6 +65,10 @@ def fit_to_fd_limit(servers: int, limits: Limits = DEFAULT_LIMITS) -> Limits:
 
     Raises the soft RLIMIT_NOFILE towards the hard one if that is needed; if the hard
     limit is still too low, lowers the connection caps to fit (and says so)."""
+    try:
+        import resource  # POSIX; Windows has no open-file limit of this kind
+    except ImportError:
+        return limits
     needed = servers * limits.file_descriptors() + FD_RESERVE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < needed:

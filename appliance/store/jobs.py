@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from appliance.datadir import create_private, private_dir
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
+from appliance.portable import fsync_dir
 from appliance.printoptions import clean_options
 from appliance.store.db import Database
 from appliance.store.states import JobState
@@ -159,14 +160,6 @@ def _row_to_job(row: object) -> Job:
     return Job(**r)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _Writeback(threading.Thread):
     """Pushes what was written towards the disk while more arrives, so that the fsync
     before a job is acknowledged has little left to do."""
@@ -297,7 +290,7 @@ class JobStore:
             if key is not None:
                 self.submissions.record(conn, key, job.id)
             os.replace(part, final)
-            _fsync_dir(self.jobs)
+            fsync_dir(self.jobs)
             conn.execute(
                 "INSERT OR REPLACE INTO jobs (id, owner, title, format, size, sealed_size,"
                 " created_at, expires_at, holders, holders_version, share_x, share, user_share,"

@@ -25,7 +25,7 @@ def test_a_reader_that_stops_early_gets_no_traceback(
 
     parser = argparse.ArgumentParser()
     parser.set_defaults(func=listing)
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli, "build_parser", lambda *a, **k: parser)
     monkeypatch.setattr(sys, "stdout", piped)
     assert cli.main([]) == 1
     assert capsys.readouterr().err == ""
@@ -42,6 +42,6 @@ def test_a_meshprint_error_is_one_line(
 
     parser = argparse.ArgumentParser()
     parser.set_defaults(func=fail)
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli, "build_parser", lambda *a, **k: parser)
     assert cli.main([]) == 1
     assert capsys.readouterr().err == "meshprint: you have no job j1\n"

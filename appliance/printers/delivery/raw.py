@@ -15,11 +15,9 @@ is read before sending and kept in the receipt with the number of impressions ex
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import select
 import socket
 import struct
-import termios
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,9 +106,12 @@ class CompletionCheck(Protocol):
 def _unacknowledged(sock: socket.socket) -> int | None:
     """Bytes still in the kernel's send queue (sent but not acknowledged, or not yet
     sent), or None where the platform cannot say (SIOCOUTQ is Linux)."""
-    try:
+    try:  # POSIX-only modules, imported where they exist (not on Windows)
+        import fcntl
+        import termios
+
         raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return None
     value: int = struct.unpack("i", raw)[0]
     return value

@@ -1,0 +1,202 @@
+"""`meshprint edge …`: this PC as an edge node that starts at boot (install, status,
+uninstall). Runs as root / Administrator: it registers a system service."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance import bootservice
+from appliance.cli.common import command
+from appliance.datadir import DataDir
+from appliance.errors import ConfigError, MeshprintError, Unavailable
+
+HANDOFF_TIMEOUT = 1800.0  # default: the grace period (10 min by default) and the copying
+
+
+def _platform() -> str:
+    return bootservice.platform_name()
+
+
+def _data(args: argparse.Namespace, platform: str) -> Path:
+    return Path(args.data) if args.data else bootservice.default_data_dir(platform)
+
+
+def _require_admin(platform: str) -> None:
+    if platform != "windows" and os.geteuid() != 0:
+        raise ConfigError("run this as root (sudo meshprint edge …): it registers a system service")
+
+
+def _ensure_user(platform: str, data: Path) -> None:
+    """Linux: the system user the unit runs as, owning the data directory. macOS: the
+    daemon runs as root (launchd's system domain). Windows: SYSTEM and Administrators
+    only on the data directory (there are no POSIX modes there)."""
+    runner = bootservice.run
+    if platform == "linux":
+        user = bootservice.LINUX_USER
+        if runner(["id", "-u", user]).returncode != 0:
+            made = runner(
+                ["useradd", "--system", "--user-group", "--no-create-home",
+                 "--home-dir", str(data), "--shell", "/usr/sbin/nologin", user]
+            )  # fmt: skip
+            if made.returncode != 0:
+                raise ConfigError(f"cannot create the user {user}: {made.stderr.strip()}")
+        chown = runner(["chown", "-R", f"{user}:{user}", str(data)])
+        if chown.returncode != 0:
+            raise ConfigError(f"cannot give {data} to {user}: {chown.stderr.strip()}")
+    elif platform == "windows":
+        runner(
+            ["icacls", str(data), "/inheritance:r", "/grant:r",
+             "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F"]
+        )  # fmt: skip
+
+
+def cmd_edge_install(args: argparse.Namespace) -> None:
+    from appliance.site.enroll import join_site
+
+    platform = _platform()
+    _require_admin(platform)
+    data = _data(args, platform)
+    service = bootservice.BootService(platform)
+    if DataDir(data).exists():
+        raise ConfigError(
+            f"{data} is already a node of a site: see 'meshprint edge status'; to join "
+            "another site, 'meshprint edge uninstall' first"
+        )
+    identity = join_site(DataDir(data), args.token, "edge", args.name, args.host)
+    print(f"Joined site {identity.site_id} as edge node {identity.node_id} ({data}).")
+    _ensure_user(platform, data)
+    service.install(bootservice.node_command(sys.executable, data), data)
+    print(f"Registered and started: {service.definition_path}")
+    print("It starts at every boot. See it with: meshprint edge status")
+
+
+def cmd_edge_status(args: argparse.Namespace) -> None:
+    platform = _platform()
+    data = _data(args, platform)
+    state = bootservice.BootService(platform).state()
+    print(f"service: {'registered' if state.registered else 'not registered'} ({state.detail})")
+    print(f"running: {'yes' if state.running else 'no'}")
+    node = DataDir(data)
+    if not node.exists():
+        print(f"member: no ({data} holds no node)")
+        return
+    identity = node.identity()
+    print(f"member: edge node {identity.node_id} of site {identity.site_id} ({data})")
+    seen = _seen_by_others(node)
+    print(f"live in the mesh: {seen}")
+
+
+def _seen_by_others(data: DataDir) -> str:
+    """Whether another member sees this node up: the first that answers its status."""
+    from appliance.clients.node import NodeClient
+    from appliance.https.client import Client
+    from appliance.site.state import open_site
+    from appliance.site.tls import client_context
+
+    me = data.identity().node_id
+    _, site = open_site(data)
+    for record in site.directory().nodes.values():
+        if record.id == me or not record.host or not record.release_port:
+            continue
+        try:
+            client = Client(record.host, record.release_port, client_context(data.ca_cert))
+            status = NodeClient(client).status()
+        except MeshprintError:
+            continue
+        mine = next((m for m in status["members"] if m["id"] == me), None)
+        if mine is None:
+            return f"no: {record.id} does not list this node"
+        return f"{'yes' if mine['live'] else 'no'}, as {record.id} sees it"
+    return "unknown: no other member answers"
+
+
+def cmd_edge_uninstall(args: argparse.Namespace) -> None:
+    from appliance.mesh import handoff
+
+    platform = _platform()
+    _require_admin(platform)
+    data = _data(args, platform)
+    service = bootservice.BootService(platform)
+    node = DataDir(data)
+    if node.exists():
+        jobs = handoff.held_jobs(node)
+        service.stop()  # the others see it gone and repair its copies elsewhere
+        print(
+            f"Stopped the node; waiting for the site to copy its {len(jobs)} job(s) to other "
+            f"members (up to {args.timeout:.0f} s: the repair starts after the site's grace "
+            "period)…",
+            flush=True,
+        )
+
+        def report(p: handoff.Progress) -> None:
+            print(f"  handed off {p.done} of {p.done + len(p.waiting)}", flush=True)
+
+        progress = handoff.wait_handed_off(node, args.timeout, args.poll, report)
+        if progress.waiting:
+            raise Unavailable(
+                f"{len(progress.waiting)} job(s) are not yet on three other members "
+                f"({', '.join(sorted(progress.waiting)[:5])}); nothing was removed and the "
+                "node stays stopped: run 'meshprint edge uninstall' again later, or start it "
+                "again (meshprint edge status shows how)"
+            )
+        print("Every job is on three other members.")
+    service.remove()
+    if node.exists():
+        shutil.rmtree(data)
+        print(f"Removed {data}.")
+    print(
+        "The service is removed. Ask the site admin to remove this node from the site: "
+        "meshprint member remove NODE (on the controller)."
+    )
+
+
+def register(sub: Any) -> None:
+    """Add these commands to the top-level subparsers `sub`."""
+    edge = sub.add_parser(
+        "edge", help="run this PC as an edge node at boot: install, status, uninstall"
+    )
+    esub = edge.add_subparsers(dest="edge_command", required=True, metavar="ACTION")
+    default = "the platform's place: /var/lib/meshprint-edge, /Library/Application Support/"
+    default += "meshprint, %%ProgramData%%\\meshprint"
+
+    p = command(
+        esub,
+        "install",
+        cmd_edge_install,
+        "join the site with a token from 'meshprint invite' and register the node to "
+        "start at boot (systemd, launchd, Windows Task Scheduler)",
+    )
+    p.add_argument("token", help="the one-time join token")
+    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+    p.add_argument("--name", help="a name for this node (default: the host name)")
+    p.add_argument("--host", help="an address to put in this node's certificate")
+
+    p = command(
+        esub,
+        "status",
+        cmd_edge_status,
+        "whether the node is registered, running and live in the mesh",
+    )
+    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+
+    p = command(
+        esub,
+        "uninstall",
+        cmd_edge_uninstall,
+        "hand this PC's copies to other members, then remove the service and its data",
+    )
+    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=HANDOFF_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the copies to be rebuilt elsewhere "
+        f"(default {HANDOFF_TIMEOUT:.0f})",
+    )
+    p.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)

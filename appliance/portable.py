@@ -1,0 +1,46 @@
+"""What differs between Linux, macOS and Windows for the node's files, in one place.
+
+- File modes: POSIX gives the data directory 0700 and its files 0600 (`os.fchmod` on the
+  open descriptor, so there is no moment with a wider mode). Windows has no POSIX modes
+  (`os.chmod` only sets the read-only flag) and no `os.fchmod`: there the data directory
+  under %ProgramData% is protected by its ACL, which `meshprint edge install` sets
+  (SYSTEM and Administrators only), and the mode calls are skipped.
+- Directory fsync: POSIX makes a rename durable by fsyncing the directory. Windows cannot
+  open a directory as a file; NTFS journals the rename itself, so the step is skipped
+  there, knowingly. The rename stays atomic on every platform (`os.replace`).
+- The open-file limit: RLIMIT_NOFILE is POSIX; Windows has no such limit to raise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def is_windows() -> bool:
+    return os.name == "nt"
+
+
+def fchmod(fd: int, mode: int) -> None:
+    """`os.fchmod` where the platform has POSIX modes; nothing on Windows."""
+    if not is_windows():
+        os.fchmod(fd, mode)
+
+
+def chmod(path: Path, mode: int) -> None:
+    """`os.chmod` where the platform has POSIX modes; nothing on Windows (where it would
+    only toggle the read-only flag)."""
+    if not is_windows():
+        os.chmod(path, mode)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable: fsync the directory on POSIX;
+    skipped on Windows (no directory handles for fsync; NTFS journals the rename)."""
+    if is_windows():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
