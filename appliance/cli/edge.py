@@ -13,7 +13,7 @@ from typing import Any
 from appliance import bootservice
 from appliance.cli.common import command
 from appliance.datadir import DataDir
-from appliance.errors import ConfigError, MeshprintError, Unavailable
+from appliance.errors import ConfigError, Unavailable
 
 HANDOFF_TIMEOUT = 1800.0  # default: the grace period (10 min by default) and the copying
 
@@ -61,7 +61,7 @@ def cmd_edge_install(args: argparse.Namespace) -> None:
     platform = _platform()
     _require_admin(platform)
     data = _data(args, platform)
-    service = bootservice.BootService(platform)
+    service = bootservice.BootService(platform, root=Path(args.root))
     if DataDir(data).exists():
         raise ConfigError(
             f"{data} is already a node of a site: see 'meshprint edge status'; to join "
@@ -76,9 +76,11 @@ def cmd_edge_install(args: argparse.Namespace) -> None:
 
 
 def cmd_edge_status(args: argparse.Namespace) -> None:
+    from appliance.mesh import handoff
+
     platform = _platform()
     data = _data(args, platform)
-    state = bootservice.BootService(platform).state()
+    state = bootservice.BootService(platform, root=Path(args.root)).state()
     print(f"service: {'registered' if state.registered else 'not registered'} ({state.detail})")
     print(f"running: {'yes' if state.running else 'no'}")
     node = DataDir(data)
@@ -87,32 +89,17 @@ def cmd_edge_status(args: argparse.Namespace) -> None:
         return
     identity = node.identity()
     print(f"member: edge node {identity.node_id} of site {identity.site_id} ({data})")
-    seen = _seen_by_others(node)
-    print(f"live in the mesh: {seen}")
-
-
-def _seen_by_others(data: DataDir) -> str:
-    """Whether another member sees this node up: the first that answers its status."""
-    from appliance.clients.node import NodeClient
-    from appliance.https.client import Client
-    from appliance.site.state import open_site
-    from appliance.site.tls import client_context
-
-    me = data.identity().node_id
-    _, site = open_site(data)
-    for record in site.directory().nodes.values():
-        if record.id == me or not record.host or not record.release_port:
-            continue
-        try:
-            client = Client(record.host, record.release_port, client_context(data.ca_cert))
-            status = NodeClient(client).status()
-        except MeshprintError:
-            continue
-        mine = next((m for m in status["members"] if m["id"] == me), None)
-        if mine is None:
-            return f"no: {record.id} does not list this node"
-        return f"{'yes' if mine['live'] else 'no'}, as {record.id} sees it"
-    return "unknown: no other member answers"
+    found = handoff.mesh_status(node)
+    if found is None:
+        print("live in the mesh: unknown (no other member answers)")
+        return
+    asked, status = found
+    mine = next((m for m in status["members"] if m["id"] == identity.node_id), None)
+    if mine is None:
+        print(f"live in the mesh: no ({asked} does not list this node: removed from the site?)")
+    else:
+        jobs = "" if mine["jobs"] is None else f", holding {mine['jobs']} job(s)"
+        print(f"live in the mesh: {'yes' if mine['live'] else 'no'}, as {asked} sees it{jobs}")
 
 
 def cmd_edge_uninstall(args: argparse.Namespace) -> None:
@@ -121,28 +108,34 @@ def cmd_edge_uninstall(args: argparse.Namespace) -> None:
     platform = _platform()
     _require_admin(platform)
     data = _data(args, platform)
-    service = bootservice.BootService(platform)
+    service = bootservice.BootService(platform, root=Path(args.root))
     node = DataDir(data)
     if node.exists():
-        jobs = handoff.held_jobs(node)
+        held = handoff.held_here(node)
         service.stop()  # the others see it gone and repair its copies elsewhere
         print(
-            f"Stopped the node; waiting for the site to copy its {len(jobs)} job(s) to other "
+            f"Stopped the node; waiting for the site to copy its {held} job(s) to other "
             f"members (up to {args.timeout:.0f} s: the repair starts after the site's grace "
             "period)…",
             flush=True,
         )
+        last: list[tuple[int, int]] = []
 
         def report(p: handoff.Progress) -> None:
-            print(f"  handed off {p.done} of {p.done + len(p.waiting)}", flush=True)
+            if p.asked is not None and [(p.held, p.under_replicated)] != last:
+                last[:] = [(p.held, p.under_replicated)]
+                print(f"  {p.under_replicated} of {p.held} job(s) under three copies", flush=True)
 
         progress = handoff.wait_handed_off(node, args.timeout, args.poll, report)
-        if progress.waiting:
+        if not progress.done:
+            why = (
+                "no other member answers"
+                if progress.asked is None
+                else f"{progress.under_replicated} job(s) are still on fewer than three copies"
+            )
             raise Unavailable(
-                f"{len(progress.waiting)} job(s) are not yet on three other members "
-                f"({', '.join(sorted(progress.waiting)[:5])}); nothing was removed and the "
-                "node stays stopped: run 'meshprint edge uninstall' again later, or start it "
-                "again (meshprint edge status shows how)"
+                f"{why}; nothing was removed and the node stays stopped: run 'meshprint "
+                "edge uninstall' again later (or start the service again to keep holding)"
             )
         print("Every job is on three other members.")
     service.remove()
@@ -173,6 +166,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("token", help="the one-time join token")
     p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests: definition's root
     p.add_argument("--name", help="a name for this node (default: the host name)")
     p.add_argument("--host", help="an address to put in this node's certificate")
 
@@ -183,6 +177,7 @@ def register(sub: Any) -> None:
         "whether the node is registered, running and live in the mesh",
     )
     p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests: definition's root
 
     p = command(
         esub,
@@ -191,6 +186,7 @@ def register(sub: Any) -> None:
         "hand this PC's copies to other members, then remove the service and its data",
     )
     p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests: definition's root
     p.add_argument(
         "--timeout",
         type=float,

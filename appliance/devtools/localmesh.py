@@ -34,6 +34,7 @@ class LocalNode:
     release_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     id: str = ""
+    python: str = sys.executable  # another install's interpreter (a plain edge install)
 
     @property
     def submit(self) -> str:
@@ -143,7 +144,7 @@ class LocalMesh:
         log = node.log.open("ab")
         node.process = subprocess.Popen(
             [
-                sys.executable,
+                node.python,
                 "-m",
                 "appliance.cli",
                 "node",
