@@ -117,14 +117,30 @@ class Node:
 
     def _release_page(self) -> Callable[[Request], Response] | None:
         """The web release page for the release port (the web UI in release mode), or
-        None when the web UI cannot be loaded (the /v1 API keeps working without it)."""
-        from appliance.api import wsgi
+        None when the web UI cannot be loaded (the /v1 API keeps working without it).
 
-        try:
-            from webui import create_app
-        except ImportError as err:  # pragma: no cover - flask is a core dependency
-            log.warning("no release page on the release port: %s", err)
+        Flask and the web UI load at the page's first request, not at start: an office
+        PC's node that no one opens the page on stays ~8 MB lighter."""
+        import importlib.util
+
+        if importlib.util.find_spec("flask") is None:  # pragma: no cover - a core dependency
+            log.warning("no release page on the release port: flask is not installed")
             return None
+        lock = threading.Lock()
+        built: list[Callable[[Request], Response]] = []
+
+        def page(request: Request) -> Response:
+            with lock:
+                if not built:
+                    built.append(self._build_release_page())
+            return built[0](request)
+
+        return page
+
+    def _build_release_page(self) -> Callable[[Request], Response]:
+        from appliance.api import wsgi
+        from webui import create_app
+
         app = create_app(
             {"MESHPRINT_DATA": str(self.data.root), "RELEASE_API": self._loopback()},
             mode="release",
