@@ -49,10 +49,12 @@ def _ensure_user(platform: str, data: Path) -> None:
         if chown.returncode != 0:
             raise ConfigError(f"cannot give {data} to {user}: {chown.stderr.strip()}")
     elif platform == "windows":
-        runner(
+        acl = runner(
             ["icacls", str(data), "/inheritance:r", "/grant:r",
              "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F"]
         )  # fmt: skip
+        if acl.returncode != 0:
+            raise ConfigError(f"cannot restrict {data} to SYSTEM and Administrators: {acl.stderr}")
 
 
 def cmd_edge_install(args: argparse.Namespace) -> None:

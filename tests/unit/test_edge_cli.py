@@ -72,3 +72,22 @@ def test_install_needs_root(
     monkeypatch.setattr(edge.os, "geteuid", lambda: 1000)
     assert cli.main(["edge", "install", "TOKEN"]) == 1
     assert "run this as root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("platform", ["linux", "windows"])
+def test_the_data_directory_is_given_to_the_service_or_the_install_stops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, platform: str
+) -> None:
+    import subprocess
+
+    calls: list[list[str]] = []
+
+    def runner(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 1, "", "denied")
+
+    monkeypatch.setattr(edge.bootservice, "run", runner)
+    with pytest.raises(edge.ConfigError):
+        edge._ensure_user(platform, tmp_path)
+    tool = {"linux": "useradd", "windows": "icacls"}[platform]
+    assert any(c[0] == tool for c in calls), calls
