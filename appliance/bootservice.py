@@ -301,7 +301,8 @@ class BootService:
             return State(
                 enabled.returncode == 0,
                 active.returncode == 0,
-                f"{enabled.stdout.strip() or 'not installed'}, {active.stdout.strip()}",
+                f"{enabled.stdout.strip() or 'not installed'}, "
+                f"{active.stdout.strip() or _first_line(active.stderr) or 'not running'}",
             )
         if self.platform == "macos":
             out = self.run(["launchctl", "print", f"system/{LAUNCHD_LABEL}"])
@@ -318,3 +319,8 @@ class BootService:
             raise ConfigError(
                 f"{' '.join(argv)} failed: {said[-1] if said else f'exit {result.returncode}'}"
             )
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
