@@ -52,6 +52,7 @@ class Node:
         self.last_sync: dict[str, dict[str, Any]] = {}
         self.intake_secret = ""  # the Secure Print backend's key to the local door
         self.claims = deliver.ClaimWatch()  # claims held here, checked with their node
+        self.sync_schedule = sync.Schedule()  # back-off while idle, push on change
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -204,7 +205,7 @@ class Node:
             self.peers.client(controller).announce(wanted)
 
     def _sync(self) -> None:
-        sync.run(self)
+        sync.run(self, self.sync_schedule)
 
     def _expire(self) -> None:
         holders.expire(self, time.time())

@@ -203,7 +203,7 @@ class ConnectionServer:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         try:
             while not self._stopping:
-                for key, _ in self._selector.select(SWEEP_INTERVAL):
+                for key, _ in self._selector.select(self._until_sweep()):
                     if key.data == "accept":
                         self._accept()
                     elif key.data == "wake":
@@ -379,6 +379,15 @@ class ConnectionServer:
             )
             self._selector.register(conn.sock, selectors.EVENT_READ, conn)
             self._advance(conn)  # a pipelined request may already be here (or in TLS)
+
+    def _until_sweep(self) -> float | None:
+        """How long the selector may sleep: until the next deadline of a connection it
+        watches (not sooner than the sweep interval allows), or, with none, until woken."""
+        deadlines = [c.deadline for c in self._open if not c.busy]
+        if not deadlines:
+            return None  # a new connection or a worker handing one back wakes it
+        now = time.monotonic()
+        return max(min(deadlines) - now, self._swept + SWEEP_INTERVAL - now, 0.0) + 0.001
 
     def _sweep(self) -> None:
         """Close connections whose handshake, head or idle time ran out."""

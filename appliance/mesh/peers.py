@@ -3,6 +3,11 @@
 A peer is called by its node id: the TLS layer checks that its certificate carries that
 id and comes from the site CA, then we check it is a current, unrevoked member. Any
 successful call, in either direction, counts as a sign of life.
+
+The maintenance loop's calls (sync, directory exchange) go over one kept-alive
+connection per peer (`Peers.kept`), so an idle mesh does not pay a mutual-TLS handshake
+per call; before each reuse the answering member's certificate, as the handshake proved
+it, is checked again against the current directory (a member revoked since is refused).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from appliance.clients.peer import PeerClient
 from appliance.errors import Forbidden, RemoteError, Unavailable
 from appliance.https.client import Client
 from appliance.site.directory import Directory, NodeRecord
-from appliance.site.tls import cert_identity
+from appliance.site.tls import CertIdentity, cert_identity
 
-SYNC_INTERVAL = 1.0
-LIVE_WINDOW = 4.0
+SYNC_INTERVAL = 1.0  # the maintenance loop's tick, and a peer's sync interval after a change
+MAX_SYNC_INTERVAL = 3.0  # back-off while nothing changes: under the server's 5 s keep-alive
+LIVE_WINDOW = 8.0  # heard from within this long: live (> 2 x MAX_SYNC_INTERVAL)
 
 
 class Peers:
@@ -34,6 +40,7 @@ class Peers:
         self.started = time.time()
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._kept: dict[str, tuple[NodeRecord, _MemberConnection]] = {}
 
     # Liveness
 
@@ -74,6 +81,27 @@ class Peers:
         assert record.host and record.peer_port
         return PeerClient(_MemberConnection(self, record, timeout))
 
+    def kept(self, node_id: str) -> PeerClient:
+        """Member `node_id`'s peer API over a connection kept alive between calls, for
+        the maintenance loop alone (one thread: a kept connection is not shared)."""
+        record = self.directory().node(node_id)
+        entry = self._kept.get(node_id)
+        if entry is not None and entry[0] != record:
+            entry[1].close()  # a new address or certificate: connect afresh
+            entry = None
+        if entry is None:
+            self.client(node_id)  # the same refusals as a one-off call
+            assert record is not None
+            entry = (record, _MemberConnection(self, record, 3.0, keep_alive=True))
+            self._kept[node_id] = entry
+        return PeerClient(entry[1])
+
+    def forget(self, node_id: str) -> None:
+        """Close the kept connection to `node_id`, if any."""
+        entry = self._kept.pop(node_id, None)
+        if entry is not None:
+            entry[1].close()
+
     def check_member(self, cert: bytes | None) -> str:
         """The node id of a calling member (its certificate, DER); Forbidden for anyone
         else."""
@@ -88,11 +116,16 @@ class Peers:
 class _MemberConnection(Client):
     """A Client that checks the answering member and records liveness."""
 
-    def __init__(self, peers: Peers, record: NodeRecord, timeout: float) -> None:
+    def __init__(
+        self, peers: Peers, record: NodeRecord, timeout: float, keep_alive: bool = False
+    ) -> None:
         assert record.host and record.peer_port
-        super().__init__(record.host, record.peer_port, peers.context, record.id, timeout)
+        super().__init__(
+            record.host, record.peer_port, peers.context, record.id, timeout, keep_alive
+        )
         self.peers = peers
         self.node_id = record.id
+        self._identity: CertIdentity | None = None  # of the connection kept for reuse
 
     def open(self) -> Any:
         conn = super().open()
@@ -108,11 +141,16 @@ class _MemberConnection(Client):
                     f"node {self.node_id} presented a certificate that is not its own "
                     "(revoked, or another key)"
                 )
+            self._identity = identity
 
         conn.connect = checked_connect  # type: ignore[method-assign]
         return conn
 
     def request(self, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        if self._idle is not None and (
+            self._identity is None or not self.peers.directory().is_member(self._identity)
+        ):
+            self.close()  # revoked since the handshake: the fresh handshake refuses it
         try:
             response = super().request(*args, **kwargs)
         except RemoteError:

@@ -1,8 +1,15 @@
-"""Anti-entropy: every tick each node tells each peer which jobs it holds and which
-directory version it has. The peer answers with tombstones for any of those jobs, newer
-holder lists, and its own directory version; the older side then fetches or pushes the
+"""Anti-entropy: each node tells each peer which jobs it holds and which directory
+version it has. The peer answers with tombstones for any of those jobs, newer holder
+lists, and its own directory version; the older side then fetches or pushes the
 directory. So a node that was off catches up with deletions, repairs and membership
 from whichever peer it reaches first. Each call doubles as a liveness heartbeat.
+
+When: `Schedule`. A peer is synced every tick (`SYNC_INTERVAL`) after a change; while
+exchanges with it bring nothing new the interval doubles up to `MAX_SYNC_INTERVAL`
+(back-off). Whenever this node's own state changes — a directory version, a job
+taken, dropped or given a new holder list — every peer is due at once (a push), so a
+change still reaches every node within a tick or two. The calls go over kept-alive
+connections (`Peers.kept`).
 """
 
 from __future__ import annotations
@@ -16,25 +23,68 @@ from appliance.crypto.userkeys import unb64
 from appliance.errors import Forbidden, MeshprintError
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import accept_tombstone, adopt_holders
+from appliance.mesh.peers import MAX_SYNC_INTERVAL, SYNC_INTERVAL
 from appliance.store.jobs import JOB_ID_RE, holders_to_list
 
 log = logging.getLogger(__name__)
 
 
-def run(node: MeshContext) -> None:
+class Schedule:
+    """When each peer is next synced: back-off while nothing changes, all at once when
+    this node's own state does."""
+
+    def __init__(self) -> None:
+        self._state: tuple[int, frozenset[tuple[str, int]]] | None = None
+        self._interval: dict[str, float] = {}
+        self._due: dict[str, float] = {}
+
+    def note_state(self, directory_version: int, held: dict[str, int]) -> bool:
+        """Record this node's state; True (and every peer due now) when it changed."""
+        state = (directory_version, frozenset(held.items()))
+        if state == self._state:
+            return False
+        self._state = state
+        self._interval.clear()
+        self._due.clear()
+        return True
+
+    def due(self, peer_id: str, now: float) -> bool:
+        return now >= self._due.get(peer_id, 0.0)
+
+    def done(self, peer_id: str, now: float, news: bool) -> None:
+        """After an exchange with `peer_id` (or a failed one: `news` True keeps it at one
+        tick, so a peer coming back is found at once)."""
+        interval = self._interval.get(peer_id, SYNC_INTERVAL / 2)
+        interval = SYNC_INTERVAL if news else min(2 * interval, MAX_SYNC_INTERVAL)
+        self._interval[peer_id] = interval
+        self._due[peer_id] = now + interval - 0.05  # a tick's jitter does not skip one
+
+    def interval(self, peer_id: str) -> float:
+        return self._interval.get(peer_id, SYNC_INTERVAL)
+
+
+def run(node: MeshContext, schedule: Schedule | None = None) -> None:
+    """Sync with every reachable peer that is due (every one without a `schedule`)."""
     directory = node.directory()
     held = {job.id: job.holders_version for job in node.store.all()}
     request = {"directory_version": directory.version, "held": held}
+    schedule = schedule or Schedule()
+    schedule.note_state(directory.version, held)
     for peer in node.peers.others():
-        if not peer.reachable:
+        now = time.time()
+        if not peer.reachable or not schedule.due(peer.id, now):
             continue
         try:
-            answer = node.peers.client(peer.id, timeout=3).sync(request)
+            answer = node.peers.kept(peer.id).sync(request)
         except Forbidden:
+            node.peers.forget(peer.id)
             _introduce(node, peer.id)
+            schedule.done(peer.id, now, news=True)
             continue
         except MeshprintError as err:
             log.debug("sync with %s failed: %s", peer.id, err)
+            node.peers.forget(peer.id)
+            schedule.done(peer.id, now, news=True)
             continue
         node.last_sync[peer.id] = {
             "at": time.time(),
@@ -42,7 +92,18 @@ def run(node: MeshContext) -> None:
             "disk_free": answer.get("disk_free"),
             "missing": set(answer.get("missing") or ()),
         }
+        schedule.done(peer.id, now, news=_news(directory.version, answer))
         apply(node, peer.id, answer)
+
+
+def _news(ours: int, answer: dict[str, Any]) -> bool:
+    """Whether a sync answer asks for more than a heartbeat's worth of attention."""
+    return bool(
+        answer.get("tombstoned")
+        or answer.get("holders")
+        or answer.get("missing")
+        or int(answer.get("directory_version", 0)) != ours
+    )
 
 
 def _introduce(node: MeshContext, peer_id: str) -> None:
@@ -98,8 +159,8 @@ def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
     ours = node.directory().version
     theirs = int(answer.get("directory_version", 0))
     if theirs > ours:
-        doc = node.peers.client(peer_id).directory()
+        doc = node.peers.kept(peer_id).directory()
         if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"])):
             log.info("directory version %d from %s", theirs, peer_id)
     elif ours > theirs:
-        node.peers.client(peer_id).offer_directory(node.directory().signed())
+        node.peers.kept(peer_id).offer_directory(node.directory().signed())

@@ -39,6 +39,7 @@ MAX_BACKOFF = 16
 KEEPALIVE = 15
 SESSION_EXPIRY = 7 * 86400  # the broker keeps our commands this long while we are away
 WATCH_INTERVAL = 0.5
+NO_BROKER_INTERVAL = 1.0  # how often a node without a broker looks for one in the directory
 MAX_QUEUED = 1000  # events beyond this during a broker outage are dropped (metadata only)
 
 
@@ -236,17 +237,18 @@ def start(node: AgentContext, stop: threading.Event) -> threading.Thread:
                 if agent is None and wanted is not None:
                     agent = Agent(node, wanted)
                     agent.start()
-                    watcher.forget_printers()  # publish the current status to this broker
-                changes = watcher.changes()
-                printers = watcher.printers()
-                if agent is not None:
-                    for event in changes:
+                    # From now on: the current printer status goes to this broker, and
+                    # what changed while no broker was named is not replayed.
+                    watcher = events.Watcher(node)
+                if agent is not None:  # no broker, nothing to diff: an idle node stays idle
+                    for event in watcher.changes():
                         agent.publish_event(event)
+                    printers = watcher.printers()
                     if printers is not None:
                         agent.publish_printers(printers)
             except Exception:
                 log.exception("mqtt agent step failed")
-            stop.wait(WATCH_INTERVAL)
+            stop.wait(WATCH_INTERVAL if agent is not None else NO_BROKER_INTERVAL)
         if agent is not None:
             agent.stop()
 
