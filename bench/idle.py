@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
+from appliance.errors import MeshprintError  # noqa: E402
 from bench.harness import run_in_scratch  # noqa: E402
 
 TARGET = 0.1  # CPU-s per node per minute, at 10 nodes and more
@@ -140,7 +141,11 @@ def main() -> int:
     def run(root: Path, sessions: list[int]) -> int:
         figures = []
         for size in sizes:
-            figures.append(measure(root, sessions, size, settle, window))
+            try:
+                figures.append(measure(root, sessions, size, settle, window))
+            except MeshprintError as err:  # e.g. a free port taken meanwhile by another run
+                print(f"  {size} nodes: {err}; once more", flush=True)
+                figures.append(measure(root / "again", sessions, size, settle, window))
             f = figures[-1]
             print(
                 f"  {size} nodes: {f.cpu_mean:.3f} CPU-s/node/min, {f.rss_mb:.0f} MB",
