@@ -39,7 +39,6 @@ class Peers:
         self.directory = directory
         self.started = time.time()
         self._seen: dict[str, float] = {}
-        self._called: dict[str, float] = {}  # when each member last called us
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[NodeRecord, _MemberConnection]] = {}
 
@@ -51,10 +50,6 @@ class Peers:
 
     def last_seen(self, node_id: str) -> float | None:
         return self._seen.get(node_id)
-
-    def last_called_by(self, node_id: str) -> float | None:
-        """When member `node_id` last called us (its own heartbeat, not our call's answer)."""
-        return self._called.get(node_id)
 
     def is_live(self, node_id: str) -> bool:
         if node_id == self.self_id:
@@ -115,7 +110,6 @@ class Peers:
         if not self.directory().is_member(identity):
             raise Forbidden(f"node {node_id} is not a current member of this site (or was revoked)")
         self.saw(node_id)
-        self._called[node_id] = time.time()
         return node_id
 
 

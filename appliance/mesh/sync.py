@@ -23,14 +23,10 @@ from appliance.crypto.userkeys import unb64
 from appliance.errors import Forbidden, MeshprintError
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import accept_tombstone, adopt_holders
-from appliance.mesh.peers import LIVE_WINDOW, MAX_SYNC_INTERVAL, SYNC_INTERVAL
+from appliance.mesh.peers import MAX_SYNC_INTERVAL, SYNC_INTERVAL
 from appliance.store.jobs import JOB_ID_RE, holders_to_list
 
 log = logging.getLogger(__name__)
-# The longest quiet interval of the node that is not the pair's heartbeat: its sync
-# answers (missing copies) must stay fresher than holders.reported_missing's 2 x LIVE_WINDOW.
-PATIENT_INTERVAL = 4 * MAX_SYNC_INTERVAL
-assert PATIENT_INTERVAL + 2 * SYNC_INTERVAL < 2 * LIVE_WINDOW
 
 
 class Schedule:
@@ -55,14 +51,11 @@ class Schedule:
     def due(self, peer_id: str, now: float) -> bool:
         return now >= self._due.get(peer_id, 0.0)
 
-    def done(self, peer_id: str, now: float, news: bool, patient: bool = False) -> None:
+    def done(self, peer_id: str, now: float, news: bool) -> None:
         """After an exchange with `peer_id` (or a failed one: `news` True keeps it at one
-        tick, so a peer coming back is found at once). `patient`: the peer heartbeats us
-        (it calls us at most MAX_SYNC_INTERVAL apart), so while nothing changes we may
-        wait up to PATIENT_INTERVAL."""
-        longest = PATIENT_INTERVAL if patient else MAX_SYNC_INTERVAL
+        tick, so a peer coming back is found at once)."""
         interval = self._interval.get(peer_id, SYNC_INTERVAL / 2)
-        interval = SYNC_INTERVAL if news else min(2 * interval, longest)
+        interval = SYNC_INTERVAL if news else min(2 * interval, MAX_SYNC_INTERVAL)
         self._interval[peer_id] = interval
         self._due[peer_id] = now + interval - 0.05  # a tick's jitter does not skip one
 
@@ -99,12 +92,7 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
             "disk_free": answer.get("disk_free"),
             "missing": set(answer.get("missing") or ()),
         }
-        # Of each pair, the node with the smaller id keeps up the heartbeat while all is
-        # quiet; the other one, hearing from it, syncs less often (its own changes are
-        # still pushed at once).
-        called = node.peers.last_called_by(peer.id) or 0.0
-        patient = node.id > peer.id and now - called < MAX_SYNC_INTERVAL + SYNC_INTERVAL
-        schedule.done(peer.id, now, news=_news(directory.version, answer), patient=patient)
+        schedule.done(peer.id, now, news=_news(directory.version, answer))
         apply(node, peer.id, answer)
 
 

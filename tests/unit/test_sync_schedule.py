@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from appliance.mesh.peers import LIVE_WINDOW, MAX_SYNC_INTERVAL, SYNC_INTERVAL
-from appliance.mesh.sync import PATIENT_INTERVAL, Schedule, _news
+from appliance.mesh.sync import Schedule, _news
 
 
 def test_quiet_exchanges_back_off_to_the_longest_interval() -> None:
@@ -59,14 +59,3 @@ def test_what_counts_as_news() -> None:
     assert _news(3, {**quiet, "tombstoned": {"j": "released"}})
     assert _news(3, {**quiet, "holders": {"j": {}}})
     assert _news(3, {**quiet, "missing": ["j"]})
-
-
-def test_the_peer_that_is_heartbeaten_waits_longer_but_no_longer_than_freshness_allows() -> None:
-    schedule = Schedule()
-    schedule.note_state(1, {})
-    for _ in range(8):
-        schedule.done("a", 0.0, news=False, patient=True)
-    assert schedule.interval("a") == PATIENT_INTERVAL > MAX_SYNC_INTERVAL
-    assert PATIENT_INTERVAL + 2 * SYNC_INTERVAL < 2 * LIVE_WINDOW  # reported_missing's freshness
-    schedule.done("a", 0.0, news=True, patient=True)
-    assert schedule.interval("a") == SYNC_INTERVAL
