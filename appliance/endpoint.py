@@ -14,6 +14,7 @@ from dataclasses import dataclass
 DEFAULT_PEER_PORT = 9264
 DEFAULT_SUBMIT_PORT = 9265
 DEFAULT_RELEASE_PORT = 9266
+DEFAULT_IPP_PORT = 631  # the node's own printer (IPP and IPPS on one port), super nodes
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Endpoint:
     peer_port: int = DEFAULT_PEER_PORT
     submit_port: int = DEFAULT_SUBMIT_PORT
     release_port: int = DEFAULT_RELEASE_PORT
+    ipp_port: int | None = None  # None: the role's default (631 on a super node); 0: off
 
     @property
     def address(self) -> str:

@@ -9,12 +9,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
-from appliance.https.connections import fit_to_fd_limit
+from appliance.https.connections import Limits, fit_to_fd_limit
 from appliance.https.server import Request, Response, Server
 from appliance.jobs import deliver
 from appliance.mesh import holders, repair, sync
@@ -72,7 +73,7 @@ class Node:
         self.intake_secret = door.prepare(self.data, self.endpoint)
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
-        limits = fit_to_fd_limit(servers=3)  # the open-file limit holds every port's caps
+        limits = fit_to_fd_limit(servers=4)  # the open-file limit holds every port's caps
         apps = [  # (name, port, app, CA that client certificates must come from)
             ("peer", e.peer_port, peer.app(self), ca),
             ("submit", e.submit_port, submit.app(self), None),
@@ -88,6 +89,7 @@ class Node:
             # A local write: the directory has our address before any API answers, so an
             # `invite` right after /v1/health can put it in the token.
             self._announce()
+        self._add_printer(cert, key, limits)
         for server in self.servers:
             server.start()
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
@@ -106,6 +108,30 @@ class Node:
         self.notifier.ready(
             f"serving: peer {e.peer_port}, submit {e.submit_port}, release {e.release_port}"
         )
+
+    @property
+    def ipp_port(self) -> int:
+        """The printer's port: as asked, else 631 on a super node; 0 when off."""
+        port = self.endpoint.ipp_port
+        if port is None:
+            from appliance.endpoint import DEFAULT_IPP_PORT
+
+            port = DEFAULT_IPP_PORT if self.role == "super" else 0
+        return port
+
+    def _add_printer(self, cert: Path, key: Path, limits: Limits) -> None:
+        """The node's own IPP Everywhere printer: ipp:// and ipps:// on one port (the first
+        byte of a connection tells which, as CUPS does)."""
+        port = self.ipp_port
+        if not port:
+            return
+        from appliance.intake.ipp.printer import Printer, PrinterConfig
+
+        e = self.endpoint
+        config = PrinterConfig(port, e.address, f"https://{e.address}:{e.release_port}/")
+        printer = Printer(self, config)
+        context = server_context(cert, key, None)
+        self.servers.append(Server("ipp", (e.bind, port), printer.app, context, limits, plain=True))
 
     def _start_control_plane(self) -> None:
         """The MQTT agent runs whenever the site directory names a broker."""

@@ -88,7 +88,12 @@ def cmd_node(args: argparse.Namespace) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     endpoint = Endpoint(
-        args.host, args.advertise, args.peer_port, args.submit_port, args.release_port
+        args.host,
+        args.advertise,
+        args.peer_port,
+        args.submit_port,
+        args.release_port,
+        args.ipp_port,
     )
     if not wait_for_site(data_dir(args), Notifier.from_env()):
         return
@@ -242,6 +247,13 @@ def register(sub: Any) -> None:
         type=int,
         default=DEFAULT_RELEASE_PORT,
         help=f"release API (default {DEFAULT_RELEASE_PORT})",
+    )
+    p.add_argument(
+        "--ipp-port",
+        type=int,
+        metavar="P",
+        help="the node's own printer, ipp:// and ipps:// HOST:P/ipp/print "
+        "(default 631 on a super node, off on an edge node; 0: off)",
     )
     p.add_argument(
         "--log-level",

@@ -32,6 +32,7 @@ class LocalNode:
     peer_port: int = field(default_factory=free_port)
     submit_port: int = field(default_factory=free_port)
     release_port: int = field(default_factory=free_port)
+    ipp_port: int = field(default_factory=free_port)  # the printer, on the super nodes
     process: subprocess.Popen[bytes] | None = None
     id: str = ""
     python: str = sys.executable  # another install's interpreter (a plain edge install)
@@ -158,6 +159,8 @@ class LocalMesh:
                 str(node.submit_port),
                 "--release-port",
                 str(node.release_port),
+                "--ipp-port",
+                str(node.ipp_port if node.index <= 1 else 0),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

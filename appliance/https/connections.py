@@ -11,6 +11,11 @@ further requests wait for one of them), the time a new connection has for its TL
 handshake and first head, the time a kept-alive connection may sit idle, and the time
 one body read or write may take (in the workers). `fit_to_fd_limit` checks at start that
 the process may open enough files for these caps and lowers them if it may not.
+
+A port may also take plain connections (`plain=True`, the IPP printer's `ipp://` and
+`ipps://` on one port, as CUPS does): the first byte a client sends tells which it is
+(0x16, a TLS record of type handshake, starts a ClientHello; an HTTP request starts
+with a letter). `Connection.secure` says which it was.
 """
 
 from __future__ import annotations
@@ -107,11 +112,15 @@ class Connection:
     socket non-blocking); while a request runs, to one worker (blocking, with a timeout
     per read and write). `buffer` holds what was received and not yet consumed."""
 
-    def __init__(self, sock: ssl.SSLSocket, address: tuple[str, int], deadline: float) -> None:
+    def __init__(
+        self, sock: socket.socket, address: tuple[str, int], deadline: float, sniff: bool = False
+    ) -> None:
         self.sock = sock
         self.address = address
         self.host = address[0]
         self.buffer = bytearray()
+        self.sniff = sniff  # TLS or plain not known yet (its first byte tells)
+        self.secure = not sniff
         self.handshaken = False
         self.busy = False
         self.waiting = True  # no byte of the next head yet (idle)
@@ -169,10 +178,12 @@ class ConnectionServer:
         context: ssl.SSLContext,
         work: Worker,
         limits: Limits = DEFAULT_LIMITS,
+        plain: bool = False,
     ) -> None:
         self.name = name
         self.context = context
         self.limits = limits
+        self.plain = plain  # also plain HTTP on this port (told apart by the first byte)
         self._work = work
         self.socket = socket.create_server(address, backlog=128, reuse_port=False)
         self.socket.setblocking(False)
@@ -262,16 +273,18 @@ class ConnectionServer:
             try:
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                tls = self.context.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
+                if not self.plain:
+                    sock = self.context.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
             except OSError:  # gone again already
                 sock.close()
                 continue
-            conn = Connection(tls, address, time.monotonic() + self.limits.head_timeout)
+            deadline = time.monotonic() + self.limits.head_timeout
+            conn = Connection(sock, address, deadline, sniff=self.plain)
             self._open.add(conn)
             self._per_host[host] += 1
-            self._selector.register(tls, selectors.EVENT_READ, conn)
+            self._selector.register(sock, selectors.EVENT_READ, conn)
 
     def _evict(self) -> bool:
         """Close the longest-idle connection of the address that holds the most."""
@@ -285,7 +298,10 @@ class ConnectionServer:
 
     def _advance(self, conn: Connection) -> None:
         """The socket is ready: go on with the handshake, or read what came of a head."""
+        if conn.sniff and not self._sniff(conn):
+            return
         if not conn.handshaken:
+            assert isinstance(conn.sock, ssl.SSLSocket)
             try:
                 conn.sock.do_handshake()
             except ssl.SSLWantReadError:
@@ -316,6 +332,35 @@ class ConnectionServer:
             return self._close(conn)
         if len(conn.buffer) > MAX_HEAD or head_end(conn.buffer) is not None:
             self._dispatch(conn)
+
+    def _sniff(self, conn: Connection) -> bool:
+        """On a port that takes both: TLS (wrapped here) or plain HTTP, by the first byte.
+        False while nothing has arrived (or the connection was closed)."""
+        try:
+            first = conn.sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            self._close(conn)
+            return False
+        if not first:
+            self._close(conn)
+            return False
+        conn.sniff = False
+        if first != b"\x16":  # not a TLS handshake record: plain HTTP
+            conn.handshaken = True
+            return True
+        self._selector.unregister(conn.sock)
+        try:
+            conn.sock = self.context.wrap_socket(
+                conn.sock, server_side=True, do_handshake_on_connect=False
+            )
+        except OSError:
+            self._close(conn, registered=False)
+            return False
+        conn.secure = True
+        self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+        return True
 
     def _watch(self, conn: Connection, events: int) -> None:
         if self._selector.get_key(conn.sock).events != events:

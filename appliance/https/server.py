@@ -156,6 +156,7 @@ class Request:
     body: Body
     client: tuple[str, int]
     peer_cert: bytes | None = None  # the client's certificate (DER), on mutual TLS
+    secure: bool = True  # over TLS (False only on a port that also takes plain HTTP)
     params: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     raw_query: str = ""
@@ -298,7 +299,9 @@ class _Exchange:
             client=self.conn.address,
             raw_query=url.query,
         )
-        request.peer_cert = self.conn.sock.getpeercert(binary_form=True) or None
+        if isinstance(self.conn.sock, ssl.SSLSocket):
+            request.peer_cert = self.conn.sock.getpeercert(binary_form=True) or None
+        request.secure = self.conn.secure
         response = self._answer(request)
         log.debug(
             "%s: %s %s %s -> %d",
@@ -451,12 +454,14 @@ class Server:
         app: Callable[[Request], Response],
         context: ssl.SSLContext,
         limits: Limits = DEFAULT_LIMITS,
+        plain: bool = False,
     ) -> None:
+        """`plain`: the port also takes plain HTTP (`Request.secure` tells which)."""
         self.name = name
         self.app = app
         self.context = context
         self._connections = ConnectionServer(
-            name, address, context, lambda conn: _Exchange(self, conn).run(), limits
+            name, address, context, lambda conn: _Exchange(self, conn).run(), limits, plain
         )
         self.server_address = self._connections.server_address
 

@@ -1,0 +1,569 @@
+"""The printer's operations (RFC 8011, PWG 5100.14), its sign-in and its job table.
+
+Sign-in is HTTP Basic over IPPS, checked against the site's users (names matched without
+regard to case) like every password: rate-limited per account and per address, through
+the KDF gate (`jobs.release.authenticate`). A job-creating operation without credentials
+is answered HTTP 401 (iOS, macOS and Mopria then ask for them); over plain `ipp://` it is
+answered 426 Upgrade Required (what CUPS answers), so no password crosses in the clear.
+The job belongs to the signed-in user whatever `requesting-user-name` says. Everything
+else a client can get wrong is an IPP status, and a request that is not IPP at all is
+`client-error-bad-request`; nothing is held for any of them.
+
+The job table (IPP job ids → held meshprint jobs) is this node's memory: the jobs
+themselves live on the mesh and are released from the release page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.crypto.userkeys import KdfBusy, WrongPassword
+from appliance.errors import BadRequest, MeshprintError, TooLarge, TooManyRequests
+from appliance.https.server import Request, Response
+from appliance.intake.ipp import attributes
+from appliance.intake.ipp.wire import Document, Malformed, read_request
+from appliance.jobs.intake import ingest
+from appliance.jobs.release import authenticate
+from appliance.mesh.context import MeshContext
+from appliance.printers.ipp import Attribute, DelimiterTag, IppMessage, Operation, Status, ValueTag
+from appliance.printers.ipp.message import AttributeGroup
+from appliance.printers.ipp.serializer import attr, encode
+from appliance.printoptions import COPIES_MAX, SIDES, clean_options
+from appliance.ratelimit import Limiter, MemoryAttempts
+
+log = logging.getLogger(__name__)
+PATH = "/ipp/print"
+SIGN_IN_LIMIT, SIGN_IN_WINDOW = 5, 5 * 60  # as the release API's sign-ins
+JOBS_KEPT = 500
+CREATING = {Operation.PRINT_JOB, Operation.VALIDATE_JOB, Operation.CREATE_JOB}
+# operations on a job: only its owner, signed in
+ON_A_JOB = {
+    Operation.SEND_DOCUMENT,
+    Operation.CLOSE_JOB,
+    Operation.CANCEL_JOB,
+    Operation.CANCEL_MY_JOBS,
+}
+OPERATION_GROUP = DelimiterTag.OPERATION_ATTRIBUTES
+JOB_GROUP = DelimiterTag.JOB_ATTRIBUTES
+
+# job-state
+PENDING, HELD, CANCELED, ABORTED, COMPLETED = 3, 4, 7, 8, 9
+
+
+class IppRefusal(Exception):
+    """An IPP status answer (HTTP 200 with a status code other than success)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HttpRefusal(Exception):
+    """An answer at the HTTP level: 401 (sign in) or 426 (use TLS)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+
+@dataclass
+class IppJob:
+    id: int
+    owner: str
+    name: str
+    created: float
+    options: dict[str, Any]
+    uuid: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
+    state: int = PENDING
+    reasons: str = "job-incoming"
+    held_as: str = ""  # the meshprint job id, once the document is sealed
+    format: str = attributes.FORMAT_DEFAULT
+    size: int = 0
+    completed: float | None = None
+
+
+@dataclass
+class PrinterConfig:
+    """What the printer needs of the node: where it is and how to name itself."""
+
+    port: int
+    address: str  # the host name or address in the printer's URIs (when Host is absent)
+    release_url: str  # the release page (printer-more-info)
+    name: str = "Secure Print"
+    location: str = ""
+
+
+class Printer:
+    """One node's printer: `app(request)` answers POST /ipp/print."""
+
+    def __init__(self, node: MeshContext, config: PrinterConfig) -> None:
+        self.node = node
+        self.config = config
+        self.uuid = attributes.printer_uuid(node.directory().site_id, node.id)
+        self.limiter = Limiter(MemoryAttempts(), SIGN_IN_LIMIT, SIGN_IN_WINDOW)
+        self._jobs: OrderedDict[int, IppJob] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # HTTP
+
+    def app(self, request: Request) -> Response:
+        if request.path != PATH:
+            return Response(404, b"no such printer: the printer is at /ipp/print\n", "text/plain")
+        if request.method != "POST":
+            return Response(
+                405, b"IPP requests are POSTed\n", "text/plain", headers={"Allow": "POST"}
+            )
+        if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/ipp":
+            return Response(
+                400, b"not an IPP request (Content-Type application/ipp)\n", "text/plain"
+            )
+        try:
+            message, first = read_request(request.body)
+        except Malformed as err:
+            status = Status.CLIENT_ERROR_BAD_REQUEST
+            if not err.version:
+                status = Status.SERVER_ERROR_VERSION_NOT_SUPPORTED
+            return self._ipp(IppMessage(status), request, str(err), None, err.request_id)
+        except TooLarge as err:
+            answer = IppMessage(Status.CLIENT_ERROR_REQUEST_ENTITY_TOO_LARGE)
+            return self._ipp(answer, request, str(err), None)
+        try:
+            answer = self.operate(
+                request, message, Document(request.body, first, self._gzip(message))
+            )
+        except HttpRefusal as refusal:
+            body = f"{refusal}\n".encode()
+            return Response(refusal.status, body, "text/plain", headers=refusal.headers)
+        except IppRefusal as refusal:
+            return self._ipp(IppMessage(refusal.status), request, str(refusal), message)
+        return self._ipp(answer, request, "", message)
+
+    def _ipp(
+        self,
+        answer: IppMessage,
+        request: Request,
+        text: str,
+        asked: IppMessage | None,
+        request_id: int = 0,
+    ) -> Response:
+        """The answer in the request's version, with its request-id (RFC 8011 4.1.1)."""
+        request_id = asked.request_id if asked is not None else request_id
+        answer.request_id = 1
+        if asked is not None and asked.version[0] in (1, 2):
+            answer.version = asked.version
+        else:
+            answer.version = (2, 0)
+        group = answer.group(OPERATION_GROUP)
+        head = {
+            "attributes-charset": attr("attributes-charset", "utf-8"),
+            "attributes-natural-language": attr("attributes-natural-language", "en"),
+        }
+        if text:
+            head["status-message"] = attr("status-message", text[:255])
+        group.attributes = {**head, **group.attributes}
+        answer.groups.sort(key=lambda g: g.tag != OPERATION_GROUP)
+        data = bytearray(encode(answer))
+        data[4:8] = (request_id & 0xFFFFFFFF).to_bytes(4, "big")
+        return Response(200, bytes(data), "application/ipp")
+
+    @staticmethod
+    def _gzip(message: IppMessage) -> bool:
+        return message.first("compression", OPERATION_GROUP) == "gzip"
+
+    # Dispatch
+
+    def operate(self, request: Request, message: IppMessage, document: Document) -> IppMessage:
+        self._check_request(message)
+        operation = message.code
+        if operation not in attributes.OPERATIONS:
+            raise IppRefusal(
+                Status.SERVER_ERROR_OPERATION_NOT_SUPPORTED,
+                f"operation 0x{operation:04x} is not supported",
+            )
+        user = ""
+        if operation in CREATING or operation in ON_A_JOB:
+            user = self._sign_in(request)
+        handlers: dict[int, Callable[[Request, IppMessage, Document, str], IppMessage]] = {
+            Operation.GET_PRINTER_ATTRIBUTES: self._get_printer_attributes,
+            Operation.VALIDATE_JOB: self._validate_job,
+            Operation.PRINT_JOB: self._print_job,
+            Operation.CREATE_JOB: self._create_job,
+            Operation.SEND_DOCUMENT: self._send_document,
+            Operation.CLOSE_JOB: self._close_job,
+            Operation.CANCEL_JOB: self._cancel_job,
+            Operation.GET_JOB_ATTRIBUTES: self._get_job_attributes,
+            Operation.GET_JOBS: self._get_jobs,
+            Operation.IDENTIFY_PRINTER: self._identify,
+            Operation.CANCEL_MY_JOBS: self._cancel_my_jobs,
+        }
+        return handlers[operation](request, message, document, user)
+
+    def _check_request(self, message: IppMessage) -> None:
+        if message.version[0] not in (1, 2):
+            raise IppRefusal(Status.SERVER_ERROR_VERSION_NOT_SUPPORTED, "IPP 1.1 or 2.0")
+        if message.request_id < 1:
+            raise IppRefusal(Status.CLIENT_ERROR_BAD_REQUEST, "request-id must be 1 or more")
+        if not message.groups or message.groups[0].tag != OPERATION_GROUP:
+            raise IppRefusal(Status.CLIENT_ERROR_BAD_REQUEST, "no operation attributes")
+        names = list(message.groups[0].attributes)
+        if names[:2] != ["attributes-charset", "attributes-natural-language"]:
+            raise IppRefusal(
+                Status.CLIENT_ERROR_BAD_REQUEST,
+                "attributes-charset and attributes-natural-language must come first",
+            )
+        charset = message.first("attributes-charset", OPERATION_GROUP)
+        if not isinstance(charset, str) or charset.lower() not in ("utf-8", "us-ascii"):
+            raise IppRefusal(Status.CLIENT_ERROR_CHARSET_NOT_SUPPORTED, "only utf-8")
+        if (
+            message.find("printer-uri", OPERATION_GROUP) is None
+            and message.find("job-uri", OPERATION_GROUP) is None
+        ):
+            raise IppRefusal(Status.CLIENT_ERROR_BAD_REQUEST, "no printer-uri")
+
+    # Sign-in
+
+    def _sign_in(self, request: Request) -> str:
+        if not request.secure:
+            raise HttpRefusal(
+                426,
+                "Secure Print takes jobs over TLS only: use ipps:// (your password never "
+                "crosses the network in the clear)",
+                {"Upgrade": "TLS/1.2,TLS/1.3,HTTP/1.1", "Connection": "Upgrade"},
+            )
+        credentials = _basic(request.headers.get("Authorization", ""))
+        if credentials is None:
+            raise HttpRefusal(
+                401,
+                "sign in with your Secure Print user name and password",
+                {"WWW-Authenticate": 'Basic realm="Secure Print"'},
+            )
+        name, password = credentials[0].strip().lower(), credentials[1]
+        try:
+            with self.limiter.attempt("password", request.client[0], name, failure=WrongPassword):
+                authenticate(self.node, name, password)
+        except WrongPassword:
+            raise HttpRefusal(
+                401,
+                "wrong user name or password",
+                {"WWW-Authenticate": 'Basic realm="Secure Print"'},
+            ) from None
+        except TooManyRequests as err:
+            raise IppRefusal(Status.CLIENT_ERROR_NOT_AUTHORIZED, str(err)) from None
+        except KdfBusy as err:
+            raise IppRefusal(Status.SERVER_ERROR_BUSY, str(err)) from None
+        return name
+
+    # Operations
+
+    def _get_printer_attributes(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        requested = [str(v) for v in message.values("requested-attributes", OPERATION_GROUP)]
+        answer = IppMessage(Status.SUCCESSFUL_OK)
+        group = answer.group(DelimiterTag.PRINTER_ATTRIBUTES)
+        for attribute in attributes.select(
+            attributes.printer_attributes(self._identity(request), self._queued()), requested
+        ):
+            group.add(attribute)
+        return answer
+
+    def _validate_job(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        self._check_format(message)
+        self._options(message)
+        return IppMessage(Status.SUCCESSFUL_OK)
+
+    def _print_job(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        job = self._new_job(message, user)
+        self._hold(job, message, document)
+        return self._job_answer(request, job)
+
+    def _create_job(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        job = self._new_job(message, user)
+        return self._job_answer(request, job)
+
+    def _send_document(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        job = self._job_of(message, user)
+        if job.state != PENDING or job.held_as:
+            raise IppRefusal(
+                Status.CLIENT_ERROR_NOT_POSSIBLE,
+                "this job has its document already (one document per job)",
+            )
+        if message.first("last-document", OPERATION_GROUP) is False:
+            raise IppRefusal(
+                Status.SERVER_ERROR_MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED,
+                "one document per job: send it with last-document true",
+            )
+        self._hold(job, message, document)
+        return self._job_answer(request, job)
+
+    def _close_job(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        job = self._job_of(message, user)
+        if job.state == PENDING and not job.held_as:
+            self._finish(job, ABORTED, "aborted-by-system")
+        return self._job_answer(request, job)
+
+    def _cancel_job(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        job = self._job_of(message, user)
+        if job.state in (CANCELED, ABORTED, COMPLETED):
+            raise IppRefusal(Status.CLIENT_ERROR_NOT_POSSIBLE, "the job is finished already")
+        if job.held_as:
+            self.node.store.delete(job.held_as, "cancelled by its owner (IPP Cancel-Job)")
+        self._finish(job, CANCELED, "job-canceled-by-user")
+        return IppMessage(Status.SUCCESSFUL_OK)
+
+    def _cancel_my_jobs(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        with self._lock:
+            mine = [j for j in self._jobs.values() if j.owner == user and j.state < CANCELED]
+        for job in mine:
+            if job.held_as:
+                self.node.store.delete(job.held_as, "cancelled by its owner (IPP Cancel-My-Jobs)")
+            self._finish(job, CANCELED, "job-canceled-by-user")
+        return IppMessage(Status.SUCCESSFUL_OK)
+
+    def _get_job_attributes(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        job = self._job_of(message, None)
+        answer = IppMessage(Status.SUCCESSFUL_OK)
+        self._describe(request, job, answer.group(JOB_GROUP))
+        return answer
+
+    def _get_jobs(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        which = message.first("which-jobs", OPERATION_GROUP) or "not-completed"
+        limit = message.first("limit", OPERATION_GROUP)
+        if which not in ("completed", "not-completed", "all"):
+            raise IppRefusal(Status.CLIENT_ERROR_ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "which-jobs")
+        requested = [str(v) for v in message.values("requested-attributes", OPERATION_GROUP)]
+        with self._lock:
+            jobs = list(reversed(self._jobs.values()))
+        answer = IppMessage(Status.SUCCESSFUL_OK)
+        count = 0
+        for job in jobs:
+            self._refresh(job)
+            done = job.state >= CANCELED
+            if (which == "completed" and not done) or (which == "not-completed" and done):
+                continue
+            if isinstance(limit, int) and count >= limit > 0:
+                break
+            group = AttributeGroup(JOB_GROUP)  # one group per job
+            answer.groups.append(group)
+            self._describe(request, job, group, brief=not requested)
+            if not requested:  # RFC 8011 4.2.6: job-id and job-uri unless asked for more
+                group.attributes = {k: group.attributes[k] for k in ("job-id", "job-uri")}
+            elif "all" not in requested and "job-description" not in requested:
+                group.attributes = {k: v for k, v in group.attributes.items() if k in requested}
+            count += 1
+        return answer
+
+    def _identify(
+        self, request: Request, message: IppMessage, document: Document, user: str
+    ) -> IppMessage:
+        log.info(
+            "IPP printer: Identify-Printer from %s (a virtual printer: logged)", request.client[0]
+        )
+        return IppMessage(Status.SUCCESSFUL_OK)
+
+    # Jobs
+
+    def _check_format(self, message: IppMessage) -> str:
+        fmt = message.first("document-format", OPERATION_GROUP) or attributes.FORMAT_DEFAULT
+        if fmt not in (*attributes.FORMATS, attributes.FORMAT_DEFAULT):
+            raise IppRefusal(
+                Status.CLIENT_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED,
+                f"{str(fmt)[:60]} is not supported: send PDF, Apple or PWG raster, or JPEG",
+            )
+        compression = message.first("compression", OPERATION_GROUP)
+        if compression not in (None, "none", "gzip"):
+            raise IppRefusal(
+                Status.CLIENT_ERROR_COMPRESSION_NOT_SUPPORTED, "compression: none or gzip"
+            )
+        return str(fmt)
+
+    @staticmethod
+    def _options(message: IppMessage) -> dict[str, Any]:
+        """The job's defaults for release: copies, sides, colour (the rest is ignored,
+        as `ipp-attribute-fidelity` false allows)."""
+        raw: dict[str, Any] = {}
+        copies = message.first("copies", JOB_GROUP)
+        if copies is not None:
+            if not isinstance(copies, int) or not 1 <= copies <= COPIES_MAX:
+                raise IppRefusal(
+                    Status.CLIENT_ERROR_ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                    f"copies: 1 to {COPIES_MAX}",
+                )
+            raw["copies"] = copies
+        sides = message.first("sides", JOB_GROUP)
+        if sides is not None:
+            if sides not in SIDES:
+                raise IppRefusal(Status.CLIENT_ERROR_ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "sides")
+            raw["sides"] = sides
+        mode = message.first("print-color-mode", JOB_GROUP)
+        if mode in ("monochrome", "process-monochrome", "bi-level"):
+            raw["color"] = False
+        elif mode == "color":
+            raw["color"] = True
+        return clean_options(raw)
+
+    def _new_job(self, message: IppMessage, user: str) -> IppJob:
+        fmt = self._check_format(message)
+        options = self._options(message)
+        name = message.first("job-name", OPERATION_GROUP) or message.first(
+            "document-name", OPERATION_GROUP
+        )
+        with self._lock:
+            job = IppJob(next(self._ids), user, str(name or "Untitled"), time.time(), options)
+            job.format = fmt
+            self._jobs[job.id] = job
+            while len(self._jobs) > JOBS_KEPT:
+                self._jobs.popitem(last=False)
+        return job
+
+    def _hold(self, job: IppJob, message: IppMessage, document: Document) -> None:
+        """Seal the document onto the mesh as the signed-in user's job."""
+        fmt = message.first("document-format", OPERATION_GROUP)
+        if fmt is not None:
+            job.format = self._check_format(message)
+        name = message.first("document-name", OPERATION_GROUP)
+        title = job.name if job.name != "Untitled" or not name else str(name)
+        content_type = "" if job.format == attributes.FORMAT_DEFAULT else job.format
+        job.state, job.reasons = PENDING, "job-data-insufficient"
+        try:
+            receipt = ingest(self.node, job.owner, title, content_type, document, job.options)
+        except TooLarge as err:
+            self._finish(job, ABORTED, "aborted-by-system")
+            raise IppRefusal(Status.CLIENT_ERROR_REQUEST_ENTITY_TOO_LARGE, str(err)) from None
+        except BadRequest as err:
+            self._finish(job, ABORTED, "aborted-by-system")
+            raise IppRefusal(Status.CLIENT_ERROR_BAD_REQUEST, str(err)) from None
+        except MeshprintError as err:
+            self._finish(job, ABORTED, "aborted-by-system")
+            raise IppRefusal(Status.SERVER_ERROR_INTERNAL_ERROR, str(err)) from None
+        job.held_as, job.size = receipt.job.id, receipt.job.size
+        job.format = receipt.job.format
+        job.state, job.reasons = HELD, "job-hold-until-specified"
+        log.info(
+            "IPP printer: job %d of %s held as %s (%d bytes, %s)",
+            job.id,
+            job.owner,
+            job.held_as,
+            job.size,
+            job.format,
+        )
+
+    def _finish(self, job: IppJob, state: int, reason: str) -> None:
+        job.state, job.reasons, job.completed = state, reason, time.time()
+
+    def _refresh(self, job: IppJob) -> None:
+        """A held job released, deleted or expired on the mesh: completed here."""
+        if job.state == HELD and self.node.store.get(job.held_as) is None:
+            self._finish(job, COMPLETED, "job-completed-successfully")
+
+    def _job_of(self, message: IppMessage, user: str | None) -> IppJob:
+        job_id = message.first("job-id", OPERATION_GROUP)
+        if job_id is None:
+            uri = message.first("job-uri", OPERATION_GROUP)
+            if isinstance(uri, str) and uri.rsplit("/", 1)[-1].isdigit():
+                job_id = int(uri.rsplit("/", 1)[-1])
+        if not isinstance(job_id, int) or isinstance(job_id, bool):
+            raise IppRefusal(Status.CLIENT_ERROR_BAD_REQUEST, "job-id is missing")
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise IppRefusal(Status.CLIENT_ERROR_NOT_FOUND, f"no job {job_id}")
+        if user is not None and job.owner != user:
+            raise IppRefusal(Status.CLIENT_ERROR_NOT_AUTHORIZED, "this is another user's job")
+        self._refresh(job)
+        return job
+
+    def _queued(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.state < CANCELED)
+
+    # Answers
+
+    def _identity(self, request: Request) -> attributes.Identity:
+        host = request.headers.get("Host", "") or f"{self.config.address}:{self.config.port}"
+        if not all(c.isalnum() or c in ".-:[]" for c in host) or len(host) > 255:
+            host = f"{self.config.address}:{self.config.port}"
+        return attributes.Identity(
+            uris=(f"ipps://{host}{PATH}", f"ipp://{host}{PATH}"),
+            uuid=self.uuid,
+            name=self.config.name,
+            location=self.config.location,
+            more_info=self.config.release_url,
+            icon=f"{self.config.release_url.rstrip('/')}/static/icon-128.png",
+        )
+
+    def _job_answer(self, request: Request, job: IppJob) -> IppMessage:
+        answer = IppMessage(Status.SUCCESSFUL_OK)
+        self._describe(request, job, answer.group(JOB_GROUP), brief=True)
+        return answer
+
+    def _describe(
+        self, request: Request, job: IppJob, group: AttributeGroup, brief: bool = False
+    ) -> None:
+        uri = f"{self._identity(request).uris[0]}/{job.id}"
+        items: list[Attribute] = [
+            attr("job-id", job.id),
+            attr("job-uri", uri),
+            attr("job-state", job.state, ValueTag.ENUM),
+            attr("job-state-reasons", job.reasons, ValueTag.KEYWORD),
+        ]
+        if not brief:
+            printer_uri = self._identity(request).uris[0]
+            items += [
+                attr("job-uuid", job.uuid, ValueTag.URI),
+                attr("job-name", job.name[:255]),
+                attr("job-originating-user-name", job.owner, ValueTag.NAME_WITHOUT_LANGUAGE),
+                attr("job-printer-uri", printer_uri, ValueTag.URI),
+                attr("job-printer-up-time", int(time.time() - attributes.BOOT) + 1),
+                attr("time-at-creation", int(job.created - attributes.BOOT) + 1),
+                attr("document-format", job.format, ValueTag.MIME_MEDIA_TYPE),
+                attr("job-k-octets", (job.size + 1023) // 1024),
+                attr("copies", int(job.options.get("copies", 1))),
+                attr("sides", str(job.options.get("sides", "one-sided")), ValueTag.KEYWORD),
+                attr("job-hold-until", "indefinite", ValueTag.KEYWORD),
+            ]
+            if job.completed is not None:
+                items.append(attr("time-at-completed", int(job.completed - attributes.BOOT) + 1))
+        for item in items:
+            group.add(item)
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, password = decoded.partition(":")
+    return (name, password) if sep and name else None
