@@ -5,8 +5,8 @@ holders for the signed-in user; refusals and malformed IPP hold nothing."""
 
 from __future__ import annotations
 
+import base64
 import http.client
-import socket
 import ssl
 import struct
 import subprocess
@@ -18,6 +18,7 @@ from appliance.printers.ipp.parser import parse
 from tests.integration.conftest import PASSWORDS, Site, wait_for
 
 pytestmark = pytest.mark.integration
+last_body = b""
 URF = b"UNIRAST\x00" + struct.pack(">I", 1) + bytes(32) + b"\x00" * 64
 
 IPHONE = """
@@ -77,7 +78,7 @@ VALIDATE = """
 def ipptool(uri: str, test: Path, *files: str) -> subprocess.CompletedProcess[str]:
     extra = ["-f", files[0]] if files else []
     return subprocess.run(
-        ["ipptool", "-T", "30", "-t", *extra, uri, str(test)],
+        ["ipptool", "-t", *extra, uri, str(test)],  # no -T: it breaks Debian 12's ipptool
         capture_output=True,
         stdin=subprocess.DEVNULL,  # no password prompt: answered with nothing
         text=True,
@@ -85,8 +86,23 @@ def ipptool(uri: str, test: Path, *files: str) -> subprocess.CompletedProcess[st
     )
 
 
-def raw_post(port: int, body: bytes, tls: bool = True, auth: str = "") -> tuple[int, bytes]:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+def _basic(name: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+def _request(operation: int, *more: bytes) -> bytes:
+    """An IPP/2.0 request with the three operation attributes every request starts with."""
+    head = b"\x02\x00" + struct.pack(">HI", operation, 7) + b"\x01"
+    head += b"\x47\x00\x12attributes-charset\x00\x05utf-8"
+    head += b"\x48\x00\x1battributes-natural-language\x00\x02en"
+    head += b"\x45\x00\x0bprinter-uri\x00\x1aipps://127.0.0.1/ipp/print"
+    return head + b"".join(more) + b"\x03"
+
+
+def raw_post(
+    port: int, body: bytes, tls: bool = True, auth: str = ""
+) -> tuple[int, http.client.HTTPMessage]:
+    """Status and headers of the HTTP answer (the IPP answer is in `last_body`)."""
     conn: http.client.HTTPConnection
     if tls:
         context = ssl.create_default_context()
@@ -94,13 +110,15 @@ def raw_post(port: int, body: bytes, tls: bool = True, auth: str = "") -> tuple[
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
     else:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    sock.close()
     headers = {"Content-Type": "application/ipp"}
     if auth:
         headers["Authorization"] = auth
     conn.request("POST", "/ipp/print", body, headers)
     response = conn.getresponse()
-    return response.status, response.read()
+    global last_body
+    last_body = response.read()
+    conn.close()
+    return response.status, response.headers
 
 
 def test_an_iphone_prints_through_the_nodes_printer(site3: Site, tmp_path: Path) -> None:
@@ -109,11 +127,14 @@ def test_an_iphone_prints_through_the_nodes_printer(site3: Site, tmp_path: Path)
     test.write_text(IPHONE)
     validate.write_text(VALIDATE)
     doc.write_bytes(URF)
-    # No credentials: 401 (ipptool cannot prompt, so it fails the test).
+    # No credentials, or wrong ones: 401 with a Basic challenge (what makes iOS prompt).
     anonymous = ipptool(f"ipps://127.0.0.1:{port}/ipp/print", validate)
-    assert anonymous.returncode != 0
-    wrong = ipptool(f"ipps://alice:nope@127.0.0.1:{port}/ipp/print", validate)
-    assert wrong.returncode != 0
+    assert "client-error-not-authenticated" in anonymous.stdout
+    validate_job = _request(0x0004)
+    status, headers = raw_post(port, validate_job)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
+    assert raw_post(port, validate_job, auth=_basic("alice", "wrong-guess-1"))[0] == 401
+    assert raw_post(port, validate_job, auth=_basic("nobody", "wrong-guess-1"))[0] == 401
     # Case-insensitive name, the job is alice's whatever requesting-user-name says.
     uri = f"ipps://Alice:{PASSWORDS['alice']}@127.0.0.1:{port}/ipp/print"
     assert ipptool(uri, validate).returncode == 0
@@ -135,28 +156,30 @@ def test_an_iphone_prints_through_the_nodes_printer(site3: Site, tmp_path: Path)
 
 def test_refusals_are_ipp_answers_and_hold_nothing(site3: Site, tmp_path: Path) -> None:
     port = site3.mesh.nodes[0].ipp_port
-    head = b"\x02\x00\x00\x02\x00\x00\x00\x07\x01"
-    head += b"\x47\x00\x12attributes-charset\x00\x05utf-8"
-    head += b"\x48\x00\x1battributes-natural-language\x00\x02en"
-    head += b"\x45\x00\x0bprinter-uri\x00\x1aipps://127.0.0.1/ipp/print"
-    # Plain ipp:// Print-Job: 426 Upgrade Required, no password asked in the clear.
-    status, _ = raw_post(port, head + b"\x03" + URF, tls=False)
-    assert status == 426
+    print_job = _request(0x0002) + URF
+    auth = _basic("alice", PASSWORDS["alice"])
+    # Plain ipp:// Print-Job: 426 Upgrade Required, even with a password (never used).
+    status, headers = raw_post(port, print_job, tls=False, auth=auth)
+    assert status == 426 and "TLS" in headers["Upgrade"]
     # Over IPPS without credentials: 401.
-    assert raw_post(port, head + b"\x03" + URF)[0] == 401
+    assert raw_post(port, print_job)[0] == 401
     # Unsupported format, signed in.
-    import base64
-
-    auth = "Basic " + base64.b64encode(f"alice:{PASSWORDS['alice']}".encode()).decode()
-    fmt = b"\x49\x00\x0fdocument-format\x00\x0aimage/tiff"
-    status, body = raw_post(port, head + fmt + b"\x03" + URF, auth=auth)
-    assert status == 200 and parse(body).code == 0x040A
-    # Malformed: truncated, a huge length, a bad tag.
-    for bad in (head[:20], head + b"\x45\xff\xff", b"\x02\x00\x00\x0b\x00\x00\x00\x01\x01\x99"):
-        status, body = raw_post(port, bad, auth=auth)
-        assert status == 200 and parse(body).code == 0x0400
+    tiff = _request(0x0002, b"\x49\x00\x0fdocument-format\x00\x0aimage/tiff") + URF
+    assert raw_post(port, tiff, auth=auth)[0] == 200
+    assert parse(last_body).code == 0x040A
+    # Malformed: truncated, a length past the end, a bad tag; a version 0.0.
+    full = _request(0x0002)
+    for bad in (full[:20], full[:-1] + b"\x45\xff\xff", full[:9] + b"\x99\x00"):
+        assert raw_post(port, bad, auth=auth)[0] == 200
+        assert parse(last_body).code == 0x0400
+    assert raw_post(port, b"\x00\x00" + full[2:], auth=auth)[0] == 200
+    assert parse(b"\x02\x00" + last_body[2:]).code == 0x0503
+    # Oversize: the site's limit, as an IPP status.
+    site3.settings(max_job_size="1M")
+    big = _request(0x0002) + b"%PDF-1.4\n" + bytes(1_200_000)
+    assert raw_post(port, big, auth=auth)[0] == 200
+    assert parse(last_body).code == 0x0408
     assert site3.jobs(0) == []
     # Get-Printer-Attributes stays anonymous, also over plain ipp://
-    gpa = head.replace(b"\x00\x02\x00\x00\x00\x07", b"\x00\x0b\x00\x00\x00\x07", 1) + b"\x03"
-    status, body = raw_post(port, gpa, tls=False)
-    assert status == 200 and parse(body).code == 0
+    assert raw_post(port, _request(0x000B), tls=False)[0] == 200
+    assert parse(last_body).code == 0
