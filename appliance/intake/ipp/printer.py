@@ -35,7 +35,15 @@ from appliance.intake.ipp.wire import Document, Malformed, read_request
 from appliance.jobs.intake import ingest
 from appliance.jobs.release import authenticate
 from appliance.mesh.context import MeshContext
-from appliance.printers.ipp import Attribute, DelimiterTag, IppMessage, Operation, Status, ValueTag
+from appliance.printers.ipp import (
+    Attribute,
+    DelimiterTag,
+    IppMessage,
+    Operation,
+    OutOfBand,
+    Status,
+    ValueTag,
+)
 from appliance.printers.ipp.message import AttributeGroup
 from appliance.printers.ipp.serializer import attr, encode
 from appliance.printoptions import COPIES_MAX, SIDES, clean_options
@@ -57,7 +65,7 @@ OPERATION_GROUP = DelimiterTag.OPERATION_ATTRIBUTES
 JOB_GROUP = DelimiterTag.JOB_ATTRIBUTES
 
 # job-state
-PENDING, HELD, CANCELED, ABORTED, COMPLETED = 3, 4, 7, 8, 9
+PENDING, CANCELED, ABORTED, COMPLETED = 3, 7, 8, 9
 
 
 class IppRefusal(Exception):
@@ -89,6 +97,7 @@ class IppJob:
     held_as: str = ""  # the meshprint job id, once the document is sealed
     format: str = attributes.FORMAT_DEFAULT
     size: int = 0
+    processing: float | None = None  # when its document began to arrive
     completed: float | None = None
 
 
@@ -366,7 +375,6 @@ class Printer:
         answer = IppMessage(Status.SUCCESSFUL_OK)
         count = 0
         for job in jobs:
-            self._refresh(job)
             done = job.state >= CANCELED
             if (which == "completed" and not done) or (which == "not-completed" and done):
                 continue
@@ -453,7 +461,7 @@ class Printer:
         name = message.first("document-name", OPERATION_GROUP)
         title = job.name if job.name != "Untitled" or not name else str(name)
         content_type = "" if job.format == attributes.FORMAT_DEFAULT else job.format
-        job.state, job.reasons = PENDING, "job-data-insufficient"
+        job.state, job.reasons, job.processing = PENDING, "job-incoming", time.time()
         try:
             receipt = ingest(self.node, job.owner, title, content_type, document, job.options)
         except TooLarge as err:
@@ -467,7 +475,10 @@ class Printer:
             raise IppRefusal(Status.SERVER_ERROR_INTERNAL_ERROR, str(err)) from None
         job.held_as, job.size = receipt.job.id, receipt.job.size
         job.format = receipt.job.format
-        job.state, job.reasons = HELD, "job-hold-until-specified"
+        # Done, as far as this printer goes: the job is sealed on the mesh and waits for
+        # its owner's release at a printer (as pull-printing systems report it, so a
+        # phone's print queue and ipptool's "until job complete" end here).
+        self._finish(job, COMPLETED, "job-completed-successfully")
         log.info(
             "IPP printer: job %d of %s held as %s (%d bytes, %s)",
             job.id,
@@ -479,11 +490,6 @@ class Printer:
 
     def _finish(self, job: IppJob, state: int, reason: str) -> None:
         job.state, job.reasons, job.completed = state, reason, time.time()
-
-    def _refresh(self, job: IppJob) -> None:
-        """A held job released, deleted or expired on the mesh: completed here."""
-        if job.state == HELD and self.node.store.get(job.held_as) is None:
-            self._finish(job, COMPLETED, "job-completed-successfully")
 
     def _job_of(self, message: IppMessage, user: str | None) -> IppJob:
         job_id = message.first("job-id", OPERATION_GROUP)
@@ -499,7 +505,6 @@ class Printer:
             raise IppRefusal(Status.CLIENT_ERROR_NOT_FOUND, f"no job {job_id}")
         if user is not None and job.owner != user:
             raise IppRefusal(Status.CLIENT_ERROR_NOT_AUTHORIZED, "this is another user's job")
-        self._refresh(job)
         return job
 
     def _queued(self) -> int:
@@ -549,12 +554,27 @@ class Printer:
                 attr("job-k-octets", (job.size + 1023) // 1024),
                 attr("copies", int(job.options.get("copies", 1))),
                 attr("sides", str(job.options.get("sides", "one-sided")), ValueTag.KEYWORD),
-                attr("job-hold-until", "indefinite", ValueTag.KEYWORD),
+                attr("job-state-message", self._state_message(job), ValueTag.TEXT_WITHOUT_LANGUAGE),
             ]
-            if job.completed is not None:
-                items.append(attr("time-at-completed", int(job.completed - attributes.BOOT) + 1))
+            items += [
+                attr("time-at-processing", _uptime(job.processing)),
+                attr("time-at-completed", _uptime(job.completed)),
+            ]
         for item in items:
             group.add(item)
+
+    @staticmethod
+    def _state_message(job: IppJob) -> str:
+        if job.held_as:
+            return "Held securely: release it at a printer from the Secure Print page"
+        return {PENDING: "Waiting for the document", CANCELED: "Cancelled"}.get(
+            job.state, "Not held"
+        )
+
+
+def _uptime(at: float | None) -> int | OutOfBand:
+    """A time as printer up-time seconds (RFC 8011 5.3.14), no-value while it has not come."""
+    return OutOfBand.NO_VALUE if at is None else int(at - attributes.BOOT) + 1
 
 
 def _basic(header: str) -> tuple[str, str] | None:

@@ -61,7 +61,7 @@ def read_request(body: Upload) -> tuple[IppMessage, bytes]:
         if end is not None:
             break
         request_id = int.from_bytes(data[4:8], "big") if len(data) >= 8 else 0
-        if data and data[0] not in (1, 2):
+        if len(data) >= 8 and data[0] not in (1, 2):
             raise Malformed(f"IPP version {data[0]} is not supported (1.1, 2.0)", request_id, False)
         if len(data) > ATTRIBUTES_MAX:
             raise TooLarge(f"the request's attributes are larger than {ATTRIBUTES_MAX} bytes")
