@@ -316,7 +316,10 @@ class Printer:
                 Status.CLIENT_ERROR_NOT_POSSIBLE,
                 "this job has its document already (one document per job)",
             )
-        if message.first("last-document", OPERATION_GROUP) is False:
+        last = message.first("last-document", OPERATION_GROUP)
+        if not isinstance(last, bool):
+            raise IppRefusal(Status.CLIENT_ERROR_BAD_REQUEST, "last-document is required")
+        if last is False:
             raise IppRefusal(
                 Status.SERVER_ERROR_MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED,
                 "one document per job: send it with last-document true",
