@@ -61,8 +61,8 @@ OFFICE_PLATFORMS = (
     ("win_amd64",),
     tuple(f"macosx_{v}_{a}" for v in MACOS[7:] for a in ("arm64", "universal2")),
     tuple(f"macosx_{v}_{a}" for v in MACOS for a in ("x86_64", "universal2")),
-    tuple(f"manylinux_{g}_x86_64" for g in GLIBC) + ("manylinux2014_x86_64",),
-    tuple(f"manylinux_{g}_aarch64" for g in GLIBC) + ("manylinux2014_aarch64",),
+    (*tuple(f"manylinux_{g}_x86_64" for g in GLIBC), "manylinux2014_x86_64"),
+    (*tuple(f"manylinux_{g}_aarch64" for g in GLIBC), "manylinux2014_aarch64"),
 )
 
 
