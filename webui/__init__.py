@@ -54,6 +54,8 @@ def create_app(config: dict[str, Any] | None = None, mode: str = "full") -> Flas
         RATE_WINDOW=5 * 60,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         MODE=mode,
+        WHEELHOUSE=os.environ.get("MESHPRINT_WHEELHOUSE"),  # wheels served at /simple/
+        WEB_CERT=os.environ.get("MESHPRINT_WEB_CERT"),  # offered at /appliance.pem
     )
     app.config.from_pyfile("webui.cfg", silent=True)
     if config:
@@ -66,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None, mode: str = "full") -> Flas
     errors.init(app)
 
     from webui.context import jinja_helpers
-    from webui.views import admin, auth, release, setup
+    from webui.views import admin, auth, release, setup, wheels
 
     app.jinja_env.globals.update(jinja_helpers())
     app.register_blueprint(release.bp)
@@ -74,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None, mode: str = "full") -> Flas
         app.register_blueprint(auth.bp)
         app.register_blueprint(setup.bp)
         app.register_blueprint(admin.bp)
+        app.register_blueprint(wheels.bp)
 
     @app.get("/health")
     def health() -> Any:

@@ -131,6 +131,12 @@ def configured(chromium: Any, appliance: Appliance) -> dict[str, Any]:
         page.click("button[value=invite]")
         seen["join_token"] = page.inner_text("#join-token")
         seen["join_qr"] = page.locator(".qr svg").count() == 1
+        seen["office_heading"] = page.inner_text("h1")
+        page.click("#steps-linux summary")
+        seen["linux_steps"] = page.inner_text("#steps-linux pre")
+        seen["windows_steps"] = page.inner_text("#steps-windows pre")
+        seen["cert_link"] = page.get_attribute("#add-office-pc a[download]", "href")
+        screenshot(page, "wizard-add-office-pc")
         page.click("button[value=continue]")
 
         page.wait_for_url("**/setup/upstream")
@@ -160,6 +166,11 @@ def test_whole_wizard_to_a_printed_test_page(
     assert "Added 1 user" in configured["user_added"]
     assert configured["queue_has_qr"] and configured["join_qr"]
     assert configured["join_token"].startswith("mp1.")
+    assert configured["office_heading"].startswith("Add an office PC")
+    for steps in (configured["linux_steps"], configured["windows_steps"]):
+        assert f"meshprint edge install {configured['join_token']}" in steps
+        assert f"--index-url {appliance.url}/simple --cert appliance.pem meshprint" in steps
+    assert configured["cert_link"] == "/appliance.pem"
     assert "mqtts://" in configured["bad_upstream"]
     assert configured["after_setup"] == 404
     assert not (appliance.data / "setup-code").exists()

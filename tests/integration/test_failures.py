@@ -3,6 +3,7 @@ reaching a node that was off."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -160,6 +161,40 @@ def test_repaired_holder_that_comes_back_drops_its_copy(site4f: Site) -> None:
     site.mesh.start(lost)
     wait_for(lambda: lost not in site.held_on(job_id))
     assert len(site.held_on(job_id)) == 3
+
+
+def test_a_sleeping_laptop_shows_as_away_is_repaired_and_drops_its_copy_on_waking(
+    site4f: Site,
+) -> None:
+    """A laptop that sleeps is frozen, not gone: its sockets stay open and it answers
+    nothing (SIGSTOP of its whole process group). The others must see it away, rebuild
+    its copies after the grace period, and when it wakes (SIGCONT) it must drop its
+    surplus copy and be up again."""
+    site = site4f
+    site.settings(repair_grace="5s")
+    receipt = site.submit(0, b"held while the laptop sleeps")
+    job_id = receipt["id"]
+    wait_for(lambda: len(site.held_on(job_id)) == 3)
+    spare = next(n.index for n in site.mesh.nodes if n.id not in receipt["holders"])
+    laptop = next(site.node_index(h) for h in receipt["holders"] if site.node_index(h) != 0)
+    process = site.mesh.nodes[laptop].process
+    assert process is not None
+    laptop_id = site.mesh.nodes[laptop].id
+
+    def live(node_id: str) -> bool | None:
+        members = site.mesh.status(0)["members"]
+        return next(m["live"] for m in members if m["id"] == node_id)
+
+    os.killpg(process.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: live(laptop_id) is False, timeout=30)
+        wait_for(lambda: spare in site.held_on(job_id), timeout=60)
+    finally:
+        os.killpg(process.pid, signal.SIGCONT)
+    wait_for(lambda: live(laptop_id) is True, timeout=30)
+    wait_for(lambda: laptop not in site.held_on(job_id), timeout=60)
+    assert len(site.held_on(job_id)) == 3
+    assert site.release(spare, job_id) == b"held while the laptop sleeps"
 
 
 LIBFAKETIME = next(iter(Path("/usr/lib").glob("*/faketime/libfaketime.so.1")), None)

@@ -57,6 +57,11 @@ def test_invite_and_remove_a_node(site2: Site, console: Browser) -> None:
     token = body.split('id="join-token">')[1].split("<")[0]
     assert JoinToken.decode(token).controller == site2.mesh.nodes[0].submit
     assert "<svg" in body
+    assert "Add an office PC" in body
+    for os_steps in ("steps-windows", "steps-macos", "steps-linux"):
+        steps = body.split(f'id="{os_steps}"')[1].split("</details>")[0]
+        assert f"edge install {token}" in steps
+        assert "--index-url https://localhost/simple --cert appliance.pem meshprint" in steps
     bad = console.post("/admin/nodes", {"action": "invite", "ttl": "30 weeks"})
     assert bad.status_code == 400 and "not a duration" in text(bad)
     edge = site2.mesh.nodes[1]

@@ -39,7 +39,7 @@ STEPS = [
     ("printers", "Printers"),
     ("users", "Users"),
     ("queue", "Secure Print"),
-    ("nodes", "Edge nodes"),
+    ("nodes", "Add an office PC"),
     ("upstream", "Upstream"),
     ("finish", "Finish"),
 ]
