@@ -1,6 +1,11 @@
 """The local release API (port 9266, HTTPS): owners list, release and delete their jobs;
 anyone may read the mesh's health. Works with only this node and one holder up. Every
 route that checks a password is rate-limited per account and per address (`signin`).
+
+A caller either sends the password each time (HTTP Basic: one KDF run per call, the
+CLI's one-off path) or signs in once (`POST /v1/sessions`, Basic) and then sends
+`Authorization: Session TOKEN`: the opened key stays in this process's memory
+(`jobs.sessions`) until `DELETE /v1/sessions`, 30 minutes unused or 8 hours.
 """
 
 from __future__ import annotations
@@ -11,21 +16,61 @@ from appliance.api import members, signin
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.endpoint import DEFAULT_SUBMIT_PORT
-from appliance.errors import MethodNotAllowed, NotFound
+from appliance.errors import MethodNotAllowed, NotFound, Unauthorized
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
-from appliance.jobs import deliver, releases
+from appliance.jobs import deliver, releases, sessions
 from appliance.jobs.release import Plaintext
 from appliance.jobs.status import mesh_status
 from appliance.store.jobs import check_job_id
 
 
 def app(
-    node: ApiContext, web: Callable[[Request], Response] | None = None
+    node: ApiContext,
+    web: Callable[[Request], Response] | None = None,
+    held: sessions.KeySessions | None = None,
 ) -> Callable[[Request], Response]:
-    """The release API; paths outside /v1/ go to `web` (the release page) when given."""
+    """The release API; paths outside /v1/ go to `web` (the release page) when given.
+    Signed-in sessions live in `held` (a fresh, empty store unless given)."""
     router = Router()
     limiter = signin.new_limiter()
+    held = sessions.KeySessions() if held is None else held
+
+    def session_token(request: Request) -> str | None:
+        scheme, _, value = str(request.headers.get("Authorization", "")).partition(" ")
+        if scheme.lower() != "session":
+            return None
+        if not value:
+            raise Unauthorized(sessions.ENDED)
+        return value.strip()
+
+    def owner(request: Request) -> releases.Owner:
+        """The caller's user and opened key: from their session, or their password."""
+        token = session_token(request)
+        if token is not None:
+            return held.get(token)
+        name, password = basic_credentials(request)
+        with signin.password_attempt(limiter, request, name):
+            return releases.unlock(node, name, password)
+
+    @router.route("POST", "/v1/sessions")
+    def sign_in(request: Request) -> Response:
+        """Open the user's key once; the token is the only way back to it."""
+        name, password = basic_credentials(request)
+        with signin.password_attempt(limiter, request, name):
+            name, key = releases.unlock(node, name, password)
+        token = held.open(name, key)
+        return json_response(
+            {"session": token, "user": name, "idle": held.idle, "max_age": held.max_age}, 201
+        )
+
+    @router.route("DELETE", "/v1/sessions")
+    def sign_out(request: Request) -> Response:
+        token = session_token(request)
+        if token is None:
+            raise Unauthorized("sign out needs the session's token")
+        held.close(token)
+        return json_response({"signed_out": True})
 
     @router.route("GET", "/v1/health")
     def health(request: Request) -> Response:
@@ -46,28 +91,21 @@ def app(
 
     @router.route("GET", "/v1/jobs")
     def jobs(request: Request) -> Response:
-        credentials = basic_credentials(request)
-        with signin.password_attempt(limiter, request, credentials[0]):
-            return json_response({"jobs": releases.jobs_of(node, credentials)})
+        return json_response({"jobs": releases.jobs_of(node, owner(request))})
 
     @router.route("GET", "/v1/jobs/<job_id>")
     def job_show(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
-        credentials = basic_credentials(request)
-        with signin.password_attempt(limiter, request, credentials[0]):
-            return json_response(releases.job_of(node, job_id, credentials))
+        return json_response(releases.job_of(node, job_id, owner(request)))
 
     @router.route("POST", "/v1/jobs/<job_id>/release")
     def release_job(request: Request) -> Response:
         """To a printer when the body names one (202 + the delivery), else the document."""
-        credentials = basic_credentials(request) if request.headers.get("Authorization") else None
+        # No Authorization: a controller-signed command, no password to guess.
+        who = owner(request) if request.headers.get("Authorization") else None
         job_id = request.params["job_id"]
         data = request.json()
-        if credentials is None:  # a controller-signed command: no password to guess
-            outcome = releases.release_job(node, job_id, data, None)
-        else:
-            with signin.password_attempt(limiter, request, credentials[0]):
-                outcome = releases.release_job(node, job_id, data, credentials)
+        outcome = releases.release_job(node, job_id, data, who)
         if isinstance(outcome, Plaintext):
             return stream_plaintext(outcome, finish=True)
         return json_response(outcome, 202)
@@ -84,9 +122,7 @@ def app(
     @router.route("DELETE", "/v1/jobs/<job_id>")
     def delete(request: Request) -> Response:
         job_id = check_job_id(request.params["job_id"])
-        credentials = basic_credentials(request)
-        with signin.password_attempt(limiter, request, credentials[0]):
-            releases.delete_job(node, job_id, credentials)
+        releases.delete_job(node, job_id, owner(request))
         return json_response({"deleted": job_id})
 
     if web is None:

@@ -19,6 +19,14 @@ from appliance.errors import RemoteError, Unavailable
 from appliance.https.auth import basic_header
 
 Credentials = tuple[str, str]  # a user and their password (release) or submit token
+
+
+class SessionToken(str):
+    """A signed-in release session's token (`NodeClient.sign_in`): sent instead of a
+    password, the node opens no key again."""
+
+
+Auth = Credentials | SessionToken
 INTAKE_SECRET_HEADER = "X-Meshprint-Intake"  # the Secure Print backend's key to the door
 # A submission's key of the client's choice: the same request again gets the same job.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -49,7 +57,9 @@ def _resendable(document: Resendable) -> tuple[Document, Callable[[], Document] 
     return document, None
 
 
-def _auth(credentials: Credentials | None) -> dict[str, str]:
+def _auth(credentials: Auth | None) -> dict[str, str]:
+    if isinstance(credentials, SessionToken):
+        return {"Authorization": f"Session {credentials}"}
     return {"Authorization": basic_header(*credentials)} if credentials else {}
 
 
@@ -152,15 +162,24 @@ class NodeClient(ApiClient):
         """Members, liveness, printers and held jobs, as this node sees them."""
         return cast(dict[str, Any], self.http.json("GET", "/v1/status"))
 
-    def jobs(self, credentials: Credentials) -> list[JobInfo]:
+    def sign_in(self, credentials: Credentials) -> SessionToken:
+        """Open the user's key once on the node; the session's token."""
+        answer = self.http.json("POST", "/v1/sessions", {}, _auth(credentials))
+        return SessionToken(answer["session"])
+
+    def sign_out(self, token: SessionToken) -> None:
+        """End the session: the node drops the opened key."""
+        self.http.json("DELETE", "/v1/sessions", headers=_auth(token))
+
+    def jobs(self, credentials: Auth) -> list[JobInfo]:
         answer = self.http.json("GET", "/v1/jobs", headers=_auth(credentials))
         return cast(list[JobInfo], answer["jobs"])
 
-    def job(self, job_id: str, credentials: Credentials) -> JobInfo:
+    def job(self, job_id: str, credentials: Auth) -> JobInfo:
         return cast(JobInfo, self.http.json("GET", _job(job_id), headers=_auth(credentials)))
 
     def release(
-        self, job_id: str, request: dict[str, Any], credentials: Credentials | None = None
+        self, job_id: str, request: dict[str, Any], credentials: Auth | None = None
     ) -> DeliveryInfo:
         """Release to the printer `request` names, as the owner (`credentials`) or with
         the controller-signed command `request` carries; the delivery as it starts."""
@@ -181,6 +200,6 @@ class NodeClient(ApiClient):
     def release_status(self, release_id: str) -> DeliveryInfo:
         return cast(DeliveryInfo, self.http.json("GET", path("/v1/releases", release_id)))
 
-    def delete(self, job_id: str, credentials: Credentials) -> str:
+    def delete(self, job_id: str, credentials: Auth) -> str:
         """Delete one of the user's jobs everywhere; its id."""
         return str(self.http.json("DELETE", _job(job_id), headers=_auth(credentials))["deleted"])

@@ -10,8 +10,9 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from appliance.clients.models import DeliveryInfo
-from appliance.clients.node import Credentials
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound, Unavailable
 from appliance.jobs import deliver, release
@@ -21,6 +22,13 @@ from appliance.jobs.status import mesh_jobs
 from appliance.mesh.holders import OWNER_DELETE, delete_everywhere
 from appliance.mesh.placement import USER_X
 from appliance.store.jobs import check_job_id
+
+Owner = tuple[str, X25519PrivateKey]  # a user and their opened private key
+
+
+def unlock(node: JobsContext, name: str, password: str) -> Owner:
+    """The user with their opened key: the one KDF run of a sign-in or one-off call."""
+    return name, release.authenticate(node, name, password)
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,12 @@ class Opener:
 
 
 def release_job(
-    node: JobsContext, job_id: str, data: dict[str, Any], credentials: Credentials | None
+    node: JobsContext, job_id: str, data: dict[str, Any], owner: Owner | None
 ) -> Plaintext | DeliveryInfo:
     """The document (no printer named), or the delivery to the printer `data` names."""
     check_job_id(job_id)
     try:
-        return _release(node, job_id, data, credentials)
+        return _release(node, job_id, data, owner)
     except (NotFound, Conflict):
         # Gone or claimed: perhaps by this very release, retried here after another
         # node took it. Asking the peers only now keeps the usual path short.
@@ -71,15 +79,15 @@ def release_job(
 
 
 def _release(
-    node: JobsContext, job_id: str, data: dict[str, Any], credentials: Credentials | None
+    node: JobsContext, job_id: str, data: dict[str, Any], owner: Owner | None
 ) -> Plaintext | DeliveryInfo:
     job: FoundJob | None = None
-    if credentials is not None:
-        private = release.authenticate(node, *credentials)
+    if owner is not None:
+        private = owner[1]
         earlier = repeated(node, data, job_id)
         if earlier is not None:
             return earlier
-        job = release.find_job(node, job_id, owner=credentials[0])
+        job = release.find_job(node, job_id, owner=owner[0])
         opener = Opener(USER_X, release.open_user_share(private, job))
     else:
         opener = Opener(command=data)
@@ -193,29 +201,27 @@ def deliveries_of(node: JobsContext, job_id: str) -> list[DeliveryInfo]:
     return sorted(found, key=lambda d: d["updated_at"])
 
 
-def jobs_of(node: JobsContext, credentials: Credentials) -> list[dict[str, Any]]:
+def jobs_of(node: JobsContext, owner: Owner) -> list[dict[str, Any]]:
     """The owner's held jobs across the mesh (metadata only), oldest first."""
-    release.authenticate(node, *credentials)
-    items = sorted(mesh_jobs(node, credentials[0]).values(), key=lambda j: j["created_at"])
+    items = sorted(mesh_jobs(node, owner[0]).values(), key=lambda j: j["created_at"])
     for item in items:
         item.pop("holders_version", None)
     return items
 
 
-def job_of(node: JobsContext, job_id: str, credentials: Credentials) -> dict[str, Any]:
+def job_of(node: JobsContext, job_id: str, owner: Owner) -> dict[str, Any]:
     """One of the owner's jobs, with every release of it the mesh knows of."""
     check_job_id(job_id)
-    release.authenticate(node, *credentials)
-    job = mesh_jobs(node, credentials[0]).get(job_id)
+    job = mesh_jobs(node, owner[0]).get(job_id)
     if job is None:
         raise NotFound(f"you have no job {job_id} (printed and deleted jobs are gone)")
     job.pop("holders_version", None)
     return {**job, "deliveries": deliveries_of(node, job_id)}
 
 
-def delete_job(node: JobsContext, job_id: str, credentials: Credentials) -> None:
+def delete_job(node: JobsContext, job_id: str, owner: Owner) -> None:
     """The owner deletes a job everywhere."""
-    private = release.authenticate(node, *credentials)
-    job = release.find_job(node, job_id, owner=credentials[0])
+    name, private = owner
+    job = release.find_job(node, job_id, owner=name)
     # Holding no copy, we prove to each holder that the owner asks (their key).
     delete_everywhere(node, job_id, OWNER_DELETE, job.holder_ids, owner_key=private)

@@ -3,8 +3,10 @@ held jobs, picks a printer (pre-selected from a printer's QR code, `/release?pri
 releases one or all, follows them to "printed", or deletes them.
 
 Everything goes through this node's local release API (127.0.0.1:9266, /v1/…), so it
-works with the internet and the broker down. The password is kept server-side, sealed
-under a key that only the user's session cookie holds (webui/store.py).
+works with the internet and the broker down. Sign-in opens the user's key once on the
+node (`POST /v1/sessions`); the cookie holds only the session's token, and the key stays
+in the node's memory until sign-out or expiry (30 minutes idle, 8 hours at most): a
+release in the session runs no KDF. Nothing of the session is on disk.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from flask import (
 )
 
 from appliance.clients.models import DeliveryInfo
-from appliance.clients.node import Credentials, NodeClient
+from appliance.clients.node import Auth, NodeClient, SessionToken
 from appliance.errors import (
     BadRequest,
     MeshprintError,
@@ -39,32 +41,29 @@ from appliance.printoptions import SIDES
 from appliance.store.jobs import check_job_id
 from appliance.store.states import JobState, Stage
 from webui import security
-from webui.context import event, release_api, site, store
+from webui.context import event, release_api, site
 
 bp = Blueprint("release", __name__, url_prefix="/release")
 WRONG = "Wrong name or password."
-SESSION_TTL = 15 * 60
 T = TypeVar("T")
 
 
-def _credentials() -> tuple[str, str] | None:
+def _credentials() -> tuple[str, SessionToken] | None:
+    """The signed-in user and their session's token (None: signed out)."""
     held = session.get("release")
-    if not held:
+    if not held or not isinstance(held, dict) or "token" not in held:
         return None
-    found = store().release_password(held["sid"], held["key"], SESSION_TTL)
-    if found is None:
-        session.pop("release", None)
-    return found
+    return str(held["user"]), SessionToken(held["token"])
 
 
-def _api(call: Callable[[NodeClient, Credentials], T]) -> T:
-    """`call` on the release API as the signed-in user; a refused password ends the
-    session."""
+def _api(call: Callable[[NodeClient, Auth], T]) -> T:
+    """`call` on the release API as the signed-in user; a refused or ended session ends
+    the page's session too."""
     creds = _credentials()
     if creds is None:
         raise Unauthorized("your session ended: sign in again")
     try:
-        return call(release_api(), creds)
+        return call(release_api(), creds[1])
     except RemoteError as err:
         if err.status == 401:
             session.pop("release", None)
@@ -104,7 +103,7 @@ def login() -> Any:
         if not name or not password:
             raise Unauthorized(WRONG)
         try:
-            release_api().jobs((name, password))
+            token = release_api().sign_in((name, password))
         except RemoteError as err:
             if err.status == 401:
                 security.failed("release", name)
@@ -126,17 +125,19 @@ def login() -> Any:
             status,
         )
     security.succeeded("release", name)
-    sid, key = store().open_release_session(name, password, SESSION_TTL)
-    security.new_session(release={"sid": sid, "key": key})
+    security.new_session(release={"user": name, "token": str(token)})
     return redirect(url_for("release.index", printer=printer or None))
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    held = session.get("release")
-    if held:
-        store().close_release_session(held["sid"])
+    creds = _credentials()
     session.clear()
+    if creds is not None:
+        try:
+            release_api().sign_out(creds[1])
+        except MeshprintError as err:  # the node forgets it at expiry anyway
+            current_app.logger.info("release page: sign-out: %s", err)
     return redirect(url_for("release.index"))
 
 
@@ -161,9 +162,7 @@ def _options() -> dict[str, Any]:
     }
 
 
-def _release_call(
-    job_id: str, body: dict[str, Any]
-) -> Callable[[NodeClient, Credentials], DeliveryInfo]:
+def _release_call(job_id: str, body: dict[str, Any]) -> Callable[[NodeClient, Auth], DeliveryInfo]:
     """Releasing one job, as a call for `_api`."""
     return lambda api, creds: api.release(job_id, body, creds)
 
