@@ -4,8 +4,6 @@ every gunicorn worker and the node's release page see the same thing:
 - admins: web console accounts (scrypt password hashes)
 - settings: setup progress, time zone, upstream broker URL
 - attempts: failed sign-ins and setup-code guesses, for rate limiting
-- release_sessions: a signed-in user's password sealed under a key that lives only in
-  their session cookie (neither the disk nor the cookie alone reveals it)
 - events: what happened (admin actions, releases), shown on the dashboard
 """
 
@@ -15,13 +13,9 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from appliance.errors import BadRequest
 from appliance.store.db import Database
@@ -31,8 +25,9 @@ CREATE TABLE IF NOT EXISTS admins (name TEXT PRIMARY KEY, hash TEXT NOT NULL, cr
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS attempts_key ON attempts (key, at);
-CREATE TABLE IF NOT EXISTS release_sessions (
-    id TEXT PRIMARY KEY, user TEXT NOT NULL, sealed BLOB NOT NULL, expires_at REAL NOT NULL);
+-- release sessions live in the node's memory now (appliance/jobs/sessions.py): passwords
+-- sealed here by earlier versions go
+DROP TABLE IF EXISTS release_sessions;
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL);
 """
@@ -126,45 +121,6 @@ class Store(Database):
     def clear(self, key: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM attempts WHERE key=?", (key,))
-
-    # Release sessions
-
-    def open_release_session(self, user: str, password: str, ttl: float) -> tuple[str, str]:
-        """Seal the password under a fresh key; returns (session id, key) for the cookie."""
-        sid, key = secrets.token_urlsafe(18), ChaCha20Poly1305.generate_key()
-        nonce = os.urandom(12)
-        sealed = nonce + ChaCha20Poly1305(key).encrypt(nonce, password.encode(), sid.encode())
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM release_sessions WHERE expires_at<?", (time.time(),))
-            conn.execute(
-                "INSERT INTO release_sessions (id, user, sealed, expires_at) VALUES (?,?,?,?)",
-                (sid, user, sealed, time.time() + ttl),
-            )
-        return sid, key.hex()
-
-    def release_password(self, sid: str, key_hex: str, ttl: float) -> tuple[str, str] | None:
-        """(user, password) of a live release session (extending it), else None."""
-        rows = self.query(
-            "SELECT user, sealed FROM release_sessions WHERE id=? AND expires_at>?",
-            (sid, time.time()),
-        )
-        if not rows:
-            return None
-        sealed = bytes(rows[0]["sealed"])
-        try:
-            key = bytes.fromhex(key_hex)
-            password = ChaCha20Poly1305(key).decrypt(sealed[:12], sealed[12:], sid.encode())
-        except (ValueError, InvalidTag):
-            return None
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE release_sessions SET expires_at=? WHERE id=?", (time.time() + ttl, sid)
-            )
-        return str(rows[0]["user"]), password.decode()
-
-    def close_release_session(self, sid: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM release_sessions WHERE id=?", (sid,))
 
     # Events
 

@@ -182,3 +182,29 @@ def test_data_dir_holds_no_password(rsite: Site, user: Browser) -> None:
     for path in data.rglob("*"):
         if path.is_file():
             assert PASSWORDS["alice"].encode() not in path.read_bytes(), path
+
+
+def test_a_session_releases_several_jobs_and_sign_out_ends_it_on_the_node(
+    rsite: Site, user: Browser
+) -> None:
+    """Two releases in one signed-in session (no password sent again: the cookie holds
+    only the node's session token); after sign-out, the same cookie replayed is refused
+    by the node and leads back to sign-in, and the job stays held."""
+    first = rsite.submit(0, b"one\n", title="First.txt", content_type="text/plain")["id"]
+    second = rsite.submit(0, b"two\n", title="Second.txt", content_type="text/plain")["id"]
+    cookie = user.client.get_cookie("meshprint")
+    assert cookie is not None and PASSWORDS["alice"] not in cookie.value
+    response = user.post("/release/print", {"job": first, "printer": "lobby"}, page="/release/")
+    [delivery] = follow(user, response.location)
+    assert delivery["stage"] == "printed", delivery
+    csrf = user.csrf
+    user.post("/release/logout", page="/release/")
+    user.client.set_cookie("meshprint", cookie.value, domain=cookie.domain or "localhost")
+    replay = user.client.post(
+        "/release/print", data={"csrf_token": csrf, "job": second, "printer": "lobby"}
+    )
+    assert replay.status_code == 302 and "/release/progress" not in replay.location
+    assert "Sign in" in text(user.get("/release/"))
+    held = rsite.mesh.client(0).jobs(("alice", PASSWORDS["alice"]))
+    assert second in [j["id"] for j in held]
+    rsite.mesh.client(0).delete(second, ("alice", PASSWORDS["alice"]))
