@@ -70,9 +70,13 @@ def test_release_bench_quick_runs_reports_a_ratio_and_cleans_up() -> None:
     result, output = run_quick("release")
 
     ratios = [line for line in result.stdout.splitlines() if line.startswith("RATIO")]
-    assert len(ratios) == 2, output[-4000:]  # 1 MB best and median
-    for line in ratios:
-        assert re.search(r"1 MB .*meshprint/CUPS = \d+\.\d\d\s.*(PASS|MISS)$", line), line
-    assert "CUPS sent:" in result.stdout and "meshprint sent:" in result.stdout
+    assert len(ratios) == 4, output[-4000:]  # session and one-off: 1 MB best and median
+    for side in ("session", "one-off"):
+        lines = [line for line in ratios if f"release {side} " in line]
+        assert len(lines) == 2, ratios
+        for line in lines:
+            assert re.search(r"1 MB .*meshprint/CUPS = \d+\.\d\d\s.*(PASS|MISS)$", line), line
+    assert "CUPS sent:" in result.stdout and "meshprint session sent:" in result.stdout
+    assert "meshprint one-off sent:" in result.stdout and "load average" in result.stdout
 
     assert_cleaned_up(result, output, sessions=7)  # dbus, avahi, ippeveprinter, cupsd, 3 nodes
