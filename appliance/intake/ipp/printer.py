@@ -341,9 +341,7 @@ class Printer:
         job = self._job_of(message, user)
         if job.state in (CANCELED, ABORTED, COMPLETED):
             raise IppRefusal(Status.CLIENT_ERROR_NOT_POSSIBLE, "the job is finished already")
-        if job.held_as:
-            self.node.store.delete(job.held_as, "cancelled by its owner (IPP Cancel-Job)")
-        self._finish(job, CANCELED, "job-canceled-by-user")
+        self._cancel(job, "Cancel-Job")
         return IppMessage(Status.SUCCESSFUL_OK)
 
     def _cancel_my_jobs(
@@ -352,10 +350,14 @@ class Printer:
         with self._lock:
             mine = [j for j in self._jobs.values() if j.owner == user and j.state < CANCELED]
         for job in mine:
-            if job.held_as:
-                self.node.store.delete(job.held_as, "cancelled by its owner (IPP Cancel-My-Jobs)")
-            self._finish(job, CANCELED, "job-canceled-by-user")
+            self._cancel(job, "Cancel-My-Jobs")
         return IppMessage(Status.SUCCESSFUL_OK)
+
+    def _cancel(self, job: IppJob, operation: str) -> None:
+        """The owner cancels `job`: its held copy (if it got that far) goes too."""
+        if job.held_as:
+            self.node.store.delete(job.held_as, f"cancelled by its owner (IPP {operation})")
+        self._finish(job, CANCELED, "job-canceled-by-user")
 
     def _get_job_attributes(
         self, request: Request, message: IppMessage, document: Document, user: str
