@@ -75,7 +75,11 @@ LIMITS: dict[str, Limit] = {
     "disk_reserve": Limit(
         0, 1024**4, "size", "free space a node keeps: jobs that would eat into it get 507"
     ),
+    "edge_budget": Limit(
+        1024**2, 64 * 1024**4, "size", "most an edge node holds (a member may have its own)"
+    ),
 }
+EDGE_FREE_FLOOR = 0.10  # an edge node takes nothing that leaves its disk under 10 % free
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class SiteSettings:
     repair_grace: int = 600
     max_job_size: int = 512 * 1024**2
     disk_reserve: int = 64 * 1024**2
+    edge_budget: int = 2 * 1024**3
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SiteSettings:

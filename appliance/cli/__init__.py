@@ -28,11 +28,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "join": ("site", "make this machine a member of a site"),
     "node": ("site", "run the node: peer, submit and release APIs"),
     "user": ("site", "manage users (on the controller)"),
-    "member": ("site", "list or remove nodes (on the controller)"),
+    "member": (
+        "site",
+        "list or remove nodes, set a node's disk budget (on the controller)",
+    ),
     "settings": (
         "site",
         "show site settings, or change one (on the controller): retention, repair_grace, "
-        "max_job_size, disk_reserve",
+        "max_job_size, disk_reserve, edge_budget",
     ),
     "printer": ("printers", "the site's printers (on the controller)"),
     "submit": ("client", "hand a document in; prints the job id"),

@@ -16,6 +16,7 @@ from appliance.endpoint import (
     Endpoint,
 )
 from appliance.errors import BadRequest, ConfigError
+from appliance.humanize import human_size
 from appliance.node import Node
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
@@ -151,6 +152,16 @@ def cmd_member_remove(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_member_budget(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    record = admin.set_budget(site, args.node_id, args.size)
+    if record.budget is None:
+        shown = site.directory().settings.describe()["edge_budget"]
+        print(f"{record.id} holds at most the site's edge_budget ({shown})")
+    else:
+        print(f"{record.id} holds at most {human_size(record.budget)}")
+
+
 def cmd_settings(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
     if args.key is not None:
@@ -277,12 +288,20 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     data_arg(p)
 
-    member = sub.add_parser("member", help="list or remove nodes (on the controller)")
+    member = sub.add_parser(
+        "member", help="list or remove nodes, set a node's disk budget (on the controller)"
+    )
     msub = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
     p = command(msub, "list", cmd_member_list, "list the site's nodes")
     data_arg(p)
     p = command(msub, "remove", cmd_member_remove, "remove a node and revoke its certificate")
     p.add_argument("node_id")
+    data_arg(p)
+    p = command(
+        msub, "budget", cmd_member_budget, "set how much an edge node holds at most (or 'site')"
+    )
+    p.add_argument("node_id")
+    p.add_argument("size", help="e.g. 5G, or 'site' for the site's edge_budget")
     data_arg(p)
 
     p = command(
@@ -290,7 +309,7 @@ def register(sub: Any) -> None:
         "settings",
         cmd_settings,
         "show site settings, or change one (on the controller): retention, "
-        "repair_grace, max_job_size, disk_reserve",
+        "repair_grace, max_job_size, disk_reserve, edge_budget",
     )
     p.add_argument("key", nargs="?", help="setting to change")
     p.add_argument("value", nargs="?", help="new value, e.g. 8h, 10m, 512M")

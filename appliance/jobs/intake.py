@@ -39,6 +39,7 @@ from appliance.errors import (
 )
 from appliance.jobs.options import from_query
 from appliance.jobs.sniff import OCTET_STREAM, sniff
+from appliance.mesh.budget import check_room, peer_room
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders
 from appliance.mesh.placement import USER_X, choose_holders, share_points
@@ -121,13 +122,15 @@ def ingest(
             while drained.read(CHUNK_SIZE):
                 pass
             return _repeated(node, earlier, drained.digest())
-    node.store.check_space(sealed_size or 0, settings.disk_reserve)
+    check_room(node, sealed_size or 0)
 
     job_id = new_job_id()
     me = directory.node(node.id)
     assert me is not None
     live_peers = [n for n in node.peers.live() if n.id != node.id and n.reachable]
-    holders = share_points(choose_holders(job_id, me, live_peers))
+    holders = share_points(
+        choose_holders(job_id, me, live_peers, room=peer_room(node), needed=sealed_size or 0)
+    )
     first = body.read(CHUNK_SIZE)  # also tells what the document is when unsaid
     document_format = clean_format(content_type)
     if document_format == OCTET_STREAM:

@@ -8,7 +8,7 @@ ever gets the one share of a job that is at its point; the owner has USER_X.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from appliance.site.directory import NodeRecord
 from appliance.store.jobs import Holder
@@ -22,12 +22,25 @@ def _score(job_id: str, node_id: str) -> int:
 
 
 def choose_holders(
-    job_id: str, first: NodeRecord, candidates: Iterable[NodeRecord], count: int = COPIES
+    job_id: str,
+    first: NodeRecord,
+    candidates: Iterable[NodeRecord],
+    count: int = COPIES,
+    room: Mapping[str, int] | None = None,
+    needed: int = 0,
 ) -> list[NodeRecord]:
-    """`first` (the node that has the document) plus up to count-1 of `candidates`."""
+    """`first` (the node that has the document) plus up to count-1 of `candidates`,
+    passing over those whose `room` (the bytes each last said it may take; a node that
+    did not say is not passed over) is used up or under the `needed` bytes."""
+    said = room or {}
+
+    def fits(n: NodeRecord) -> bool:
+        left = said.get(n.id)
+        return left is None or (left > 0 and left >= needed)
+
     chosen = [first]
     pool = sorted(
-        (n for n in candidates if n.id != first.id),
+        (n for n in candidates if n.id != first.id and fits(n)),
         key=lambda n: -_score(job_id, n.id),
     )
     while pool and len(chosen) < count:

@@ -32,6 +32,7 @@ from typing import Any
 from appliance.crypto import shamir
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Forbidden, MeshprintError, Unavailable
+from appliance.mesh.budget import peer_room
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import change_holders, gone_holders, is_lost, reported_missing
 from appliance.mesh.placement import COPIES, choose_holders, point_for
@@ -114,7 +115,12 @@ def repair_job(node: MeshContext, job: Job) -> bool:
     me = node.directory().node(node.id)
     if not candidates or me is None:
         return False
-    new = choose_holders(job.id, me, candidates, count=2)[1]
+    chosen = choose_holders(
+        job.id, me, candidates, count=2, room=peer_room(node), needed=job.sealed_size
+    )
+    if len(chosen) < 2:
+        return False  # every candidate is full
+    new = chosen[1]
     other = next(h for h in live if h.node != node.id)
     new_x = point_for(new, job.holders)
     assert new_x is not None

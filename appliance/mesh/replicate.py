@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.errors import BadRequest, Conflict, Forbidden, IntegrityError, MeshprintError
+from appliance.mesh.budget import check_room
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import parse_holders
 from appliance.mesh.peers import Peers
@@ -153,8 +154,7 @@ def store_replica(
         raise Forbidden("a replica comes from a holder on its list, for this node's share point")
     if mesh.store.get(job_id) is not None:
         raise Conflict(f"this node already holds job {job_id}")
-    if body.length is not None:
-        mesh.store.check_space(body.length, mesh.directory().settings.disk_reserve)
+    check_room(mesh, body.length or 0)
     incoming = mesh.store.receive(job_id)
     try:
         header = b""

@@ -21,6 +21,7 @@ from typing import Any
 
 from appliance.crypto.userkeys import unb64
 from appliance.errors import Forbidden, MeshprintError
+from appliance.mesh.budget import room
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import accept_tombstone, adopt_holders
 from appliance.mesh.peers import MAX_SYNC_INTERVAL, SYNC_INTERVAL
@@ -90,6 +91,7 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
             "at": time.time(),
             "jobs": answer.get("jobs", 0),
             "disk_free": answer.get("disk_free"),
+            "room": answer.get("room"),
             "missing": set(answer.get("missing") or ()),
         }
         schedule.done(peer.id, now, news=_news(directory.version, answer))
@@ -145,6 +147,7 @@ def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
         "missing": missing,
         "jobs": len(mine),
         "disk_free": shutil.disk_usage(node.store.jobs).free,
+        "room": room(node),
     }
 
 

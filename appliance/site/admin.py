@@ -10,7 +10,7 @@ import secrets
 import time
 from typing import Any
 
-from appliance.config import SiteSettings
+from appliance.config import LIMITS, SiteSettings
 from appliance.crypto.password_policy import check_password
 from appliance.crypto.userkeys import b64, create_user_key
 from appliance.datadir import DataDir
@@ -177,6 +177,23 @@ def remove_member(site: SiteState, node_id: str) -> NodeRecord:
 
     site.edit(remove)
     return record
+
+
+def set_budget(site: SiteState, node_id: str, value: str) -> NodeRecord:
+    """Give member `node_id` its own disk budget (a size, e.g. 5G), or the site's again
+    (`site`)."""
+    record = site.directory().node(node_id)
+    if record is None:
+        raise NotFound(f"no member {node_id}")
+    budget = None if value == "site" else LIMITS["edge_budget"].parse("budget", value)
+
+    def change(doc: dict[str, Any]) -> None:
+        doc["nodes"][node_id]["budget"] = budget
+
+    site.edit(change)
+    updated = site.directory().node(node_id)
+    assert updated is not None
+    return updated
 
 
 def change_settings(site: SiteState, values: dict[str, str]) -> SiteSettings:

@@ -81,6 +81,9 @@ class NodeRecord:
     # The release authority's signature that this member may take copies of jobs held
     # before it joined (`release_authority.vouch`: a restored controller).
     vouched: str | None = None
+    # Most this member (an edge node) holds, in bytes, instead of the site's edge_budget
+    # (`meshprint member budget`); None: the site's.
+    budget: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Iterable
@@ -263,16 +262,10 @@ class JobStore:
     def path(self, job_id: str) -> Path:
         return self.jobs / f"{check_job_id(job_id)}.sealed"
 
-    def free_bytes(self) -> int:
-        return shutil.disk_usage(self.jobs).free
-
-    def check_space(self, needed: int, reserve: int) -> None:
-        free = self.free_bytes()
-        if needed + reserve > free:
-            raise InsufficientStorage(
-                f"this node is out of space: the job needs {needed} bytes, {free} are free and "
-                f"{reserve} are kept in reserve"
-            )
+    def used_bytes(self) -> int:
+        """What the held jobs take on disk (their sealed documents)."""
+        rows = self.db.query("SELECT COALESCE(SUM(sealed_size), 0) AS used FROM jobs")
+        return int(rows[0]["used"])
 
     def receive(self, job_id: str) -> Incoming:
         check_job_id(job_id)

@@ -87,6 +87,7 @@ def test_defaults() -> None:
         "repair_grace": "10m",
         "max_job_size": "512M",
         "disk_reserve": "64M",
+        "edge_budget": "2G",
     }
 
 
@@ -100,6 +101,7 @@ def test_from_dict_parses_human_units() -> None:
         "repair_grace": "90s",
         "max_job_size": "1G",
         "disk_reserve": "0B",
+        "edge_budget": "2G",
     }
 
 

@@ -115,7 +115,7 @@ class Mesh:
             for i, n in enumerate(IDS, start=1)
         }
         directory = SimpleNamespace(
-            settings=SimpleNamespace(repair_grace=5, disk_reserve=0),
+            settings=SimpleNamespace(repair_grace=5, disk_reserve=0, edge_budget=1024**3),
             nodes=self.records,
             node=self.records.get,
             user=lambda name: None,
