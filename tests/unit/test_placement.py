@@ -129,3 +129,25 @@ def test_random_job_ids_are_spread() -> None:
         choose_holders(new_job_id(), EDGE_FIRST, EDGES, count=2)[1].id for _ in range(300)
     )
     assert set(counts) == {n.id for n in EDGES}
+
+
+def test_a_full_node_is_passed_over() -> None:
+    full = {"s1": 0, "e1": -5}
+    for job_id in JOB_IDS[:50]:
+        chosen = choose_holders(job_id, EDGE_FIRST, [*SUPERS, *EDGES], room=full)
+        assert len(chosen) == COPIES
+        assert not {"s1", "e1"} & set(ids(chosen))
+
+
+def test_a_node_without_room_for_this_job_is_passed_over_a_silent_one_is_not() -> None:
+    room = {"s1": 10, "s2": 1000}  # the edges did not say (an older node): not passed over
+    for job_id in JOB_IDS[:50]:
+        chosen = choose_holders(job_id, EDGE_FIRST, [*SUPERS, *EDGES], room=room, needed=100)
+        assert "s1" not in ids(chosen)
+        assert chosen[1].id == "s2"  # the super node with room still comes first
+        assert len(chosen) == COPIES
+
+
+def test_every_candidate_full_leaves_only_the_first() -> None:
+    room = {n.id: 0 for n in [*SUPERS, *EDGES]}
+    assert choose_holders(JOB_IDS[0], EDGE_FIRST, [*SUPERS, *EDGES], room=room) == [EDGE_FIRST]

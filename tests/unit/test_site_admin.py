@@ -110,3 +110,16 @@ def test_a_current_directory_is_left_as_it_is(site: SiteState) -> None:
     version = site.directory().version
     assert admin.bring_up_to_date(site) == []
     assert site.directory().version == version
+
+
+def test_member_budget_override_and_back(site: SiteState) -> None:
+    node_id = site.directory().controller_id
+    assert admin.set_budget(site, node_id, "5G").budget == 5 * 1024**3
+    version = site.directory().version
+    for bad in ("lots", "0", "100T"):
+        with pytest.raises(ConfigError):
+            admin.set_budget(site, node_id, bad)
+    with pytest.raises(NotFound):
+        admin.set_budget(site, "nobody", "5G")
+    assert site.directory().version == version  # bad input changed nothing
+    assert admin.set_budget(site, node_id, "site").budget is None
