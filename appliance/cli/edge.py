@@ -150,6 +150,12 @@ def cmd_edge_uninstall(args: argparse.Namespace) -> None:
     )
 
 
+def _where(p: argparse.ArgumentParser, default: str) -> None:
+    """--data, and --root for tests (where the service definition is written)."""
+    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
+    p.add_argument("--root", default="/", help=argparse.SUPPRESS)
+
+
 def register(sub: Any) -> None:
     """Add these commands to the top-level subparsers `sub`."""
     edge = sub.add_parser(
@@ -167,8 +173,7 @@ def register(sub: Any) -> None:
         "start at boot (systemd, launchd, Windows Task Scheduler)",
     )
     p.add_argument("token", help="the one-time join token")
-    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
-    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests: definition's root
+    _where(p, default)
     p.add_argument("--name", help="a name for this node (default: the host name)")
     p.add_argument("--host", help="an address to put in this node's certificate")
 
@@ -178,8 +183,7 @@ def register(sub: Any) -> None:
         cmd_edge_status,
         "whether the node is registered, running and live in the mesh",
     )
-    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
-    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests: definition's root
+    _where(p, default)
 
     p = command(
         esub,
@@ -187,8 +191,7 @@ def register(sub: Any) -> None:
         cmd_edge_uninstall,
         "hand this PC's copies to other members, then remove the service and its data",
     )
-    p.add_argument("--data", metavar="DIR", help=f"the node's data directory (default: {default})")
-    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests: definition's root
+    _where(p, default)
     p.add_argument(
         "--timeout",
         type=float,

@@ -106,6 +106,13 @@ class Site:
         directory = open_site(DataDir(self.mesh.nodes[1].data))[1].directory()
         return release_authority.unlock(directory.doc, directory.site_id, self.mesh.recovery_key)
 
+    def spare_and_holder(self, receipt: dict[str, Any]) -> tuple[int, int]:
+        """Indexes of a node holding no copy of the receipt's job, and of one of its holders
+        other than node 0 (the one the tests submit through)."""
+        spare = next(n.index for n in self.mesh.nodes if n.id not in receipt["holders"])
+        holder = next(self.node_index(h) for h in receipt["holders"] if self.node_index(h) != 0)
+        return spare, holder
+
     def held_on(self, job_id: str) -> list[int]:
         """Indexes of the nodes whose data directory has a sealed copy of the job."""
         return [n.index for n in self.mesh.nodes if (n.data / "jobs" / f"{job_id}.sealed").exists()]

@@ -132,8 +132,7 @@ def test_repair_restores_three_copies_after_the_grace_period(site4f: Site) -> No
     receipt = site.submit(0, data)
     job_id = receipt["id"]
     wait_for(lambda: len(site.held_on(job_id)) == 3)
-    spare = next(n.index for n in site.mesh.nodes if n.id not in receipt["holders"])
-    lost = next(site.node_index(h) for h in receipt["holders"] if site.node_index(h) != 0)
+    spare, lost = site.spare_and_holder(receipt)
     site.mesh.kill(lost)
     # Not before the grace period …
     time.sleep(3)
@@ -154,8 +153,7 @@ def test_repaired_holder_that_comes_back_drops_its_copy(site4f: Site) -> None:
     receipt = site.submit(0, b"moved elsewhere")
     job_id = receipt["id"]
     wait_for(lambda: len(site.held_on(job_id)) == 3)
-    spare = next(n.index for n in site.mesh.nodes if n.id not in receipt["holders"])
-    lost = next(site.node_index(h) for h in receipt["holders"] if site.node_index(h) != 0)
+    spare, lost = site.spare_and_holder(receipt)
     site.mesh.kill(lost)
     wait_for(lambda: spare in site.held_on(job_id), timeout=30)
     site.mesh.start(lost)
@@ -175,8 +173,7 @@ def test_a_sleeping_laptop_shows_as_away_is_repaired_and_drops_its_copy_on_wakin
     receipt = site.submit(0, b"held while the laptop sleeps")
     job_id = receipt["id"]
     wait_for(lambda: len(site.held_on(job_id)) == 3)
-    spare = next(n.index for n in site.mesh.nodes if n.id not in receipt["holders"])
-    laptop = next(site.node_index(h) for h in receipt["holders"] if site.node_index(h) != 0)
+    spare, laptop = site.spare_and_holder(receipt)
     process = site.mesh.nodes[laptop].process
     assert process is not None
     laptop_id = site.mesh.nodes[laptop].id

@@ -115,8 +115,7 @@ def test_killed_holder_is_noticed_and_repaired_after_a_quiet_spell(site4q: Site)
     job_id = receipt["id"]
     wait_for(lambda: len(site.held_on(job_id)) == 3)
     time.sleep(SETTLE)  # back-off in effect before the holder dies
-    spare = next(n.index for n in site.mesh.nodes if n.id not in receipt["holders"])
-    lost = next(site.node_index(h) for h in receipt["holders"] if site.node_index(h) != 0)
+    spare, lost = site.spare_and_holder(receipt)
     site.mesh.kill(lost)
     # Noticed (no longer live for the others) within the live window …
     wait_for(
