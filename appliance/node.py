@@ -17,7 +17,7 @@ from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
 from appliance.https.connections import Limits, fit_to_fd_limit
 from appliance.https.server import Request, Response, Server
-from appliance.jobs import deliver
+from appliance.jobs import deliver, usage
 from appliance.mesh import holders, repair, sync
 from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
@@ -28,6 +28,7 @@ from appliance.site.state import open_site
 from appliance.site.tls import peer_client_context, server_context
 from appliance.store.deliveries import DeliveryLog
 from appliance.store.jobs import JobStore
+from appliance.store.usage import UsageLog
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Node:
         self.db, self.site = open_site(data)
         self.store = JobStore(data.root, self.db)
         self.deliveries = DeliveryLog(self.db)
+        self.usage = UsageLog(self.db)  # printed jobs' usage records (store/usage.py)
         self.peers = Peers(
             self.id,
             peer_client_context(data.node_cert, data.node_key, data.ca_cert),
@@ -197,7 +199,14 @@ class Node:
     def _maintain(self) -> None:
         while not self._stop.is_set():
             self.notifier.watchdog()
-            steps = (self._announce, self._sync, self._expire, self._repair, self._settle_claims)
+            steps = (
+                self._announce,
+                self._sync,
+                self._expire,
+                self._repair,
+                self._settle_claims,
+                self._forward_usage,
+            )
             for step in steps:
                 try:
                     step()
@@ -241,3 +250,8 @@ class Node:
 
     def _settle_claims(self) -> None:
         self.claims.run(self)
+
+    def _forward_usage(self) -> None:
+        """Printed jobs' usage records to the controller, once it is live (every tick:
+        a query of a few unforwarded rows when there is nothing to send)."""
+        usage.forward(self)

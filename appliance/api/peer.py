@@ -14,9 +14,10 @@ from appliance.clients.peer import META_HEADER, SHARE_HEADER, SIZE_HEADER
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import Forbidden, NotFound
 from appliance.https.server import Request, Response, Router, json_response
-from appliance.jobs import deliver, release, releases
+from appliance.jobs import deliver, release, releases, usage
 from appliance.mesh import holders, repair, replicate, sync
 from appliance.site import admin
+from appliance.site.quotas import check_month
 from appliance.store.jobs import check_job_id
 
 
@@ -158,6 +159,19 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
         if found is None:
             raise NotFound(f"no release {request.params['release_id']} here")
         return json_response(found.to_dict())
+
+    @router.route("POST", "/peer/usage")
+    def take_usage(request: Request) -> Response:
+        """The calling member's printed jobs' usage records (controller only)."""
+        return json_response(usage.accept(node, request.context["peer"], request.json()))
+
+    @router.route("GET", "/peer/usage")
+    def usage_of(request: Request) -> Response:
+        """A user's pages in a month, for a node checking a quota at release."""
+        if not node.is_controller:
+            raise Forbidden("ask the site controller for usage figures")
+        month = check_month(request.query.get("month", ""))
+        return json_response(usage.month_figures(node, request.query.get("user", ""), month))
 
     @router.route("GET", "/peer/health")
     def health(request: Request) -> Response:

@@ -19,7 +19,7 @@ from appliance.endpoint import DEFAULT_SUBMIT_PORT
 from appliance.errors import MethodNotAllowed, NotFound, Unauthorized
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
-from appliance.jobs import deliver, releases, sessions
+from appliance.jobs import deliver, releases, sessions, usage
 from appliance.jobs.release import Plaintext
 from appliance.jobs.status import mesh_status
 from appliance.store.jobs import check_job_id
@@ -109,6 +109,11 @@ def app(
         if isinstance(outcome, Plaintext):
             return stream_plaintext(outcome, finish=True)
         return json_response(outcome, 202)
+
+    @router.route("GET", "/v1/usage")
+    def my_usage(request: Request) -> Response:
+        """The caller's pages this month and what their quota leaves (None: no limit)."""
+        return json_response(usage.balance(node, owner(request)[0]).to_dict())
 
     @router.route("GET", "/v1/releases/<release_id>")
     def release_status(request: Request) -> Response:

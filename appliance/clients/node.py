@@ -178,6 +178,10 @@ class NodeClient(ApiClient):
     def job(self, job_id: str, credentials: Auth) -> JobInfo:
         return cast(JobInfo, self.http.json("GET", _job(job_id), headers=_auth(credentials)))
 
+    def usage(self, credentials: Auth) -> dict[str, Any]:
+        """The user's pages this month and their quota's balance (`jobs.usage.Balance`)."""
+        return cast(dict[str, Any], self.http.json("GET", "/v1/usage", headers=_auth(credentials)))
+
     def release(
         self, job_id: str, request: dict[str, Any], credentials: Auth | None = None
     ) -> DeliveryInfo:

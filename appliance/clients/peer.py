@@ -127,3 +127,14 @@ class PeerClient(ApiClient):
 
     def release_status(self, release_id: str) -> DeliveryInfo:
         return cast(DeliveryInfo, self.http.json("GET", path("/peer/releases", release_id)))
+
+    # Usage records (to the controller)
+
+    def usage(self, records: list[dict[str, Any]]) -> dict[str, int]:
+        """Hand the controller this node's printed jobs' records (`jobs.usage.forward`)."""
+        return cast(dict[str, int], self._post("/peer/usage", {"records": records}))
+
+    def usage_of(self, user: str, month: str) -> dict[str, int]:
+        """A user's pages and colour pages in a month (YYYY-MM), as the controller has them."""
+        query = urlencode({"user": user, "month": month})
+        return cast(dict[str, int], self.http.json("GET", f"/peer/usage?{query}"))

@@ -9,12 +9,17 @@ from appliance.datadir import DataDir
 from appliance.mesh.context import MeshContext
 from appliance.store.db import Database
 from appliance.store.deliveries import DeliveryLog
+from appliance.store.usage import UsageLog
 
 
 class JobsContext(MeshContext, Protocol):
     @property
     def deliveries(self) -> DeliveryLog:
         """One row per release id this node delivered (or is delivering)."""
+
+    @property
+    def usage(self) -> UsageLog:
+        """The usage records of this node's printed jobs (the controller: everyone's)."""
 
 
 class NodeContext(JobsContext, Protocol):

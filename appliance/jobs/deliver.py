@@ -38,6 +38,7 @@ from appliance.errors import (
     NotFound,
     Unavailable,
 )
+from appliance.jobs import usage
 from appliance.jobs.context import JobsContext
 from appliance.jobs.release import FoundJob, Plaintext
 from appliance.mesh.holders import delete_everywhere
@@ -334,9 +335,11 @@ def deliver(
         preflight(printer)
         plaintext = open_plaintext()
         node.deliveries.update(release_id, Stage.DELIVERING)  # from here it may print
+        usage.started(node, job, printer.name, options, release_id)
         submitted = driver_for(printer).submit(plaintext.chunks, plaintext.size, options)
     except MeshprintError as err:
         node.deliveries.update(release_id, Stage.FAILED, reason=str(err))
+        usage.failed(node, job.id, release_id)
         _on_holders(node, claimed, DeliveryStep.UNCLAIM, claim, str(err))
         raise
     except Exception as err:  # the document may be partly printed: never guess
@@ -400,9 +403,11 @@ def track(
         node.deliveries.update(release_id, progress.stage, reason=progress.reason)
         if progress.stage == Stage.PRINTED:
             log.info("job %s printed on %s", job_id, printer.name)
+            usage.printed(node, job_id, release_id, progress.impressions)
             delete_everywhere(node, job_id, "printed", holders)
             return
         if progress.stage == Stage.FAILED:
+            usage.failed(node, job_id, release_id)
             reason = f"{printer.name} did not print it: {progress.reason or 'job failed'}"
             _on_holders(node, holders, DeliveryStep.UNCLAIM, claim, reason)
             return

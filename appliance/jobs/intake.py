@@ -38,6 +38,7 @@ from appliance.errors import (
     Unavailable,
 )
 from appliance.jobs.options import from_query
+from appliance.jobs.pages import PageCounter
 from appliance.jobs.sniff import OCTET_STREAM, sniff
 from appliance.mesh.budget import check_room, peer_room
 from appliance.mesh.context import MeshContext
@@ -168,6 +169,7 @@ def ingest(
     ]
     del shares
     source = _Counted(body, first, settings.max_job_size, request_digest)
+    source.pages = PageCounter(document_format)
     sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE)
     del key
     incoming = node.store.receive(job_id)
@@ -179,6 +181,7 @@ def ingest(
             for upload in uploads:
                 upload.put(piece)
         job.size = source.size
+        job.pages = source.pages.pages if source.pages is not None else None
         job.sealed_size = ciphertext_size(job.size)
         submission = None
         if idempotency_key is not None:
@@ -251,6 +254,7 @@ class _Counted:
     def __init__(self, body: Upload, first: bytes, limit: int, digest: hmac.HMAC | None) -> None:
         self.body, self.pending, self.limit, self.size = body, first, limit, 0
         self._digest = digest
+        self.pages: PageCounter | None = None  # counts the pages as they pass
 
     def digest(self) -> str:
         return self._digest.hexdigest() if self._digest is not None else ""
@@ -262,6 +266,8 @@ class _Counted:
             data = self.body.read(n)
         if self._digest is not None:
             self._digest.update(data)
+        if self.pages is not None:
+            self.pages.feed(data)
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(f"the document is larger than this site's limit of {self.limit} bytes")

@@ -58,7 +58,7 @@ from appliance.printoptions import clean_options
 from appliance.site import release_authority
 from appliance.site.release_authority import Signer
 from appliance.site.state import SiteState
-from appliance.store.jobs import Holder, check_job_id, holders_from_list
+from appliance.store.jobs import Holder, check_job_id, clean_pages, holders_from_list
 
 log = logging.getLogger(__name__)
 COMMAND_TTL = 300
@@ -154,6 +154,7 @@ class FoundJob:
     options: dict[str, Any]
     holders: list[Holder]
     user_share: bytes  # sealed to the owner's key
+    pages: int | None = None  # the document's pages, when intake could count them
 
     @classmethod
     def from_info(cls, info: Mapping[str, Any]) -> FoundJob:
@@ -167,6 +168,7 @@ class FoundJob:
                 options=clean_options(info.get("options")),
                 holders=holders_from_list(info["holders_x"]),
                 user_share=unb64(str(info["user_share"])),
+                pages=clean_pages(info.get("pages")),
             )
         except (KeyError, ValueError, TypeError):
             raise Unavailable("a holder answered with a malformed job record") from None

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from appliance.clients.models import DeliveryInfo
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Conflict, MeshprintError, NotFound, Unavailable
-from appliance.jobs import deliver, release
+from appliance.jobs import deliver, release, usage
 from appliance.jobs.context import JobsContext
 from appliance.jobs.release import FoundJob, Plaintext
 from appliance.jobs.status import mesh_jobs
@@ -101,6 +101,8 @@ def _release(
         data.get("release_id") or release.command_release_id(data)
     )
     options = deliver.print_options(data, job)  # checked here, before any forwarding
+    if owner is not None:
+        usage.check_quota(node, job, options)  # the owner's monthly pages, if limited
     printer = str(data["printer"])
     target = deliver.queue_node(node, printer)
     if target is not None:

@@ -36,7 +36,7 @@ class SnmpPageCounter:
         done = status.page_count - receipt.pages_before
         needed = receipt.pages or 1
         if done >= needed and status.printer_status != "printing":
-            return Progress(Stage.PRINTED, f"{done} page(s) counted by the printer")
+            return Progress(Stage.PRINTED, f"{done} page(s) counted by the printer", done)
         stuck = status.blocking_reason()
         if stuck:
             return Progress(Stage.PRINTING, stuck)

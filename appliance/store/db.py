@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     release_id TEXT,
     delivery_node TEXT,
     reason TEXT NOT NULL DEFAULT '',
-    options TEXT NOT NULL DEFAULT '{}'
+    options TEXT NOT NULL DEFAULT '{}',
+    pages INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner);
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
@@ -92,10 +93,31 @@ CREATE TABLE IF NOT EXISTS submissions (
     at REAL NOT NULL,
     PRIMARY KEY (owner, key)
 );
+CREATE TABLE IF NOT EXISTS usage (
+    job_id TEXT NOT NULL,
+    release_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    printer TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at REAL NOT NULL,
+    copies INTEGER NOT NULL,
+    duplex INTEGER NOT NULL,
+    color INTEGER NOT NULL,
+    doc_pages INTEGER,
+    pages INTEGER NOT NULL DEFAULT 0,
+    sheets INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'pending',
+    forwarded INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, release_id)
+);
+CREATE INDEX IF NOT EXISTS usage_at ON usage(at);
+CREATE INDEX IF NOT EXISTS usage_user ON usage(user, at);
 """
 # Columns added after a release: (table, column, definition), added to older databases.
 ADDED_COLUMNS = (
     ("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),
+    ("jobs", "pages", "INTEGER"),  # pages counted at intake (jobs/pages.py)
     ("join_tokens", "join_grant", "TEXT"),  # the CA key sealed under the token (site/grants.py)
 )
 

@@ -70,6 +70,7 @@ class Job:
     delivery_node: str | None = None
     reason: str = ""  # why the last delivery failed, shown to the owner
     options: dict[str, Any] = field(default_factory=dict)  # defaults for release (printoptions.py)
+    pages: int | None = None  # the document's pages, counted at intake (jobs/pages.py)
 
     def replica_meta(
         self, holders: list[Holder], version: int, share_x: int, share: bytes
@@ -88,6 +89,7 @@ class Job:
             "share_x": share_x,
             "share": base64.b64encode(share).decode(),
             "options": self.options,
+            "pages": self.pages,
         }
 
     @classmethod
@@ -108,6 +110,7 @@ class Job:
             share=base64.b64decode(meta["share"], validate=True),
             user_share=base64.b64decode(meta["user_share"], validate=True),
             options=clean_options(meta.get("options")),
+            pages=clean_pages(meta.get("pages")),
         )
 
     def public(self) -> dict[str, object]:
@@ -126,6 +129,7 @@ class Job:
             "delivery_node": self.delivery_node,
             "reason": self.reason,
             "options": self.options,
+            "pages": self.pages,
         }
 
     def listed(self) -> dict[str, object]:
@@ -140,6 +144,13 @@ class Job:
             "user_share": base64.b64encode(self.user_share).decode(),
             "holders_x": holders_to_list(self.holders),
         }
+
+
+def clean_pages(value: object) -> int | None:
+    """A page count from the wire: a whole number from 1, else unknown."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1_000_000:
+        return value
+    return None
 
 
 def holders_from_list(items: list[list[object]]) -> list[Holder]:
@@ -287,7 +298,7 @@ class JobStore:
             conn.execute(
                 "INSERT OR REPLACE INTO jobs (id, owner, title, format, size, sealed_size,"
                 " created_at, expires_at, holders, holders_version, share_x, share, user_share,"
-                " state, options) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " state, options, pages) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job.id,
                     job.owner,
@@ -304,6 +315,7 @@ class JobStore:
                     job.user_share,
                     job.state,
                     json.dumps(job.options),
+                    job.pages,
                 ),
             )
 

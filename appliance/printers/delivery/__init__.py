@@ -28,6 +28,9 @@ class PrintOptions:
 class Progress:
     stage: Stage
     reason: str = ""  # the printer's own words when it has any ("media-jam", …)
+    # impressions the printer says it made (IPP job-impressions-completed, the SNMP
+    # page counter's advance for RAW); None when it does not say
+    impressions: int | None = None
 
 
 @dataclass(frozen=True)

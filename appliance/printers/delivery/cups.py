@@ -61,7 +61,12 @@ _STAGES = {
     8: Stage.FAILED,  # aborted
     9: Stage.PRINTED,  # completed
 }
-_JOB_ATTRIBUTES = ["job-state", "job-state-reasons", "job-printer-state-message"]
+_JOB_ATTRIBUTES = [
+    "job-state",
+    "job-state-reasons",
+    "job-printer-state-message",
+    "job-impressions-completed",
+]
 _QUEUE_ATTRIBUTES = [
     "printer-name",
     "printer-make-and-model",
@@ -319,7 +324,9 @@ class CupsDriver:
         if stage is None:
             raise PrinterError(f"CUPS reported an unknown state {state!r} for job {job_id}")
         if stage is Stage.PRINTED:
-            progress = Progress(stage)
+            done = attrs.get("job-impressions-completed")
+            counted = done if isinstance(done, int) and done > 0 else None
+            progress = Progress(stage, impressions=counted)
         else:
             reasons = _reasons(state, attrs.get("job-state-reasons"))
             message = _text(attrs.get("job-printer-state-message"))

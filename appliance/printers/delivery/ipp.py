@@ -120,7 +120,14 @@ class IppDriver:
             raise PrinterError(f"{submitted.printer_job!r} is not an IPP job id") from None
         with _translated(self.uri):
             status = self.client.get_job_attributes(
-                job_id, ("job-id", "job-state", "job-state-reasons", "job-state-message")
+                job_id,
+                (
+                    "job-id",
+                    "job-state",
+                    "job-state-reasons",
+                    "job-state-message",
+                    "job-impressions-completed",
+                ),
             )
             stage = STAGES.get(status.state, Stage.QUEUED)
             reasons = status.state_reasons
@@ -128,7 +135,7 @@ class IppDriver:
                 reasons = self.client.get_printer_attributes().state_reasons or reasons
             elif stage is Stage.FAILED and not reasons and status.state_message:
                 reasons = [status.state_message]
-        return Progress(stage, ", ".join(reasons))
+        return Progress(stage, ", ".join(reasons), _impressions(status.attributes))
 
     # --- checks
 
@@ -149,6 +156,16 @@ class IppDriver:
             if info.state != PrinterState.PROCESSING or time.monotonic() >= deadline:
                 return info
             time.sleep(0.25)
+
+
+def _impressions(attributes: dict[str, Any]) -> int | None:
+    """job-impressions-completed, when the printer counts (0 is "not counted")."""
+    attribute = attributes.get("job-impressions-completed")
+    values = getattr(attribute, "values", None) or []
+    value = values[0] if values else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 @contextmanager
