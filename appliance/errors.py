@@ -34,6 +34,10 @@ class Forbidden(MeshprintError):
     status = 403
 
 
+class QuotaExceeded(Forbidden):
+    """A release that would take its owner past their monthly page quota."""
+
+
 class UntrustedNode(Forbidden):
     """The node answering a user's client is not a current member of the site (removed,
     revoked, or not shown to be a member): the client sent it nothing secret."""

@@ -68,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None, mode: str = "full") -> Flas
     errors.init(app)
 
     from webui.context import jinja_helpers
-    from webui.views import admin, auth, release, setup, wheels
+    from webui.views import admin, auth, release, setup, usage, wheels
 
     app.jinja_env.globals.update(jinja_helpers())
     app.register_blueprint(release.bp)
@@ -76,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None, mode: str = "full") -> Flas
         app.register_blueprint(auth.bp)
         app.register_blueprint(setup.bp)
         app.register_blueprint(admin.bp)
+        app.register_blueprint(usage.bp)
         app.register_blueprint(wheels.bp)
 
     @app.get("/health")

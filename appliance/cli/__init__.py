@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "intake": ("intake", "the Secure Print queue (driverless intake)"),
     "broker": ("broker", "the site MQTT broker (Mosquitto) and its commands"),
+    "usage": (
+        "usage",
+        "pages printed per user and printer (pages, sheets, colour and two-sided counts)",
+    ),
 }
 
 # Third-party modules of the `appliance` extra (pyproject.toml), by import name.

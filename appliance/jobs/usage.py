@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.errors import BadRequest, Forbidden, MeshprintError
+from appliance.errors import BadRequest, Forbidden, MeshprintError, QuotaExceeded
 from appliance.jobs.context import JobsContext
 from appliance.jobs.release import FoundJob
 from appliance.printers.delivery import PrintOptions
@@ -35,10 +35,6 @@ from appliance.store.usage import PRINTED, SOURCES, UsageRecord
 log = logging.getLogger(__name__)
 FORWARD_BATCH = 200
 MONTH_FIELDS = ("pages", "color_pages")
-
-
-class QuotaExceeded(Forbidden):
-    """A release that would take the user past their monthly quota."""
 
 
 def figures(

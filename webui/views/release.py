@@ -32,6 +32,7 @@ from appliance.clients.node import Auth, NodeClient, SessionToken
 from appliance.errors import (
     BadRequest,
     MeshprintError,
+    QuotaExceeded,
     RemoteError,
     Unauthorized,
     UntrustedNode,
@@ -90,7 +91,19 @@ def index() -> Any:
         selected=printer or session.get("printer", ""),
         now=time.time(),
         sides=SIDES,
+        usage=_usage(),
     )
+
+
+def _usage() -> dict[str, Any] | None:
+    """The user's pages this month and their quota's balance; None if not to be had."""
+    try:
+        return _api(NodeClient.usage)
+    except MeshprintError as err:
+        if err.status == 401:
+            raise
+        current_app.logger.info("release page: usage: %s", err)
+        return None
 
 
 @bp.post("/login")
@@ -179,10 +192,16 @@ def release_jobs() -> Any:
             raise BadRequest("you have no held jobs to print")
     else:
         jobs = [check_job_id(request.form.get("job", ""))]
-    started = []
+    started: list[str] = []
     for job_id in jobs:
         request_body = {**options, "release_id": secrets.token_hex(16)}
-        delivery = _api(_release_call(job_id, request_body))
+        try:
+            delivery = _api(_release_call(job_id, request_body))
+        except QuotaExceeded as err:  # shown on the page, with the balance beside it
+            flash(f"Not printed: {err}", "error")
+            if started:
+                return redirect(url_for("release.progress", r=started))
+            return redirect(url_for("release.index", printer=options["printer"]))
         started.append(delivery["release_id"])
         event("release", f"a job was released to {options['printer']}")
     return redirect(url_for("release.progress", r=started))
