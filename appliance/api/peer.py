@@ -12,13 +12,13 @@ from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.clients.peer import META_HEADER, SHARE_HEADER, SIZE_HEADER
 from appliance.crypto.userkeys import b64, unb64
-from appliance.errors import Forbidden, NotFound
+from appliance.errors import BadRequest, Forbidden, NotFound
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release, releases, usage
 from appliance.mesh import holders, repair, replicate, sync
 from appliance.site import admin
 from appliance.site.quotas import check_month
-from appliance.store.jobs import check_job_id
+from appliance.store.jobs import check_job_id, clean_pages
 
 
 def app(node: ApiContext) -> Callable[[Request], Response]:
@@ -141,6 +141,17 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
         job_id = check_job_id(request.params["job_id"])
         sealed = holders.delete_challenge(node, job_id, request.context["peer"])
         return json_response({"challenge": b64(sealed)})
+
+    @router.route("POST", "/peer/jobs/<job_id>/pages")
+    def set_pages(request: Request) -> Response:
+        """The document's pages, from a holder of the job (the node that took it in)."""
+        job = node.store.require(check_job_id(request.params["job_id"]))
+        if request.context["peer"] not in {h.node for h in job.holders}:
+            raise Forbidden(f"only a holder of job {job.id} tells its page count")
+        pages = clean_pages(request.json().get("pages"))
+        if pages is None:
+            raise BadRequest("pages must be a whole number from 1")
+        return json_response({"set": node.store.set_pages(job.id, pages)})
 
     @router.route("POST", "/peer/jobs/<job_id>/<step>")
     def delivery_step(request: Request) -> Response:

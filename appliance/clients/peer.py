@@ -72,6 +72,10 @@ class PeerClient(ApiClient):
     def job(self, job_id: str) -> HolderJobInfo:
         return cast(HolderJobInfo, self.http.json("GET", _job(job_id)))
 
+    def set_pages(self, job_id: str, pages: int) -> None:
+        """Tell a holder the document's pages, counted once the whole document was in."""
+        self._post(_job(job_id, "pages"), {"pages": pages})
+
     def set_holders(self, job_id: str, holders: list[list[Any]], version: int) -> None:
         self._post(_job(job_id, "holders"), {"holders": holders, "version": version})
 

@@ -278,6 +278,13 @@ def _settle(node: MeshContext, job: Job, uploads: list[ReplicaUpload]) -> None:
     """After the answer: wait for the last copies; drop holders that failed from the job."""
     for upload in uploads:
         upload.join(timeout=300)
+    for upload in uploads:
+        if upload.ok and job.pages is not None:
+            # the replica's metadata went before the document, so before its count
+            try:
+                node.peers.client(upload.node_id).set_pages(job.id, job.pages)
+            except MeshprintError as err:
+                log.info("job %s: pages not told to %s: %s", job.id, upload.node_id, err)
     failed = {u.node_id for u in uploads if not u.ok}
     if not failed:
         return

@@ -438,6 +438,15 @@ class JobStore:
                 (JobState.UNKNOWN, reason[:300], job_id, release_id, node),
             )
 
+    def set_pages(self, job_id: str, pages: int) -> bool:
+        """The document's page count, from the node that took it in (once: a count this
+        copy has is kept); whether it was set."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET pages=? WHERE id=? AND pages IS NULL", (pages, job_id)
+            )
+            return cur.rowcount > 0
+
     def unclaim(self, job_id: str, release_id: str, node: str, reason: str) -> None:
         """Back to held (the delivery did not happen), with the reason for the owner.
         Only the claim of `release_id` by `node` is released."""

@@ -8,6 +8,7 @@ import zlib
 import pytest
 
 from appliance.jobs.pages import PageCounter
+from tests.fixtures.documents import pdf
 
 
 def counted(document_format: str, data: bytes, chunk: int = 7) -> int | None:
@@ -15,17 +16,6 @@ def counted(document_format: str, data: bytes, chunk: int = 7) -> int | None:
     for start in range(0, len(data), chunk):
         counter.feed(data[start : start + chunk])
     return counter.pages
-
-
-def pdf(pages: int, tree: bool = True) -> bytes:
-    objs = ["<< /Type /Catalog /Pages 2 0 R >>"]
-    kids = " ".join(f"{3 + i} 0 R" for i in range(pages))
-    objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {pages if tree else 0} >>")
-    objs += ["<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"] * pages
-    out = b"%PDF-1.4\n"
-    for i, obj in enumerate(objs):
-        out += f"{i + 1} 0 obj\n{obj}\nendobj\n".encode()
-    return out + b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
 def packbits_line(row: bytes, pixel: int) -> bytes:
