@@ -226,9 +226,9 @@ def test_quota_checked_at_release_with_the_balance(site: SiteState, db: Database
     node.usage.accept([record(1, pages=5, color=False)])
     left = usage.check_quota(node, _job(2), PrintOptions(copies=2, color=False))
     assert left is not None and (left.pages_left, left.color_left, left.complete) == (5, 4, True)
-    with pytest.raises(QuotaExceeded, match="needs 6 page.* has 5 of 10 page"):
+    with pytest.raises(QuotaExceeded, match=r"needs 6 page.* has 5 of 10 page"):
         usage.check_quota(node, _job(3), PrintOptions(copies=2, color=False))
-    with pytest.raises(QuotaExceeded, match="colour page.*black and white"):
+    with pytest.raises(QuotaExceeded, match=r"colour page.*black and white"):
         usage.check_quota(node, _job(5), PrintOptions(copies=1, color=True))
     quotas.top_up(site, "alice", 1)
     assert usage.check_quota(node, _job(3), PrintOptions(copies=2, color=False)) is not None
