@@ -31,6 +31,7 @@ from appliance.store.jobs import JobStore
 from appliance.store.usage import UsageLog
 
 log = logging.getLogger(__name__)
+USAGE_FORWARD_EVERY = 2.0  # seconds between sends of usage records to the controller
 
 
 class Node:
@@ -56,6 +57,7 @@ class Node:
         self.intake_secret = ""  # the Secure Print backend's key to the local door
         self.claims = deliver.ClaimWatch()  # claims held here, checked with their node
         self.sync_schedule = sync.Schedule()  # back-off while idle, push on change
+        self._usage_due = 0.0  # when usage records are next sent to the controller
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -252,6 +254,10 @@ class Node:
         self.claims.run(self)
 
     def _forward_usage(self) -> None:
-        """Printed jobs' usage records to the controller, once it is live (every tick:
-        a query of a few unforwarded rows when there is nothing to send)."""
-        usage.forward(self)
+        """Printed jobs' usage records to the controller, once it is live: every
+        USAGE_FORWARD_EVERY s, at once again while there is a full batch left."""
+        now = time.monotonic()
+        if now < self._usage_due:
+            return
+        sent = usage.forward(self)
+        self._usage_due = now + (0 if sent >= usage.FORWARD_BATCH else USAGE_FORWARD_EVERY)

@@ -99,8 +99,10 @@ def forward(node: JobsContext) -> int:
     controller = node.directory().controller_id
     if controller == node.id:
         return 0
+    if not node.peers.is_live(controller):
+        return 0
     records = node.usage.unforwarded(FORWARD_BATCH)
-    if not records or not node.peers.is_live(controller):
+    if not records:
         return 0
     node.peers.client(controller).usage([r.to_wire() for r in records])
     node.usage.mark_forwarded(records)
@@ -212,6 +214,11 @@ def balance(node: JobsContext, user: str, at: float | None = None) -> Balance:
         except (MeshprintError, KeyError, TypeError, ValueError) as err:
             log.info("usage of %s: the controller's figures are not to be had (%s)", user, err)
             used, complete = month_figures(node, user, month), False
+    for draft in node.usage.pending(user):  # printing now: not counted yet, but will be
+        if month_of(draft.at) == month:
+            expected = (draft.doc_pages or 1) * draft.copies
+            used["pages"] += expected
+            used["color_pages"] += expected if draft.color else 0
     pages, color = Quotas.of(node.directory()).allowance(user, month)
     return Balance(
         user=user,

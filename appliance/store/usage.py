@@ -105,6 +105,11 @@ class UsageLog:
                 new += cur.rowcount
         return new
 
+    def pending(self, user: str) -> list[UsageRecord]:
+        """`user`'s drafts: jobs this node is printing now."""
+        rows = self.db.query("SELECT * FROM usage WHERE state=? AND user=?", (PENDING, user))
+        return [UsageRecord.from_row(r) for r in rows]
+
     def unforwarded(self, limit: int = 200) -> list[UsageRecord]:
         rows = self.db.query(
             "SELECT * FROM usage WHERE state=? AND forwarded=0 ORDER BY at LIMIT ?",

@@ -242,3 +242,13 @@ def test_quota_offline_uses_this_nodes_records(site: SiteState, db: Database) ->
     assert (left.pages, left.pages_left, left.complete) == (8, 2, False)
     with pytest.raises(QuotaExceeded):
         usage.check_quota(node, _job(3), PrintOptions())
+
+
+def test_jobs_printing_now_count_towards_the_quota(site: SiteState, db: Database) -> None:
+    """"Print all": each job checked while the ones before it are still printing."""
+    quotas.set_quotas(site, 10, 0)
+    node = _node(site, db)
+    node.usage.draft(record(1, state="pending", doc_pages=3, copies=2, pages=0))
+    assert usage.balance(node, "alice").pages_left == 4
+    with pytest.raises(QuotaExceeded):
+        usage.check_quota(node, _job(5), PrintOptions())
