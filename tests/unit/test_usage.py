@@ -245,7 +245,7 @@ def test_quota_offline_uses_this_nodes_records(site: SiteState, db: Database) ->
 
 
 def test_jobs_printing_now_count_towards_the_quota(site: SiteState, db: Database) -> None:
-    """"Print all": each job checked while the ones before it are still printing."""
+    """ "Print all": each job checked while the ones before it are still printing."""
     quotas.set_quotas(site, 10, 0)
     node = _node(site, db)
     node.usage.draft(record(1, state="pending", doc_pages=3, copies=2, pages=0))
