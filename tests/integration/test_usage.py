@@ -1,6 +1,7 @@
 """Usage accounting end to end: a job printed on a real IPP printer (ippeveprinter)
 leaves a usage record with the printer's own page count (job-impressions-completed),
-and the record reaches the controller although it was down when the job printed."""
+and the record reaches the controller although it was down when the job printed; a RAW
+printer's pages are its SNMP page counter's advance (snmpsim)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from appliance.store.db import Database
 from appliance.store.usage import UsageLog, UsageRecord
 from tests.fixtures.documents import pdf
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+from tests.fixtures.rawsink import RawSink
+from tests.fixtures.snmpagent import SnmpPrinterAgent, snmp_printer
 from tests.integration.conftest import Site, make_site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -90,3 +93,27 @@ def test_printed_job_usage_reaches_the_controller_with_the_printers_count(
     mine = usite.mesh.client(1).usage(("alice", "velvet-orbit-71"))
     assert (mine["pages"], mine["pages_left"], mine["complete"]) == (IMPRESSIONS, None, True)
     assert json.dumps(mine)
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[SnmpPrinterAgent]:
+    with snmp_printer(tmp_path / "snmp") as agent:
+        yield agent
+
+
+def test_raw_printers_page_counter_gives_the_pages(usite: Site, agent: SnmpPrinterAgent) -> None:
+    with RawSink() as sink:
+        name = f"raw{sink.port}"
+        usite.add_printer(
+            name, f"socket://127.0.0.1:{sink.port}", "--pdl", "pdf",
+            "--snmp", f"127.0.0.1:{agent.port}", "--community", agent.community,
+        )  # fmt: skip
+        before = agent.get("1.3.6.1.2.1.43.10.2.1.4.1.1")
+        assert isinstance(before, int)
+        receipt = usite.submit(0, pdf(3), content_type="application/pdf")
+        release_id = usite.start_release(0, receipt["id"], name, mono=True)["release_id"]
+        sink.wait(1)
+        agent.set_pages(before + 4)  # the printer counted 4 (say, a banner page too)
+        wait_for(lambda: usite.delivery(0, release_id)["stage"] == "printed")
+    [kept] = wait_for(lambda: _records(usite, 0))
+    assert (kept.pages, kept.sheets, kept.source, kept.color) == (4, 4, "printer", False)
