@@ -84,3 +84,22 @@ def test_quota_forms(admin_browser: Browser, data: Path) -> None:
         page="/admin/usage/", follow_redirects=True,
     )  # fmt: skip
     assert "no user" in text(unknown)
+
+
+def test_diagnostics_bundle_names_no_one_topped_up(admin_browser: Browser, data: Path) -> None:
+    import io
+    import zipfile
+
+    site = open_site(DataDir(data))[1]
+    admin.add_user(site, "maria", "saffron-tide-44")
+    admin_browser.post(
+        "/admin/usage/quotas", {"monthly_pages": "100", "monthly_color_pages": "0"},
+        page="/admin/usage/",
+    )  # fmt: skip
+    admin_browser.post(
+        "/admin/usage/topup", {"user": "maria", "pages": "5", "color_pages": "0"},
+        page="/admin/usage/",
+    )  # fmt: skip
+    bundle = zipfile.ZipFile(io.BytesIO(admin_browser.get("/admin/diagnostics.zip").data))
+    everything = b"".join(bundle.read(name) for name in bundle.namelist())
+    assert b"maria" not in everything and b'"monthly_pages": 100' in everything

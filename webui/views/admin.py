@@ -308,7 +308,7 @@ SECRET_WORDS = re.compile(
 )
 
 
-PERSONAL_EVENTS = ("user", "admin", "release")  # they name people: not in the bundle
+PERSONAL_EVENTS = ("user", "admin", "release", "quota")  # they name people: not in the bundle
 
 
 def scrub(value: Any) -> Any:
@@ -328,6 +328,8 @@ def diagnostics() -> Any:
     directory = site().directory()
     doc = scrub(directory.doc)
     doc["users"] = {"count": len(directory.users)}
+    if isinstance(doc.get("quotas"), dict) and "topups" in doc["quotas"]:
+        doc["quotas"]["topups"] = {"users": len(doc["quotas"]["topups"])}  # names people
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr(
