@@ -44,7 +44,6 @@ class PageCounter:
         self._page_objects = 0
         self._tree_count = 0
         self._raster: _RasterWalk | None = None
-        self._urf_declared: int | None = None
         self._head = b""
         if document_format == "image/pwg-raster":
             self._raster = _RasterWalk(pwg=True)

@@ -167,6 +167,14 @@ def test_usage_page_chart_and_csv(office: Office, page: Any, tmp_path: Path) -> 
 
 def test_quota_refusal_on_the_release_page(office: Office, page: Any, phone: Any) -> None:
     used = sum(r.pages for r in office.records())
+    # Without a quota the release page says only what was printed this month.
+    phone.goto(f"{office.release_url}/release?printer={PRINTER}")
+    phone.fill("input[name=name]", ALICE[0])
+    phone.fill("input[name=password]", ALICE[1])
+    phone.click("button[type=submit]")
+    assert f"Printed this month: {used} pages" in phone.inner_text("#my-usage")
+    assert phone.locator("#pages-left").count() == 0
+
     sign_in_admin(page, office)
     page.goto(f"{office.web.url}/admin/usage/")
     page.fill("input[name=monthly_pages]", str(used + 1))
@@ -177,9 +185,6 @@ def test_quota_refusal_on_the_release_page(office: Office, page: Any, phone: Any
     submit = office.mesh.client(0, "submit")
     submit.submit((ALICE[0], office.token), pdf(3), "Poster draft", "application/pdf")
     phone.goto(f"{office.release_url}/release?printer={PRINTER}")
-    phone.fill("input[name=name]", ALICE[0])
-    phone.fill("input[name=password]", ALICE[1])
-    phone.click("button[type=submit]")
     phone.wait_for_selector("text=Poster draft")
     assert phone.inner_text("#pages-left") == "1"
     phone.locator("li.job", has_text="Poster draft").locator("button", has_text="Print").click()
