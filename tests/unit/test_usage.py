@@ -107,16 +107,16 @@ def test_controller_accepts_only_the_callers_own_records(log: UsageLog) -> None:
     )
     wire = record(1, node="n1").to_wire()
     with pytest.raises(Forbidden, match="its own usage records"):
-        usage.accept(node, "n2", {"records": [wire]})  # type: ignore[arg-type]
+        usage.accept(node, "n2", {"records": [wire]})
     with pytest.raises(BadRequest):
-        usage.accept(node, "n1", {"records": [{**wire, "pages": "many"}]})  # type: ignore[arg-type]
+        usage.accept(node, "n1", {"records": [{**wire, "pages": "many"}]})
     assert log.between() == []
-    assert usage.accept(node, "n1", {"records": [wire]}) == {"accepted": 1, "sent": 1}  # type: ignore[arg-type]
+    assert usage.accept(node, "n1", {"records": [wire]}) == {"accepted": 1, "sent": 1}
     other = SimpleNamespace(
         id="n1", usage=log, directory=lambda: SimpleNamespace(controller_id="ctl")
     )
     with pytest.raises(Forbidden, match="controller"):
-        usage.accept(other, "n2", {"records": []})  # type: ignore[arg-type]
+        usage.accept(other, "n2", {"records": []})
 
 
 # Reports
@@ -252,3 +252,46 @@ def test_jobs_printing_now_count_towards_the_quota(site: SiteState, db: Database
     assert usage.balance(node, "alice").pages_left == 4
     with pytest.raises(QuotaExceeded):
         usage.check_quota(node, _job(5), PrintOptions())
+
+
+class _Controller:
+    """The controller's peer API, as far as `forward` calls it."""
+
+    def __init__(self, log: UsageLog, live: bool = True) -> None:
+        self.log, self.live, self.calls = log, live, 0
+
+    def is_live(self, node_id: str) -> bool:
+        return self.live
+
+    def client(self, node_id: str) -> Any:
+        def take(records: list[dict[str, Any]]) -> dict[str, int]:
+            self.calls += 1
+            return usage.accept(
+                SimpleNamespace(id="ctl", usage=self.log, directory=_directory),
+                "n1",
+                {"records": records},
+            )
+
+        return SimpleNamespace(usage=take)
+
+
+def _directory() -> Any:
+    return SimpleNamespace(controller_id="ctl")
+
+
+def test_printed_jobs_are_forwarded_once_the_controller_is_live(tmp_path: Path) -> None:
+    here = UsageLog(Database(tmp_path / "edge.db"))
+    controller = _Controller(UsageLog(Database(tmp_path / "ctl.db")), live=False)
+    node = SimpleNamespace(id="n1", usage=here, directory=_directory, peers=controller)
+    job = FoundJob("j" + "1" * 24, "alice", "t", "application/pdf", {}, [], b"", 3)
+    usage.started(
+        node, job, "front", PrintOptions(copies=2, sides="two-sided-long-edge"), "rel-00000001"
+    )
+    assert usage.forward(node) == 0  # not printed yet, and no controller
+    done = usage.printed(node, job.id, "rel-00000001", None)
+    assert done is not None and (done.pages, done.sheets, done.source) == (6, 4, "document")
+    assert usage.forward(node) == 0 and controller.calls == 0  # offline: kept
+    controller.live = True
+    assert usage.forward(node) == 1
+    assert usage.forward(node) == 0 and controller.calls == 1
+    assert controller.log.between() == [done]
