@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "usage",
         "pages printed per user and printer (pages, sheets, colour and two-sided counts)",
     ),
+    "quota": ("usage", "monthly page quotas per user (on the controller): show, set, top up"),
 }
 
 # Third-party modules of the `appliance` extra (pyproject.toml), by import name.

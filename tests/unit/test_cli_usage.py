@@ -9,7 +9,9 @@ import pytest
 
 from appliance import cli
 from appliance.datadir import DataDir
+from appliance.site import admin
 from appliance.site.enroll import create_site
+from appliance.site.state import open_site
 from appliance.store.db import Database
 from appliance.store.usage import UsageLog, UsageRecord
 
@@ -61,3 +63,22 @@ def test_range_and_csv(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_dates_are_one_line(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["usage", "--data", str(data), "--from", "12/01/2026"]) == 1
     assert "is not a date: use YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_quota_set_top_up_and_show(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["quota", "show", "--data", str(data)]) == 0
+    assert "pages per user per month: unlimited" in capsys.readouterr().out
+    assert cli.main(["quota", "set", "--data", str(data), "--pages", "200"]) == 0
+    capsys.readouterr()
+    assert cli.main(["quota", "top-up", "alice", "--data", str(data), "--pages", "20"]) == 1
+    assert "no user 'alice'" in capsys.readouterr().err  # this site has no users yet
+    assert cli.main(["quota", "set", "--data", str(data), "--pages", "-3"]) == 1
+    assert "whole number" in capsys.readouterr().err
+    admin.add_user(open_site(DataDir(data))[1], "alice", "saffron-tide-44")
+    args = ["quota", "top-up", "alice", "--data", str(data), "--pages", "20", "--color-pages", "5"]
+    assert cli.main(args) == 0
+    assert "alice: +20 pages, +5 colour pages in " in capsys.readouterr().out
+    assert cli.main(["quota", "show", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "pages per user per month: 200" in out and "per month: unlimited" in out
+    assert "alice: +20 pages, +5 colour pages" in out
