@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from appliance.store.db import Database
+from appliance.store.states import OPEN_STAGES
 
 PENDING, PRINTED = "pending", "printed"
 SOURCES = ("printer", "document", "unknown")
@@ -106,8 +107,14 @@ class UsageLog:
         return new
 
     def pending(self, user: str) -> list[UsageRecord]:
-        """`user`'s drafts: jobs this node is printing now."""
-        rows = self.db.query("SELECT * FROM usage WHERE state=? AND user=?", (PENDING, user))
+        """`user`'s drafts whose delivery is still open: jobs this node is printing now
+        (not one cut off, whose draft stays as it was)."""
+        marks = ",".join("?" * len(OPEN_STAGES))
+        rows = self.db.query(
+            "SELECT usage.* FROM usage JOIN deliveries ON deliveries.release_id=usage.release_id"
+            f" WHERE usage.state=? AND usage.user=? AND deliveries.stage IN ({marks})",
+            (PENDING, user, *(str(s) for s in OPEN_STAGES)),
+        )
         return [UsageRecord.from_row(r) for r in rows]
 
     def unforwarded(self, limit: int = 200) -> list[UsageRecord]:

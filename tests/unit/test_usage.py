@@ -20,6 +20,8 @@ from appliance.site.enroll import create_site
 from appliance.site.quotas import Quotas, month_of
 from appliance.site.state import SiteState, open_site
 from appliance.store.db import Database
+from appliance.store.deliveries import DeliveryLog
+from appliance.store.states import Stage
 from appliance.store.usage import UsageLog, UsageRecord
 
 
@@ -248,7 +250,14 @@ def test_jobs_printing_now_count_towards_the_quota(site: SiteState, db: Database
     """ "Print all": each job checked while the ones before it are still printing."""
     quotas.set_quotas(site, 10, 0)
     node = _node(site, db)
-    node.usage.draft(record(1, state="pending", doc_pages=3, copies=2, pages=0))
+    deliveries = DeliveryLog(db)
+    draft = record(1, state="pending", doc_pages=3, copies=2, pages=0)
+    deliveries.start(draft.release_id, draft.job_id, "front")
+    node.usage.draft(draft)
+    cut_off = record(2, state="pending", doc_pages=50, pages=0)
+    deliveries.start(cut_off.release_id, cut_off.job_id, "front")
+    deliveries.update(cut_off.release_id, Stage.UNKNOWN)  # its draft stays, not counted
+    node.usage.draft(cut_off)
     assert usage.balance(node, "alice").pages_left == 4
     with pytest.raises(QuotaExceeded):
         usage.check_quota(node, _job(5), PrintOptions())
