@@ -268,7 +268,9 @@ def test_cups_prints_two_copies_and_it_arrives(
     document = iter([TEXT[:100], bytearray(TEXT[100:500]), memoryview(TEXT[500:])])
     submitted = driver.submit(document, len(TEXT), options)
 
-    assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED)
+    assert wait_stage(driver, submitted, 30) == Progress(
+        Stage.PRINTED, impressions=2
+    )  # CUPS counted both copies
     attrs = job_state(cupsd, int(submitted.printer_job))
     assert attrs["job-state"] == 9  # completed
     assert attrs["copies"] == 2
@@ -290,12 +292,12 @@ def test_cups_purges_finished_job_from_spool(cupsd: PrivateCups, queue: str) -> 
     options = PrintOptions(title="purged", document_format="text/plain")
     submitted = driver.submit(iter([TEXT]), len(TEXT), options)
     job_id = int(submitted.printer_job)
-    assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED)
+    assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED, impressions=1)
     # The spooled plaintext is gone; CUPS no longer knows the job; progress still answers.
     assert not list((cupsd.root / "spool").glob(f"d{job_id:05d}-*"))
     with pytest.raises(cups.IPPError):
         job_state(cupsd, job_id)
-    assert driver.progress(submitted) == Progress(Stage.PRINTED)
+    assert driver.progress(submitted) == Progress(Stage.PRINTED, impressions=1)
 
 
 def test_cups_job_waits_while_printer_is_down(
@@ -326,7 +328,7 @@ def test_cups_job_waits_while_printer_is_down(
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(ippeve_fixture, "free_port", lambda: port)
             ippeve.start()
-    assert wait_stage(driver, submitted, 45) == Progress(Stage.PRINTED)
+    assert wait_stage(driver, submitted, 45) == Progress(Stage.PRINTED, impressions=1)
     assert job_state(cupsd, job_id)["job-state"] == 9
     assert wait_for(lambda: printer_job(ippeve, f"{PrintOptions().user}: {title}"), 10)
 
@@ -392,7 +394,7 @@ def test_create_everywhere_queue_waits_for_the_driver(
     submitted = driver.submit(
         iter([TEXT]), None, PrintOptions(title="right-away", document_format="text/plain")
     )
-    assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED)
+    assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED, impressions=1)
 
 
 def test_create_everywhere_queue_for_an_absent_printer(cupsd: PrivateCups) -> None:
@@ -437,7 +439,7 @@ def test_cups_concurrent_users_keep_their_names(
         thread.join(30)
     assert set(results) == {"carol", "dave"}
     for user, submitted in results.items():
-        assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED)
+        assert wait_stage(driver, submitted, 30) == Progress(Stage.PRINTED, impressions=1)
         arrived = wait_for(lambda u=user: printer_job(ippeve, f"{u}: {u}-{tag}"), 10)
         assert arrived, printer_jobs(ippeve)
         assert arrived["job-originating-user-name"] == service_account()
