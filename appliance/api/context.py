@@ -15,3 +15,7 @@ class ApiContext(NodeContext, Protocol):
     @property
     def intake_secret(self) -> str:
         """The Secure Print backend's key to the local intake door."""
+
+    @property
+    def ipp_port(self) -> int:
+        """This node's own printer's port (0: it serves none)."""

@@ -22,6 +22,7 @@ from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, releases, sessions, usage
 from appliance.jobs.release import Plaintext
 from appliance.jobs.status import mesh_status
+from appliance.site import printer_urls
 from appliance.store.jobs import check_job_id
 
 
@@ -71,6 +72,16 @@ def app(
             raise Unauthorized("sign out needs the session's token")
         held.close(token)
         return json_response({"signed_out": True})
+
+    @router.route("GET", "/v1/printer-url")
+    def printer_url(request: Request) -> Response:
+        """The caller's personal printer URL: its path (the secret opened with their key)
+        and this node's printer port (0: this node has no printer)."""
+        name, key = owner(request)
+        secret = printer_urls.open_secret(node.directory(), name, key)
+        return json_response(
+            {"user": name, "path": f"{printer_urls.PATH}/{secret}", "port": node.ipp_port}
+        )
 
     @router.route("GET", "/v1/health")
     def health(request: Request) -> Response:

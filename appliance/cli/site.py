@@ -10,6 +10,7 @@ from appliance.cli.common import command, data_arg, data_dir, read_secret
 from appliance.config import parse_duration
 from appliance.crypto.password_policy import check_password
 from appliance.endpoint import (
+    DEFAULT_IPP_PORT,
     DEFAULT_PEER_PORT,
     DEFAULT_RELEASE_PORT,
     DEFAULT_SUBMIT_PORT,
@@ -20,7 +21,7 @@ from appliance.humanize import human_size
 from appliance.node import Node
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
-from appliance.site import admin, release_authority
+from appliance.site import admin, printer_urls, release_authority
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
 from appliance.site.restore import restore_site
@@ -132,6 +133,35 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
     admin.remove_user(site, args.name)
     print(f"removed user {args.name}")
+
+
+def cmd_user_printer_url(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    if args.revoke:
+        admin.revoke_printer_url(site, args.name)
+        print(f"{args.name} has no personal printer URL now (--rotate makes a new one)")
+        return
+    secret = admin.printer_url(site, args.name, args.rotate)
+    if secret is None:
+        raise ConfigError(
+            f"{args.name}'s personal printer URL is kept only as a hash and sealed to their "
+            "key, so it cannot be shown here: they see it on the release page after signing "
+            "in; --rotate makes a new one (the old one stops working) and prints it"
+        )
+    directory = site.directory()
+    controller = directory.node(directory.controller_id)
+    host = args.host or (controller.host if controller and controller.host else "HOST")
+    print(printer_urls.url(host, args.port, secret))
+    print(
+        "  Add it as an IPP printer on the user's computer (README: 'Add Secure Print to a "
+        "computer');\n  the old URL, if any, no longer takes jobs."
+    )
+
+
+def cmd_user_alias(args: argparse.Namespace) -> None:
+    _, site = open_site(data_dir(args))
+    aliases = admin.set_alias(site, args.name, args.alias, args.remove)
+    print(f"{args.name}'s aliases: {', '.join(aliases) or '(none)'}")
 
 
 def cmd_member_list(args: argparse.Namespace) -> None:
@@ -287,6 +317,27 @@ def register(sub: Any) -> None:
     p = command(user, "remove", cmd_user_remove, "remove a user")
     p.add_argument("name")
     data_arg(p)
+    p = command(
+        user,
+        "printer-url",
+        cmd_user_printer_url,
+        "a user's personal printer URL (for computers that cannot sign in): --rotate "
+        "makes a new one and prints it, --revoke removes it",
+    )
+    p.add_argument("name")
+    data_arg(p)
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--rotate", action="store_true", help="make a new one (the old one ends)")
+    how.add_argument("--revoke", action="store_true", help="remove it (no personal URL)")
+    p.add_argument("--host", help="the printer's host in the URL (default: the controller's)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_IPP_PORT, help=f"its port (default {DEFAULT_IPP_PORT})"
+    )
+    p = command(user, "alias", cmd_user_alias, "give a user an extra name (e.g. OFFICE-PC\\alice)")
+    p.add_argument("name")
+    p.add_argument("alias")
+    data_arg(p)
+    p.add_argument("--remove", action="store_true", help="take the alias away")
 
     member = sub.add_parser(
         "member", help="list or remove nodes, set a node's disk budget (on the controller)"

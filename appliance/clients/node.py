@@ -171,6 +171,10 @@ class NodeClient(ApiClient):
         """End the session: the node drops the opened key."""
         self.http.json("DELETE", "/v1/sessions", headers=_auth(token))
 
+    def printer_url(self, credentials: Auth) -> dict[str, Any]:
+        """The user's personal printer URL on this node: its path and the printer's port."""
+        return dict(self.http.json("GET", "/v1/printer-url", headers=_auth(credentials)))
+
     def jobs(self, credentials: Auth) -> list[JobInfo]:
         answer = self.http.json("GET", "/v1/jobs", headers=_auth(credentials))
         return cast(list[JobInfo], answer["jobs"])

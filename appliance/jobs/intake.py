@@ -314,11 +314,15 @@ def ingest_on_behalf(
 ) -> Receipt:
     """A job the local Secure Print backend hands in for the user `query` names, with the
     options CUPS was given (`POST /v1/intake?user=U&title=T&copies=N&sides=S&color=0|1`)."""
-    user = query.get("user", "")
-    if node.directory().user(user) is None:
+    given = query.get("user", "")
+    # The queue's user name, or one of a user's aliases (a Windows HOST\\user, a macOS
+    # short name), regardless of case.
+    user = node.directory().find_user(given)
+    if user is None:
         raise NotFound(
-            f"unknown user {clean_title(user)[:64]}: this site has no such user, so the job "
-            "was not accepted (print as your meshprint user name)"
+            f"unknown user {clean_title(given)[:64]}: this site has no such user or alias, "
+            "so the job was not accepted (print as your meshprint user name, or ask the "
+            "administrator to add this name as your alias)"
         )
     title = query.get("title", "Untitled")
-    return ingest(node, user, title, content_type, body, from_query(query), idempotency_key)
+    return ingest(node, user.name, title, content_type, body, from_query(query), idempotency_key)

@@ -15,9 +15,15 @@ from appliance.crypto.password_policy import check_password
 from appliance.crypto.userkeys import b64, create_user_key
 from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
-from appliance.site import grants, recovery, release_authority
+from appliance.site import grants, printer_urls, recovery, release_authority
 from appliance.site.ca import sha256_hex
-from appliance.site.directory import Directory, NodeRecord, check_user_name, give_point
+from appliance.site.directory import (
+    Directory,
+    NodeRecord,
+    check_alias,
+    check_user_name,
+    give_point,
+)
 from appliance.site.state import SiteState
 from appliance.site.tokens import JoinToken
 
@@ -26,15 +32,17 @@ MAX_INVITE_TTL = 7 * 86400
 
 def _user_entry(name: str, password: str) -> tuple[dict[str, Any], str]:
     """A user's directory entry for `password` (checked against the password policy),
-    and their new submit token."""
+    and their new submit token. It has a new personal printer URL too (sealed to the new
+    key: a new password replaces the URL)."""
     check_password(password, name)
     public, wrapped = create_user_key(password)
     token = secrets.token_urlsafe(24)
-    entry = {
+    entry: dict[str, Any] = {
         "public_key": b64(public),
         "wrapped_key": wrapped.to_dict(),
         "token_hash": sha256_hex(token.encode()),
     }
+    entry[printer_urls.FIELD] = printer_urls.new_entry(entry["public_key"])[0]
     return entry, token
 
 
@@ -48,6 +56,7 @@ def add_user(site: SiteState, name: str, password: str) -> str:
     def add(doc: dict[str, Any]) -> None:
         if name in doc["users"]:
             raise BadRequest(f"user {name} already exists")
+        _check_name_free(doc, name, name)
         doc["users"][name] = entry
 
     site.edit(add)
@@ -66,10 +75,81 @@ def reset_password(site: SiteState, name: str, password: str) -> str:
     def change(doc: dict[str, Any]) -> None:
         if name not in doc["users"]:
             raise NotFound(f"no user {name}")
+        entry["aliases"] = doc["users"][name].get("aliases", [])
         doc["users"][name] = entry
 
     site.edit(change)
     return token
+
+
+def _check_name_free(doc: dict[str, Any], name: str, wanted: str) -> None:
+    """BadRequest if `wanted` is already another user's name or alias (so a job's user
+    name finds one user only)."""
+    for other, record in doc["users"].items():
+        if other != name and (wanted == other or wanted in (record.get("aliases") or ())):
+            raise BadRequest(f"{wanted!r} is already {other}'s name or alias")
+
+
+def printer_url(site: SiteState, name: str, rotate: bool) -> str | None:
+    """With `rotate`: a new personal printer URL secret for `name` (the old one stops
+    working at once); returned to show. Without: None (the secret is kept only as a hash
+    and sealed to the user's key; NotFound for no such user)."""
+    user = site.directory().user(name)
+    if user is None:
+        raise NotFound(f"no user {name}")
+    if not rotate:
+        return None
+    entry, secret = printer_urls.new_entry(user.public_key)
+
+    def change(doc: dict[str, Any]) -> None:
+        record = doc["users"].get(name)
+        if record is None:
+            raise NotFound(f"no user {name}")
+        if record["public_key"] != user.public_key:
+            raise BadRequest(f"{name}'s password changed meanwhile: try again")
+        record[printer_urls.FIELD] = entry
+
+    site.edit(change)
+    return secret
+
+
+def revoke_printer_url(site: SiteState, name: str) -> None:
+    """`name` has no personal printer URL any more (until one is made again)."""
+
+    def change(doc: dict[str, Any]) -> None:
+        record = doc["users"].get(name)
+        if record is None:
+            raise NotFound(f"no user {name}")
+        record.pop(printer_urls.FIELD, None)
+
+    site.edit(change)
+
+
+def set_alias(site: SiteState, name: str, alias: str, remove: bool = False) -> list[str]:
+    """Give `name` the extra name `alias` (or take it away); their aliases now."""
+    wanted = check_alias(alias)
+    if site.directory().user(name) is None:
+        raise NotFound(f"no user {name}")
+
+    def change(doc: dict[str, Any]) -> None:
+        record = doc["users"].get(name)
+        if record is None:
+            raise NotFound(f"no user {name}")
+        aliases = list(record.get("aliases") or ())
+        if remove:
+            if wanted not in aliases:
+                raise NotFound(f"{name} has no alias {wanted!r}")
+            aliases.remove(wanted)
+        else:
+            if wanted == name or wanted in aliases:
+                raise BadRequest(f"{name} is called {wanted!r} already")
+            _check_name_free(doc, name, wanted)
+            aliases.append(wanted)
+        record["aliases"] = sorted(aliases)
+
+    site.edit(change)
+    user = site.directory().user(name)
+    return list(user.aliases) if user else []
 
 
 def remove_user(site: SiteState, name: str) -> None:

@@ -94,12 +94,40 @@ class NodeRecord:
         return bool(self.host and self.peer_port)
 
 
+ALIAS_MAX = 64
+
+
+def check_alias(alias: str) -> str:
+    """An extra name for a user (a Windows `HOST\\user`, a macOS short name), as stored:
+    trimmed and in lower case (aliases match without regard to case)."""
+    text = alias.strip()
+    if not text or len(text) > ALIAS_MAX or not text.isprintable():
+        raise BadRequest(
+            f"{alias[:ALIAS_MAX]!r} is not a valid alias: use 1-{ALIAS_MAX} printable "
+            "characters (e.g. OFFICE-PC\\alice or ajones)"
+        )
+    return text.casefold()
+
+
 @dataclass(frozen=True)
 class UserRecord:
     name: str
     public_key: str
     wrapped_key: dict[str, Any]
     token_hash: str
+    # The personal printer URL (`appliance.site.printer_urls`): its secret's hash and the
+    # secret sealed to the user's key; None: none.
+    printer_url: dict[str, str] | None = None
+    # Extra names matched (case-insensitively) for jobs from a personal URL or the local
+    # Secure Print queue, in lower case.
+    aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> UserRecord:
+        """The record; keys a newer version added are left out."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "name"}
+        known["aliases"] = tuple(known.get("aliases") or ())
+        return cls(name=name, **known)
 
 
 def _encode(doc: dict[str, Any]) -> bytes:
@@ -284,7 +312,26 @@ class Directory(MemberView):
 
     def user(self, name: str) -> UserRecord | None:
         data = self.doc["users"].get(name)
-        return UserRecord(name=name, **data) if data else None
+        return UserRecord.from_dict(name, data) if data else None
+
+    def find_user(self, name: str) -> UserRecord | None:
+        """The user called `name` or with `name` as an alias, regardless of case (for jobs
+        from a personal printer URL or the local Secure Print queue)."""
+        wanted = name.strip().casefold()
+        if not wanted:
+            return None
+        found = self.user(wanted)
+        if found is not None:
+            return found
+        for user, data in sorted(self.doc["users"].items()):
+            if wanted in (data.get("aliases") or ()):
+                return self.user(user)
+        return None
+
+    def name_taken(self, name: str) -> str | None:
+        """The user who has `name` (case-insensitively) as their name or an alias."""
+        found = self.find_user(name)
+        return found.name if found else None
 
     @property
     def users(self) -> list[str]:

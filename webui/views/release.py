@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -92,6 +93,7 @@ def index() -> Any:
         now=time.time(),
         sides=SIDES,
         usage=_usage(),
+        printer_url=_printer_url(),
     )
 
 
@@ -104,6 +106,33 @@ def _usage() -> dict[str, Any] | None:
             raise
         current_app.logger.info("release page: usage: %s", err)
         return None
+
+
+def _printer_url() -> dict[str, str] | None:
+    """The signed-in user's personal printer URL on this node's printer (for "Add Secure
+    Print to this computer"), or why there is none."""
+    try:
+        found = _api(NodeClient.printer_url)
+    except RemoteError as err:
+        if err.status == 401:
+            raise
+        return {"missing": str(err)}
+    if not found.get("port"):
+        return {
+            "missing": "This node has no printer of its own: add Secure Print on the appliance."
+        }
+    host = urllib.parse.urlsplit(f"//{request.host}").hostname or ""
+    if not host or not all(c.isalnum() or c in ".-:" for c in host):
+        return {"missing": "Open this page by the appliance's name or address to see it."}
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    url = f"ipps://{host}:{int(found['port'])}{found['path']}"
+    return {
+        "url": url,
+        "address": f"{host}:{int(found['port'])}",
+        "queue": str(found["path"]).lstrip("/"),
+        "powershell": f'Add-Printer -Name "Secure Print" -IppURL "{url}"',
+    }
 
 
 @bp.post("/login")

@@ -67,6 +67,7 @@ class Identity:
     location: str
     more_info: str  # the release page
     icon: str
+    authentication: str = "basic"  # "none" on a personal printer URL (its secret is the key)
 
 
 def printer_uuid(site_id: str, node_id: str) -> str:
@@ -223,7 +224,7 @@ def printer_attributes(me: Identity, jobs_queued: int) -> list[Attribute]:
         attr("queued-job-count", jobs_queued),
         _keywords("sides-default", "one-sided"),
         _keywords("sides-supported", list(SIDES)),
-        _keywords("uri-authentication-supported", ["basic"] * uri_count),
+        _keywords("uri-authentication-supported", [me.authentication] * uri_count),
         _keywords("uri-security-supported", ["tls", "none"][:uri_count]),
         _keywords("urf-supported", list(URF)),
         _keywords("which-jobs-supported", ["completed", "not-completed", "all"]),

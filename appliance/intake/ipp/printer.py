@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import itertools
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -48,6 +51,8 @@ from appliance.printers.ipp.message import AttributeGroup
 from appliance.printers.ipp.serializer import attr, encode
 from appliance.printoptions import COPIES_MAX, SIDES, clean_options
 from appliance.ratelimit import Limiter, MemoryAttempts
+from appliance.site import printer_urls
+from appliance.site.directory import Directory
 
 log = logging.getLogger(__name__)
 PATH = "/ipp/print"
@@ -123,11 +128,12 @@ class Printer:
         self._jobs: OrderedDict[int, IppJob] = OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.signed_in = SignInCache()
 
     # HTTP
 
     def app(self, request: Request) -> Response:
-        if request.path != PATH:
+        if request.path != PATH and _personal(request.path) is None:
             return Response(404, b"no such printer: the printer is at /ipp/print\n", "text/plain")
         if request.method != "POST":
             return Response(
@@ -202,7 +208,7 @@ class Printer:
             )
         user = ""
         if operation in CREATING or operation in ON_A_JOB:
-            user = self._sign_in(request)
+            user = self._sign_in(request, message)
         handlers: dict[int, Callable[[Request, IppMessage, Document, str], IppMessage]] = {
             Operation.GET_PRINTER_ATTRIBUTES: self._get_printer_attributes,
             Operation.VALIDATE_JOB: self._validate_job,
@@ -242,14 +248,17 @@ class Printer:
 
     # Sign-in
 
-    def _sign_in(self, request: Request) -> str:
+    def _sign_in(self, request: Request, message: IppMessage) -> str:
         if not request.secure:
             raise HttpRefusal(
                 426,
-                "Secure Print takes jobs over TLS only: use ipps:// (your password never "
-                "crosses the network in the clear)",
+                "Secure Print takes jobs over TLS only: use ipps:// (your password or "
+                "personal printer URL never crosses the network in the clear)",
                 {"Upgrade": "TLS/1.2,TLS/1.3,HTTP/1.1", "Connection": "Upgrade"},
             )
+        secret = _personal(request.path)
+        if secret is not None:
+            return self._personal_owner(request, message, secret)
         credentials = _basic(request.headers.get("Authorization", ""))
         if credentials is None:
             raise HttpRefusal(
@@ -258,6 +267,8 @@ class Printer:
                 {"WWW-Authenticate": 'Basic realm="Secure Print"'},
             )
         name, password = credentials[0].strip().lower(), credentials[1]
+        if self.signed_in.check(self.node.directory(), name, password):
+            return name  # Send-Document after Create-Job: no second KDF run
         try:
             with self.limiter.attempt("password", request.client[0], name, failure=WrongPassword):
                 authenticate(self.node, name, password)
@@ -271,7 +282,36 @@ class Printer:
             raise IppRefusal(Status.CLIENT_ERROR_NOT_AUTHORIZED, str(err)) from None
         except KdfBusy as err:
             raise IppRefusal(Status.SERVER_ERROR_BUSY, str(err)) from None
+        self.signed_in.remember(self.node.directory(), name, password)
         return name
+
+    def _personal_owner(self, request: Request, message: IppMessage, secret: str) -> str:
+        """The user whose personal printer URL this is; not-authorized for a replaced,
+        revoked or made-up one (the same answer for each: no hint which)."""
+        directory = self.node.directory()
+        owner = printer_urls.owner_of(directory, secret)
+        if owner is None:
+            log.info("IPP printer: a job for an unknown personal URL from %s", request.client[0])
+            raise IppRefusal(
+                Status.CLIENT_ERROR_NOT_AUTHORIZED,
+                "this personal printer URL no longer takes jobs (it was replaced or revoked): "
+                "add Secure Print again with the URL on your Secure Print page",
+            )
+        said = message.first("requesting-user-name", OPERATION_GROUP)
+        if isinstance(said, str) and said.strip():
+            named = directory.find_user(said)
+            if named is None or named.name != owner:
+                # Held for the URL's owner all the same; the log shows a URL used by
+                # someone else (a leaked or shared URL).
+                log.warning(
+                    "IPP printer: a job through %s's personal URL names %r (not one of "
+                    "%s's names or aliases); held for %s",
+                    owner,
+                    said[:64],
+                    owner,
+                    owner,
+                )
+        return owner
 
     # Operations
 
@@ -522,8 +562,11 @@ class Printer:
         host = request.headers.get("Host", "") or f"{self.config.address}:{self.config.port}"
         if not all(c.isalnum() or c in ".-:[]" for c in host) or len(host) > 255:
             host = f"{self.config.address}:{self.config.port}"
+        personal = _personal(request.path)
+        path = PATH if personal is None else f"{PATH}/{personal}"
         return attributes.Identity(
-            uris=(f"ipps://{host}{PATH}", f"ipp://{host}{PATH}"),
+            uris=(f"ipps://{host}{path}", f"ipp://{host}{path}"),
+            authentication="basic" if personal is None else "none",
             uuid=self.uuid,
             name=self.config.name,
             location=self.config.location,
@@ -575,6 +618,62 @@ class Printer:
         return {PENDING: "Waiting for the document", CANCELED: "Cancelled"}.get(
             job.state, "Not held"
         )
+
+
+def _personal(path: str) -> str | None:
+    """The secret of a personal printer URL's path (`/ipp/print/SECRET`), or None."""
+    head, sep, rest = path.partition(f"{PATH}/")
+    if head or not sep or not rest or "/" in rest or len(rest) > 128:
+        return None
+    return rest
+
+
+class SignInCache:
+    """Sign-ins that passed, for a short while, in this process's memory only: so the
+    Send-Document after a Create-Job (and the Create-Job after a Validate-Job) does not run
+    the KDF again. Keyed by an HMAC of name and password under a key made at start (no
+    password is kept); an entry counts only while the user's key is the one it was made
+    for (a new password ends it) and for `ttl` seconds; at most `size` entries."""
+
+    def __init__(
+        self, ttl: float = 120.0, size: int = 256, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _tag(self, name: str, password: str) -> bytes:
+        message = name.encode() + b"\0" + password.encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def remember(self, directory: Directory, name: str, password: str) -> None:
+        user = directory.user(name)
+        if user is None:
+            return
+        with self._lock:
+            tag = self._tag(name, password)
+            self._entries[tag] = (user.public_key, self.clock() + self.ttl)
+            self._entries.move_to_end(tag)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def check(self, directory: Directory, name: str, password: str) -> bool:
+        user = directory.user(name)
+        if user is None:
+            return False
+        tag = self._tag(name, password)
+        with self._lock:
+            entry = self._entries.get(tag)
+            if entry is None:
+                return False
+            if entry[1] < self.clock() or entry[0] != user.public_key:
+                del self._entries[tag]
+                return False
+        return True
 
 
 def _uptime(at: float | None) -> int | OutOfBand:
