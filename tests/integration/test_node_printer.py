@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.datadir import DataDir
 from appliance.printers.ipp.parser import parse
+from appliance.site import admin
+from appliance.site.state import open_site
 from tests.integration.conftest import PASSWORDS, Site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -105,7 +108,7 @@ def _request(operation: int, *more: bytes) -> bytes:
 
 
 def raw_post(
-    port: int, body: bytes, tls: bool = True, auth: str = ""
+    port: int, body: bytes, tls: bool = True, auth: str = "", path: str = "/ipp/print"
 ) -> tuple[int, http.client.HTTPMessage]:
     """Status and headers of the HTTP answer (the IPP answer is in `last_body`)."""
     conn: http.client.HTTPConnection
@@ -118,7 +121,7 @@ def raw_post(
     headers = {"Content-Type": "application/ipp"}
     if auth:
         headers["Authorization"] = auth
-    conn.request("POST", "/ipp/print", body, headers)
+    conn.request("POST", path, body, headers)
     response = conn.getresponse()
     global last_body
     last_body = response.read()
@@ -202,3 +205,114 @@ def test_cups_conformance_files_pass(site4: Site, tmp_path: Path, suite: str) ->
     # Print-URI and my-jobs among them, are counted; so the verdicts are read.)
     assert "[FAIL]" not in result.stdout, result.stdout[-3000:]
     assert "[FAIL]" not in result.stdout and result.stdout.count("[PASS]") >= 7
+
+
+PRINT_JOB = """
+{ NAME "Print-Job" OPERATION Print-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name $user
+  ATTR name job-name "$title"
+  ATTR mimeMediaType document-format application/pdf
+  FILE $filename
+  STATUS successful-ok
+  EXPECT job-state WITH-VALUE 9 }
+"""
+
+
+def personal_url(site: Site, *more: str) -> str:
+    """`meshprint user printer-url alice --rotate` on the controller: the URL it prints."""
+    port = site.mesh.nodes[0].ipp_port
+    data = str(site.mesh.nodes[0].data)
+    result = site.mesh.cli(
+        "user",
+        "printer-url",
+        "alice",
+        "--data",
+        data,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *more,
+    )
+    site.mesh.wait_directory()
+    return result.stdout.splitlines()[0]
+
+
+def test_a_personal_url_prints_without_credentials_until_it_is_replaced(
+    site3: Site, tmp_path: Path
+) -> None:
+    """As Windows' class driver, ChromeOS or `lp` would: no sign-in, the URL says who."""
+    url = personal_url(site3, "--rotate")
+    secret = url.rsplit("/", 1)[1]
+    assert url.startswith("ipps://127.0.0.1:") and len(secret) >= 22
+    # Without --rotate nothing is printed: only the hash is kept.
+    data = str(site3.mesh.nodes[0].data)
+    shown = site3.mesh.cli("user", "printer-url", "alice", "--data", data, check=False)
+    assert shown.returncode == 1 and "release page" in shown.stderr and secret not in shown.stdout
+    test, doc, pdf = tmp_path / "iphone.test", tmp_path / "p.urf", tmp_path / "p.pdf"
+    test.write_text(IPHONE)
+    doc.write_bytes(URF)
+    pdf.write_bytes(PDF)
+    # Create-Job + Send-Document, no credentials: held for alice on three holders, on the
+    # second super node too (it checks the hash from its own copy of the directory).
+    result = ipptool(url, test, str(doc))
+    assert result.returncode == 0, result.stdout
+    jobs = wait_for(lambda: site3.jobs(0) or None)
+    assert [j["title"] for j in jobs] == ["From an iPhone"]
+    wait_for(lambda: len(site3.held_on(jobs[0]["id"])) == 3)
+    other = url.replace(f":{site3.mesh.nodes[0].ipp_port}/", f":{site3.mesh.nodes[1].ipp_port}/")
+    print_job = tmp_path / "print.test"
+    print_job.write_text(PRINT_JOB)
+    # An alias as requesting-user-name (Windows sends HOST\\user): matched, held for alice.
+    site3.mesh.cli("user", "alias", "alice", "OFFICE-PC\\Alice", "--data", data)
+    site3.mesh.wait_directory()
+    result = subprocess.run(
+        [
+            "ipptool",
+            "-t",
+            "-f",
+            str(pdf),
+            "-d",
+            "user=office-pc\\alice",
+            "-d",
+            "title=Windows",
+            other,
+            str(print_job),
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    held = wait_for(lambda: {j["title"]: j for j in site3.jobs(0)}.get("Windows"))
+    assert held["owner"] == "alice"
+    wait_for(lambda: len(site3.held_on(held["id"])) == 3)
+    # Over plain ipp:// the secret would travel in the clear: 426, as for passwords.
+    path = f"/ipp/print/{secret}"
+    port = site3.mesh.nodes[0].ipp_port
+    status, headers = raw_post(port, _request(0x0002) + PDF, tls=False, path=path)
+    assert status == 426 and "TLS" in headers["Upgrade"]
+    # Rotated: the old URL is refused with client-error-not-authorized, nothing held;
+    # the new one works.
+    new = personal_url(site3, "--rotate")
+    assert new != url
+    assert raw_post(port, _request(0x0002) + PDF, path=path)[0] == 200
+    assert parse(last_body).code == 0x0403
+    # A new password replaces it too (a new key pair, a new sealed secret).
+    site = open_site(DataDir(site3.mesh.nodes[0].data))[1]
+    admin.reset_password(site, "alice", "a-new-password-77")
+    site3.mesh.wait_directory()
+    new_path = "/ipp/print/" + new.rsplit("/", 1)[1]
+    assert raw_post(port, _request(0x0002) + PDF, path=new_path)[0] == 200
+    assert parse(last_body).code == 0x0403
+    titles = [j["title"] for j in site3.mesh.client(0).jobs(("alice", "a-new-password-77"))]
+    assert sorted(titles) == ["From an iPhone", "Windows"]
+    # Revoked: refused the same way; Get-Printer-Attributes stays anonymous everywhere.
+    personal_url(site3, "--revoke")
+    assert raw_post(port, _request(0x000B), path=new_path)[0] == 200
+    assert parse(last_body).code == 0

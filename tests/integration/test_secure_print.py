@@ -467,6 +467,20 @@ def test_unknown_user_is_told_and_nothing_is_held(installed: SecurePrint, pdf: P
     assert "Not mine" not in installed.held()
 
 
+def test_a_users_alias_or_other_case_is_matched_for_the_local_queue(
+    installed: SecurePrint, pdf: Path
+) -> None:
+    """A Windows `HOST\\user` the administrator gave alice as an alias, and `Alice`."""
+    mesh = installed.site.mesh
+    mesh.cli("user", "alias", "alice", "OFFICE-PC\\alice", "--data", str(mesh.nodes[0].data))
+    mesh.wait_directory()
+    for user, title in (("office-pc\\ALICE", "From Windows"), ("Alice", "Capitalised")):
+        attrs = installed.finished(installed.lp(user, pdf, "-t", title))
+        assert attrs["job-state"] == 9, attrs
+        held = wait_for(lambda t=title: installed.held().get(t))
+        assert held["owner"] == "alice"
+
+
 def test_held_job_prints_with_the_options_it_came_with(installed: SecurePrint) -> None:
     held = wait_for(lambda: installed.held().get("Quarterly report"))
     with VirtualPrinter(installed.bus) as printer:
