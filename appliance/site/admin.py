@@ -87,7 +87,7 @@ def _check_name_free(doc: dict[str, Any], name: str, wanted: str) -> None:
     name finds one user only)."""
     for other, record in doc["users"].items():
         if other != name and (wanted == other or wanted in (record.get("aliases") or ())):
-            raise BadRequest(f"{wanted!r} is already {other}'s name or alias")
+            raise BadRequest(f"“{wanted}” is already {other}'s name or alias")
 
 
 def printer_url(site: SiteState, name: str, rotate: bool) -> str | None:
@@ -138,11 +138,11 @@ def set_alias(site: SiteState, name: str, alias: str, remove: bool = False) -> l
         aliases = list(record.get("aliases") or ())
         if remove:
             if wanted not in aliases:
-                raise NotFound(f"{name} has no alias {wanted!r}")
+                raise NotFound(f"{name} has no alias “{wanted}”")
             aliases.remove(wanted)
         else:
             if wanted == name or wanted in aliases:
-                raise BadRequest(f"{name} is called {wanted!r} already")
+                raise BadRequest(f"{name} is called “{wanted}” already")
             _check_name_free(doc, name, wanted)
             aliases.append(wanted)
         record["aliases"] = sorted(aliases)

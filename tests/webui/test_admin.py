@@ -60,6 +60,59 @@ def test_users_add_reset_remove(admin_browser: Browser, data: Path) -> None:
     assert admin_browser.post("/admin/users", {"action": "explode"}).status_code == 400
 
 
+def test_users_aliases_and_personal_urls(admin_browser: Browser, data: Path) -> None:
+    admin_browser.post(
+        "/admin/users",
+        {
+            "action": "add",
+            "name": "maria",
+            "password": "saffron-tide-44",
+            "confirm": "saffron-tide-44",
+        },
+    )
+    admin_browser.post(
+        "/admin/users",
+        {
+            "action": "add",
+            "name": "tom",
+            "password": "juniper-kettle-9",
+            "confirm": "juniper-kettle-9",
+        },
+    )
+    _, site = open_site(DataDir(data))
+    added = admin_browser.post(
+        "/admin/users", {"action": "alias", "name": "maria", "alias": "OFFICE-PC\\Maria"}
+    )
+    assert added.status_code == 302
+    page = text(admin_browser.get("/admin/users"))
+    assert "office-pc\\maria" in page and "Personal printer URL" in page
+    taken = admin_browser.post(
+        "/admin/users", {"action": "alias", "name": "tom", "alias": "office-pc\\MARIA"}
+    )
+    assert taken.status_code == 400 and "already maria" in text(taken)
+    record = site.directory().user("maria")
+    assert record is not None and record.printer_url is not None
+    before = record.printer_url["hash"]
+    rotate = admin_browser.post("/admin/users", {"action": "rotate-url", "name": "maria"})
+    assert rotate.status_code == 302
+    after = site.directory().user("maria")
+    assert after is not None and after.printer_url is not None
+    assert after.printer_url["hash"] != before
+    assert "was replaced" in text(admin_browser.get("/admin/users"))
+    admin_browser.post("/admin/users", {"action": "revoke-url", "name": "maria"})
+    revoked = site.directory().user("maria")
+    assert revoked is not None and revoked.printer_url is None
+    assert "Personal printer URL (none)" in text(admin_browser.get("/admin/users"))
+    removed = admin_browser.post(
+        "/admin/users", {"action": "unalias", "name": "maria", "alias": "office-pc\\maria"}
+    )
+    assert removed.status_code == 302
+    gone = site.directory().user("maria")
+    assert gone is not None and gone.aliases == ()
+    missing = admin_browser.post("/admin/users", {"action": "rotate-url", "name": "nobody"})
+    assert missing.status_code == 404
+
+
 def test_users_csv_import(admin_browser: Browser) -> None:
     response = admin_browser.post(
         "/admin/users",

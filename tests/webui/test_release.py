@@ -4,6 +4,7 @@ validation error; and the same page served by the node itself on its release por
 
 from __future__ import annotations
 
+import html
 import http.cookiejar
 import re
 import ssl
@@ -216,3 +217,36 @@ def test_a_session_releases_several_jobs_and_sign_out_ends_it_on_the_node(
     held = rsite.mesh.client(0).jobs(("alice", PASSWORDS["alice"]))
     assert second in [j["id"] for j in held]
     rsite.mesh.client(0).delete(second, ("alice", PASSWORDS["alice"]))
+
+
+def test_the_page_shows_the_users_personal_printer_url(rsite: Site, user: Browser) -> None:
+    """ "Add Secure Print to this computer": the URL the release page opens with the user's
+    key (the directory keeps only its hash), the steps, and the PowerShell line; a rotated
+    URL shows as the new one."""
+    from appliance.datadir import DataDir
+    from appliance.site import admin, printer_urls
+    from appliance.site.state import open_site
+
+    node = rsite.mesh.nodes[0]
+    page = text(user.get("/release/"))
+    assert "Add Secure Print to this computer" in page
+    for step in ("Windows 10 and 11", "macOS", "ChromeOS", "Linux"):
+        assert step in page
+    url = re.search(r'class="personal-url">(ipps://[^<]+)<', page).group(1)  # type: ignore[union-attr]
+    assert url.startswith(f"ipps://localhost:{node.ipp_port}/ipp/print/")
+    secret = url.rsplit("/", 1)[1]
+    site = open_site(DataDir(node.data))[1]
+    assert printer_urls.owner_of(site.directory(), secret) == "alice"
+    shown = html.unescape(page)
+    assert f'Add-Printer -Name "Secure Print" -IppURL "{url}"' in shown
+    assert f"lpadmin -p SecurePrint -E -v '{url}' -m everywhere" in shown
+    new = admin.printer_url(site, "alice", rotate=True)
+    rsite.mesh.wait_directory()
+    page = text(user.get("/release/"))
+    assert new is not None and new in page and secret not in page
+    admin.revoke_printer_url(site, "alice")
+    rsite.mesh.wait_directory()
+    page = text(user.get("/release/"))
+    assert "has no personal printer URL" in page and new not in page
+    admin.printer_url(site, "alice", rotate=True)
+    rsite.mesh.wait_directory()

@@ -113,6 +113,26 @@ def users() -> Any:
                 token = admin.reset_password(site(), name, password)
                 event("user", f"password of {name} reset")
                 added = [sitework.NewUser(name, token)]
+            elif action in ("alias", "unalias"):
+                alias = request.form.get("alias", "")
+                aliases = admin.set_alias(site(), name, alias, remove=action == "unalias")
+                event("user", f"aliases of {name} changed")
+                flash(f"{name}'s aliases: {', '.join(aliases) or 'none'}.", "ok")
+                return redirect(url_for("admin.users"))
+            elif action == "rotate-url":
+                admin.printer_url(site(), name, rotate=True)
+                event("user", f"personal printer URL of {name} replaced")
+                flash(
+                    f"{name}'s personal printer URL was replaced: the old one takes no more "
+                    "jobs, and they see the new one on the release page.",
+                    "ok",
+                )
+                return redirect(url_for("admin.users"))
+            elif action == "revoke-url":
+                admin.revoke_printer_url(site(), name)
+                event("user", f"personal printer URL of {name} revoked")
+                flash(f"{name} has no personal printer URL now.", "ok")
+                return redirect(url_for("admin.users"))
             elif action == "remove":
                 admin.remove_user(site(), name)
                 event("user", f"user {name} removed")
@@ -128,6 +148,7 @@ def users() -> Any:
             title="Users",
             nav="users",
             users=site().directory().users,
+            records={n: site().directory().user(n) for n in site().directory().users},
             added=added,
             problems=problems,
             error=error,
