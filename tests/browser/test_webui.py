@@ -5,7 +5,10 @@ the dashboard and the release page land in docs/screenshots/."""
 
 from __future__ import annotations
 
+import http.client
+import ssl
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 from appliance.site import recovery
 from tests.browser.conftest import PRINTER_NAME, Appliance, screenshot, start_appliance
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+from tests.integration.test_node_printer import PDF, _request
 
 pytestmark = pytest.mark.integration
 
@@ -238,6 +242,45 @@ def test_user_releases_a_held_job_from_a_phone(
     assert len(list(printer.spool.rglob("*"))) > before
     phone.click("text=Back to my jobs")
     phone.wait_for_selector("text=Nothing waiting")
+
+
+def test_user_adds_secure_print_to_a_computer_with_the_personal_url(
+    configured: dict[str, Any], appliance: Appliance, page: Any
+) -> None:
+    """The release page's "Add Secure Print to this computer": the Windows steps give the
+    PowerShell line with the user's personal URL, and a job sent to that URL with no
+    credentials (as Windows' class driver sends it) is on the page as the user's."""
+    page.goto(f"{appliance.release_url}/release")
+    page.fill("input[name=name]", ALICE[0])
+    page.fill("input[name=password]", ALICE[1])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#add-printer")
+    url = page.inner_text("#add-printer code.personal-url")
+    port = appliance.mesh.nodes[0].ipp_port
+    assert url.startswith(f"ipps://127.0.0.1:{port}/ipp/print/")
+    assert not page.locator("#add-printer code.powershell").is_visible()  # folded away
+    page.click("#add-printer summary:has-text('Windows')")
+    assert page.inner_text("#add-printer code.powershell") == (
+        f'Add-Printer -Name "Secure Print" -IppURL "{url}"'
+    )
+    screenshot(page, "release-add-printer")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
+    conn.request(
+        "POST",
+        urllib.parse.urlsplit(url).path,
+        _request(0x0002, b"\x42\x00\x08job-name\x00\x0cFrom Windows") + PDF,
+        {"Content-Type": "application/ipp"},
+    )
+    answer = conn.getresponse()
+    assert answer.status == 200 and answer.read()[2:4] == b"\x00\x00"  # successful-ok
+    conn.close()
+    page.reload()
+    page.wait_for_selector("li.job:has-text('From Windows')")
+    held = [j for j in appliance.mesh.client(0).jobs(ALICE) if j["title"] == "From Windows"]
+    assert len(held) == 1
+    appliance.mesh.client(0).delete(held[0]["id"], ALICE)
 
 
 def test_wrong_password_is_rate_limited(
