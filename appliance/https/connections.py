@@ -15,7 +15,9 @@ the process may open enough files for these caps and lowers them if it may not.
 A port may also take plain connections (`plain=True`, the IPP printer's `ipp://` and
 `ipps://` on one port, as CUPS does): the first byte a client sends tells which it is
 (0x16, a TLS record of type handshake, starts a ClientHello; an HTTP request starts
-with a letter). `Connection.secure` says which it was.
+with a letter). `Connection.secure` says which it was. A plain connection may also turn
+into TLS with `OPTIONS * ` and `Upgrade: TLS/1.2` (RFC 2817, what libcups does after a 426):
+the server answers 101 and `Connection.upgrade_to_tls` makes the next byte a handshake.
 """
 
 from __future__ import annotations
@@ -121,11 +123,20 @@ class Connection:
         self.buffer = bytearray()
         self.sniff = sniff  # TLS or plain not known yet (its first byte tells)
         self.secure = not sniff
+        self.tls_only = False  # upgraded (RFC 2817): the next byte must start TLS
+        self.after_handshake = b""  # sent once TLS is up (the upgraded request's answer)
         self.handshaken = False
         self.busy = False
         self.waiting = True  # no byte of the next head yet (idle)
         self.deadline = deadline
         self.since = time.monotonic()
+
+    def upgrade_to_tls(self, answer: bytes) -> None:
+        """After `101 Switching Protocols` (RFC 2817, on a port that takes both): the
+        selector wraps the connection in TLS when the client's handshake begins, and
+        sends `answer` (the answer to the request that asked, RFC 2817 3.3) over it."""
+        self.sniff, self.tls_only, self.handshaken = True, True, False
+        self.after_handshake = answer
 
     # The blocking side, for the worker: a file-like reader over buffer + socket.
 
@@ -312,6 +323,8 @@ class ConnectionServer:
                 self._note("handshake", "TLS handshake from %s failed: %s", conn.host, err)
                 return self._close(conn)
             conn.handshaken = True
+            if conn.after_handshake and not self._send_small(conn):
+                return self._close(conn)
             self._watch(conn, selectors.EVENT_READ)
         while len(conn.buffer) <= MAX_HEAD:
             try:
@@ -333,6 +346,16 @@ class ConnectionServer:
         if len(conn.buffer) > MAX_HEAD or head_end(conn.buffer) is not None:
             self._dispatch(conn)
 
+    def _send_small(self, conn: Connection) -> bool:
+        """Send a short answer from the selector thread (a few hundred bytes: a fresh TLS
+        connection takes them at once); False if it did not go."""
+        data, conn.after_handshake = conn.after_handshake, b""
+        try:
+            return conn.sock.send(data) == len(data)
+        except (OSError, ssl.SSLError) as err:
+            log.debug("%s: answer after the upgrade to %s failed: %s", self.name, conn.host, err)
+            return False
+
     def _sniff(self, conn: Connection) -> bool:
         """On a port that takes both: TLS (wrapped here) or plain HTTP, by the first byte.
         False while nothing has arrived (or the connection was closed)."""
@@ -347,6 +370,10 @@ class ConnectionServer:
             self._close(conn)
             return False
         conn.sniff = False
+        if first != b"\x16" and conn.tls_only:  # upgraded to TLS, then no handshake
+            self._note("upgrade", "%s asked for TLS, then sent no handshake: closed", conn.host)
+            self._close(conn)
+            return False
         if first != b"\x16":  # not a TLS handshake record: plain HTTP
             conn.handshaken = True
             return True

@@ -87,6 +87,8 @@ def _request_line(line: str) -> tuple[str, str, tuple[int, int]]:
         raise Unsupported(f"HTTP version {found[1]}.{found[2]} is not supported")
     if not _TOKEN.fullmatch(method):
         raise BadRequest("malformed request method")
+    if method == "OPTIONS" and target == "*":
+        return method, target, number  # the asterisk form (an RFC 2817 upgrade to TLS)
     if method not in METHODS:
         raise Unsupported(f"method {method[:20]} is not supported")
     if len(target) > MAX_TARGET:

@@ -286,6 +286,8 @@ class _Exchange:
             self._send(error_response(err))
             return False
         self.close = not head.keep_alive
+        if self._wants_tls(head):
+            return self._upgrade()
         if head.expect_continue and not self._continue():
             return False
         url = urlsplit(head.target)
@@ -320,6 +322,40 @@ class _Exchange:
             return False
         self._send(response)
         return not self.close
+
+    def _wants_tls(self, head: heads.Head) -> bool:
+        """`OPTIONS *` with `Upgrade: TLS/1.x` and no body, on a plain connection of a port
+        that takes both (RFC 2817 3.2: libcups sends it after a 426)."""
+        offered = str(head.headers.get("Upgrade", "")).split(",")
+        return (
+            head.method == "OPTIONS"
+            and head.target == "*"
+            and not self.conn.secure
+            and not self.conn.sniff
+            and not head.length
+            and not head.chunked
+            and any(token.strip().upper().startswith("TLS/1.") for token in offered)
+        )
+
+    def _upgrade(self) -> bool:
+        """101 Switching Protocols; the connection goes on in TLS, where the OPTIONS is
+        answered once the handshake is done (RFC 2817 3.3), then the next request."""
+        if self.conn.buffer:  # something came after the OPTIONS in the clear: no upgrade
+            self._send(error_response(BadRequest("send nothing before the TLS handshake")))
+            return False
+        try:
+            self.conn.sock.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n"
+                b"Connection: Upgrade\r\n\r\n"
+            )
+        except (OSError, ssl.SSLError):
+            return False
+        self.conn.upgrade_to_tls(
+            b"HTTP/1.1 200 OK\r\nServer: meshprint\r\nAllow: GET, POST, OPTIONS\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+        log.debug("%s: %s upgraded to TLS (RFC 2817)", self.server.name, self.conn.host)
+        return True
 
     def _continue(self) -> bool:
         """Tell a client that waits for it (`Expect: 100-continue`) to send the body."""

@@ -6,7 +6,9 @@ holders for the signed-in user; refusals and malformed IPP hold nothing."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import socket
 import ssl
 import struct
 import subprocess
@@ -316,3 +318,55 @@ def test_a_personal_url_prints_without_credentials_until_it_is_replaced(
     personal_url(site3, "--revoke")
     assert raw_post(port, _request(0x000B), path=new_path)[0] == 200
     assert parse(last_body).code == 0
+
+
+def test_plain_ipp_upgrades_to_tls_on_the_same_connection(site3: Site, tmp_path: Path) -> None:
+    """RFC 2817, as libcups does after a 426 (and ipptool -E): `OPTIONS *` with `Upgrade:
+    TLS/1.2` → 101, the TLS handshake on the same connection, the OPTIONS answered over
+    TLS, then the job signed in."""
+    port = site3.mesh.nodes[0].ipp_port
+    validate = tmp_path / "v.test"
+    validate.write_text(VALIDATE)
+    # By hand: 101, then TLS on the very socket; a client that then speaks plain HTTP
+    # again is closed, never served in the clear.
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    ask = (
+        b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: TLS/1.2\r\n\r\n"
+    )
+    for speaks_tls in (True, False):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(ask)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(1)
+            assert head.startswith(b"HTTP/1.1 101 ") and b"Upgrade: TLS/1.2" in head, head
+            if speaks_tls:
+                with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+                    # The OPTIONS is answered over TLS (RFC 2817 3.3), then the next one.
+                    answer = b""
+                    while b"\r\n\r\n" not in answer:
+                        answer += tls.recv(1)
+                    assert answer.startswith(b"HTTP/1.1 200 "), answer
+                    body = _request(0x000B)
+                    tls.sendall(
+                        b"POST /ipp/print HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                        b"application/ipp\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                    assert tls.recv(12) == b"HTTP/1.1 200"
+            else:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                with contextlib.suppress(ConnectionResetError):  # closed, request unread
+                    assert sock.recv(100) == b""  # closed
+    # libcups: asked for TLS up front (-E), and as macOS does it, a plain ipp:// job
+    # answered 426, then the upgrade on a new connection; both sign in over TLS.
+    uri = f"ipp://alice:{PASSWORDS['alice']}@127.0.0.1:{port}/ipp/print"
+    for options in (["-E"], []):
+        upgraded = subprocess.run(
+            ["ipptool", *options, "-t", uri, str(validate)],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+        )
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr

@@ -302,3 +302,81 @@ def test_the_units_limit_holds_the_default_caps() -> None:
     line = next(x for x in unit.read_text().splitlines() if x.startswith("LimitNOFILE="))
     needed = 3 * connections.DEFAULT_LIMITS.file_descriptors() + connections.FD_RESERVE
     assert int(line.split("=")[1]) >= needed
+
+
+@pytest.fixture
+def both(tls: tuple[Path, Path]) -> Iterator[Server]:
+    """A port that takes plain HTTP and TLS (as the IPP printer's)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls)
+    srv = Server("both", ("127.0.0.1", 0), secure_app, context, SMALL, plain=True)
+    thread = srv.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def secure_app(request: Request) -> Response:
+    return json_response({"secure": request.secure, "path": request.path})
+
+
+UPGRADE = (
+    b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: TLS/1.2\r\n\r\n"
+)
+
+
+def _head(read: object) -> bytes:
+    got = b""
+    while b"\r\n\r\n" not in got:
+        piece = read(1)  # type: ignore[operator]
+        if not piece:
+            break
+        got += piece
+    return got
+
+
+def test_a_plain_connection_upgrades_to_tls_rfc_2817(both: Server, tls: tuple[Path, Path]) -> None:
+    with idle(both, "127.0.0.1") as sock:
+        sock.sendall(UPGRADE)
+        assert _head(sock.recv).startswith(b"HTTP/1.1 101 Switching Protocols")
+        with client_ctx(tls).wrap_socket(sock, server_hostname="localhost") as secure:
+            assert _head(secure.recv).startswith(b"HTTP/1.1 200 OK")  # the OPTIONS' answer
+            secure.sendall(b"GET /after HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = _head(secure.recv)
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            body = b""
+            while len(body) < length:
+                body += secure.recv(length - len(body))
+            assert json.loads(body) == {"secure": True, "path": "/after"}
+
+
+def test_after_the_101_plain_http_is_closed_never_served(both: Server) -> None:
+    with idle(both, "127.0.0.1") as sock:
+        sock.sendall(UPGRADE)
+        assert _head(sock.recv).startswith(b"HTTP/1.1 101")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert closed(sock)
+
+
+def test_no_upgrade_with_something_pipelined_or_over_tls(
+    both: Server, server: Server, tls: tuple[Path, Path]
+) -> None:
+    with idle(both, "127.0.0.1") as sock:  # a request sent in the clear after the ask
+        sock.sendall(UPGRADE + b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert _head(sock.recv).startswith(b"HTTP/1.1 400")
+        sock.settimeout(2)
+        while sock.recv(4096):  # the rest of the answer, then the end
+            pass
+    with idle(both, "127.0.0.1") as sock:  # no Upgrade: an OPTIONS * like any request
+        sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert _head(sock.recv).startswith(b"HTTP/1.1 200")
+    # Already TLS: nothing to upgrade, the request goes to the app.
+    conn = http.client.HTTPSConnection(
+        "localhost", server.server_address[1], context=client_ctx(tls), timeout=5
+    )
+    conn.request("OPTIONS", "*", headers={"Upgrade": "TLS/1.2", "Connection": "Upgrade"})
+    response = conn.getresponse()
+    assert response.status == 200 and json.loads(response.read())["path"] == "*"
+    conn.close()

@@ -41,6 +41,8 @@ def test_chunked() -> None:
         (b"GET / HTTP/2.0\r\n\r\n", Unsupported),
         (b"GET / HTTPS/1.1\r\n\r\n", BadRequest),
         (b"PATCH / HTTP/1.1\r\n\r\n", Unsupported),
+        (b"OPTIONS / HTTP/1.1\r\n\r\n", Unsupported),  # only the asterisk form
+        (b"GET * HTTP/1.1\r\n\r\n", BadRequest),
         (b"G(T / HTTP/1.1\r\n\r\n", BadRequest),
         (b"GET http://x/ HTTP/1.1\r\n\r\n", BadRequest),
         (b"GET /a\x7f HTTP/1.1\r\n\r\n", BadRequest),
