@@ -210,3 +210,35 @@ def test_a_replaced_personal_url_is_not_authorized_and_plain_ipp_is_refused(
     with pytest.raises(HttpRefusal) as upgrade:  # the secret must not travel in the clear
         printer._sign_in(_request(f"/ipp/print/{new}", secure=False), _validate())
     assert upgrade.value.status == 426
+
+
+def test_a_second_request_with_the_same_credentials_runs_no_second_kdf(
+    site: SiteState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Create-Job, then Send-Document: the password is checked (one KDF run) once."""
+    import base64
+
+    from appliance.intake.ipp import printer as module
+
+    runs: list[str] = []
+    real = module.authenticate
+
+    def counted(node: Any, name: str, password: str) -> Any:
+        runs.append(name)
+        return real(node, name, password)
+
+    monkeypatch.setattr(module, "authenticate", counted)
+    printer = _printer(site)
+
+    def signed_in(password: str) -> Request:
+        request = _request("/ipp/print")
+        basic = base64.b64encode(f"Maria:{password}".encode()).decode()
+        request.headers = {"Authorization": f"Basic {basic}"}
+        return request
+
+    assert printer._sign_in(signed_in(PASSWORD), _validate()) == "maria"
+    assert printer._sign_in(signed_in(PASSWORD), _validate()) == "maria"
+    assert runs == ["maria"]
+    with pytest.raises(HttpRefusal) as wrong:  # a wrong one is never cached as right
+        printer._sign_in(signed_in("wrong-guess-12"), _validate())
+    assert wrong.value.status == 401 and runs == ["maria", "maria"]
