@@ -125,8 +125,11 @@ def cmd_user_add(args: argparse.Namespace) -> None:
 
 def cmd_user_list(args: argparse.Namespace) -> None:
     _, site = open_site(data_dir(args))
-    for name in site.directory().users:
-        print(name)
+    directory = site.directory()
+    for name in directory.users:
+        user = directory.user(name)
+        aliases = f"  (aliases: {', '.join(user.aliases)})" if user and user.aliases else ""
+        print(f"{name}{aliases}")
 
 
 def cmd_user_remove(args: argparse.Namespace) -> None:

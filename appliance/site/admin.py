@@ -120,7 +120,7 @@ def revoke_printer_url(site: SiteState, name: str) -> None:
         record = doc["users"].get(name)
         if record is None:
             raise NotFound(f"no user {name}")
-        record.pop(printer_urls.FIELD, None)
+        record[printer_urls.FIELD] = None  # revoked (absent: made before there were any)
 
     site.edit(change)
 
@@ -225,11 +225,19 @@ def bring_up_to_date(site: SiteState) -> list[str]:
     points); what the administrator must do about the rest, as warnings."""
     directory = site.directory()
     unpointed = sorted(n.id for n in directory.nodes.values() if n.point is None)
-    if directory.membership() is None or unpointed:
+    # Users from before personal printer URLs get one (sealed to their public key: no
+    # password needed); a revoked one is None, not absent, and stays revoked.
+    unurled = sorted(n for n, r in directory.doc["users"].items() if printer_urls.FIELD not in r)
+    if directory.membership() is None or unpointed or unurled:
 
         def update(doc: dict[str, Any]) -> None:
             for node_id in unpointed:  # members from before member points get theirs
                 give_point(doc, doc["nodes"][node_id])
+            for name in unurled:
+                record = doc["users"].get(name)
+                if record is not None and printer_urls.FIELD not in record:
+                    entry = printer_urls.new_entry(record["public_key"])[0]
+                    record[printer_urls.FIELD] = entry
 
         site.edit(update)  # the next version also carries the member list
     warnings = []

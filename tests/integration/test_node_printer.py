@@ -272,6 +272,8 @@ def test_a_personal_url_prints_without_credentials_until_it_is_replaced(
     # An alias as requesting-user-name (Windows sends HOST\\user): matched, held for alice.
     site3.mesh.cli("user", "alias", "alice", "OFFICE-PC\\Alice", "--data", data)
     site3.mesh.wait_directory()
+    listed = site3.mesh.cli("user", "list", "--data", data).stdout
+    assert "alice  (aliases: office-pc\\alice)" in listed.splitlines()
     result = subprocess.run(
         [
             "ipptool",

@@ -242,3 +242,23 @@ def test_a_second_request_with_the_same_credentials_runs_no_second_kdf(
     with pytest.raises(HttpRefusal) as wrong:  # a wrong one is never cached as right
         printer._sign_in(signed_in("wrong-guess-12"), _validate())
     assert wrong.value.status == 401 and runs == ["maria", "maria"]
+
+
+def test_users_from_before_get_a_url_at_start_and_a_revoked_one_stays_revoked(
+    site: SiteState,
+) -> None:
+    """`bring_up_to_date` (the controller at start) gives users made before personal URLs
+    one, sealed to their public key; a user whose URL was revoked keeps none."""
+    admin.revoke_printer_url(site, "tom")
+
+    def older(doc: dict[str, Any]) -> None:
+        del doc["users"]["maria"][printer_urls.FIELD]
+
+    site.edit(older)
+    assert site.directory().user("maria").printer_url is None  # type: ignore[union-attr]
+    admin.bring_up_to_date(site)
+    assert printer_urls.owner_of(site.directory(), _secret(site)) == "maria"
+    assert site.directory().user("tom").printer_url is None  # type: ignore[union-attr]
+    version = site.directory().version
+    admin.bring_up_to_date(site)
+    assert site.directory().version == version  # nothing more to do
