@@ -244,6 +244,13 @@ def personal_url(site: Site, *more: str) -> str:
     return result.stdout.splitlines()[0]
 
 
+def refused(port: int, path: str) -> bool:
+    """Whether a Print-Job to `path` is answered client-error-not-authorized."""
+    return raw_post(port, _request(0x0002) + PDF, path=path)[0] == 200 and (
+        parse(last_body).code == 0x0403
+    )
+
+
 def test_a_personal_url_prints_without_credentials_until_it_is_replaced(
     site3: Site, tmp_path: Path
 ) -> None:
@@ -305,15 +312,13 @@ def test_a_personal_url_prints_without_credentials_until_it_is_replaced(
     # the new one works.
     new = personal_url(site3, "--rotate")
     assert new != url
-    assert raw_post(port, _request(0x0002) + PDF, path=path)[0] == 200
-    assert parse(last_body).code == 0x0403
+    assert wait_for(lambda: refused(port, path))
     # A new password replaces it too (a new key pair, a new sealed secret).
     site = open_site(DataDir(site3.mesh.nodes[0].data))[1]
     admin.reset_password(site, "alice", "a-new-password-77")
     site3.mesh.wait_directory()
     new_path = "/ipp/print/" + new.rsplit("/", 1)[1]
-    assert raw_post(port, _request(0x0002) + PDF, path=new_path)[0] == 200
-    assert parse(last_body).code == 0x0403
+    assert wait_for(lambda: refused(port, new_path))
     titles = [j["title"] for j in site3.mesh.client(0).jobs(("alice", "a-new-password-77"))]
     assert sorted(titles) == ["From an iPhone", "Windows"]
     # Revoked: refused the same way; Get-Printer-Attributes stays anonymous everywhere.
