@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
@@ -23,6 +26,7 @@ from appliance.mesh.peers import SYNC_INTERVAL, Peers
 from appliance.printers import monitor
 from appliance.sdnotify import Notifier
 from appliance.site import admin
+from appliance.site.ca import load_cert, load_key
 from appliance.site.directory import Directory
 from appliance.site.state import open_site
 from appliance.site.tls import peer_client_context, server_context
@@ -58,13 +62,16 @@ class Node:
         self.claims = deliver.ClaimWatch()  # claims held here, checked with their node
         self.sync_schedule = sync.Schedule()  # back-off while idle, push on change
         self._usage_due = 0.0  # when usage records are next sent to the controller
+        self._identity: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None
 
     def directory(self) -> Directory:
         return self.site.directory()
 
     @property
     def is_controller(self) -> bool:
-        return self.site.ca.key is not None
+        """Whether this node is the site's controller (whether or not the CA key is
+        unlocked: it is kept sealed, `appliance.site.authority`)."""
+        return self.site.controller_here(self.id)
 
     # Life cycle
 
@@ -90,9 +97,9 @@ class Node:
         if self.is_controller:
             for warning in admin.bring_up_to_date(self.site):
                 log.warning("%s", warning)
-            # A local write: the directory has our address before any API answers, so an
-            # `invite` right after /v1/health can put it in the token.
-            self._announce()
+        # A local write: the directory has our address before any API answers, so an
+        # `invite` right after /v1/health can put it in the token.
+        self._announce()
         self._add_printer(cert, key, limits)
         for server in self.servers:
             server.start()
@@ -230,16 +237,13 @@ class Node:
         }
 
     def _announce(self) -> None:
-        """Make sure the directory has this node's current address."""
-        record = self.directory().node(self.id)
-        wanted = self.my_record()
-        if record is None or all(getattr(record, k) == v for k, v in wanted.items()):
+        """Make sure this node's current address is announced, signed with its own key
+        (`appliance.site.addresses`): the sync takes it to every member."""
+        if self.directory().node(self.id) is None:
             return
-        if self.is_controller:
-            admin.set_address(self.site, self.id, wanted)
-        else:
-            controller = self.directory().controller_id
-            self.peers.client(controller).announce(wanted)
+        if self._identity is None:
+            self._identity = (load_cert(self.data.node_cert), load_key(self.data.node_key))
+        self.site.announce(self.id, *self._identity, self.my_record())
 
     def _sync(self) -> None:
         sync.run(self, self.sync_schedule)

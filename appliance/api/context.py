@@ -10,7 +10,7 @@ from appliance.jobs.context import NodeContext
 class ApiContext(NodeContext, Protocol):
     @property
     def is_controller(self) -> bool:
-        """Whether this node holds the site CA's key (joins and announces come here)."""
+        """Whether this node is the site controller (joins come here)."""
 
     @property
     def intake_secret(self) -> str:

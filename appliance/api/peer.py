@@ -35,7 +35,8 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
         by the site authority) makes one: how a restored controller introduces itself to
         members that do not know it yet (`appliance.site.restore`)."""
         data = request.json()
-        adopted = node.site.adopt(unb64(str(data.get("raw"))), unb64(str(data.get("signature"))))
+        raw, signature = unb64(str(data.get("raw"))), unb64(str(data.get("signature")))
+        adopted = node.site.adopt(raw, signature, data.get("addresses"))
         node.peers.check_member(request.peer_cert)
         return json_response({"adopted": adopted})
 
@@ -46,13 +47,6 @@ def app(node: ApiContext) -> Callable[[Request], Response]:
     @router.route("GET", "/peer/directory")
     def get_directory(request: Request) -> Response:
         return json_response(node.directory().signed())
-
-    @router.route("POST", "/peer/announce")
-    def announce(request: Request) -> Response:
-        if not node.is_controller:
-            raise Forbidden("announce to the site controller")
-        directory = admin.set_address(node.site, request.context["peer"], request.json())
-        return json_response({"directory_version": directory.version})
 
     @router.route("PUT", "/peer/jobs/<job_id>")
     def receive(request: Request) -> Response:

@@ -69,3 +69,4 @@ class RepairPart(TypedDict):
 class SignedDirectory(TypedDict):
     raw: str
     signature: str
+    addresses: NotRequired[list[dict[str, str]]]  # `appliance.site.addresses`

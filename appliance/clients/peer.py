@@ -51,10 +51,6 @@ class PeerClient(ApiClient):
         """Hand over a newer signed directory; whether the peer adopted it."""
         return bool(self._post("/peer/directory", signed)["adopted"])
 
-    def announce(self, address: dict[str, Any]) -> int:
-        """Tell the controller this node's address; the directory version that has it."""
-        return int(self._post("/peer/announce", address)["directory_version"])
-
     # Replicas
 
     def put_replica(

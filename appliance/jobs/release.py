@@ -100,7 +100,7 @@ def authenticate(node: MeshContext, name: str, password: str) -> X25519PrivateKe
     private = unwrap_private_key(wrapped, password)
     if (
         needs_rewrap(wrapped)
-        and node.site.ca.key is not None
+        and node.site.controller_here(node.id)
         and node.site.queued_rewrap(name) != user.wrapped_key
     ):
         rewrap_user_key(node.site, name, user.wrapped_key, private, password)

@@ -25,6 +25,7 @@ from appliance.mesh.budget import room
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import accept_tombstone, adopt_holders
 from appliance.mesh.peers import MAX_SYNC_INTERVAL, SYNC_INTERVAL
+from appliance.site.addresses import digest
 from appliance.store.jobs import JOB_ID_RE, holders_to_list
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,15 @@ class Schedule:
     this node's own state does."""
 
     def __init__(self) -> None:
-        self._state: tuple[int, frozenset[tuple[str, int]]] | None = None
+        self._state: tuple[int, str, frozenset[tuple[str, int]]] | None = None
         self._interval: dict[str, float] = {}
         self._due: dict[str, float] = {}
 
-    def note_state(self, directory_version: int, held: dict[str, int]) -> bool:
-        """Record this node's state; True (and every peer due now) when it changed."""
-        state = (directory_version, frozenset(held.items()))
+    def note_state(self, directory_version: int, held: dict[str, int], addresses: str = "") -> bool:
+        """Record this node's state (its directory version, the jobs it holds and the
+        digest of the address announcements it has); True (and every peer due now) when
+        it changed."""
+        state = (directory_version, addresses, frozenset(held.items()))
         if state == self._state:
             return False
         self._state = state
@@ -68,9 +71,10 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
     """Sync with every reachable peer that is due (every one without a `schedule`)."""
     directory = node.directory()
     held = {job.id: job.holders_version for job in node.store.all()}
-    request = {"directory_version": directory.version, "held": held}
+    mine = digest(directory.announced)
+    request = {"directory_version": directory.version, "held": held, "addresses": mine}
     schedule = schedule or Schedule()
-    schedule.note_state(directory.version, held)
+    schedule.note_state(directory.version, held, mine)
     for peer in node.peers.others():
         now = time.time()
         if not peer.reachable or not schedule.due(peer.id, now):
@@ -94,17 +98,18 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
             "room": answer.get("room"),
             "missing": set(answer.get("missing") or ()),
         }
-        schedule.done(peer.id, now, news=_news(directory.version, answer))
+        schedule.done(peer.id, now, news=_news(directory.version, mine, answer))
         apply(node, peer.id, answer)
 
 
-def _news(ours: int, answer: dict[str, Any]) -> bool:
+def _news(ours: int, addresses: str, answer: dict[str, Any]) -> bool:
     """Whether a sync answer asks for more than a heartbeat's worth of attention."""
     return bool(
         answer.get("tombstoned")
         or answer.get("holders")
         or answer.get("missing")
         or int(answer.get("directory_version", 0)) != ours
+        or answer.get("addresses", addresses) != addresses
     )
 
 
@@ -140,8 +145,10 @@ def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
         and job_id not in tombstoned
         and not any(node.store.incoming.glob(f"{job_id}.*.part"))
     ]
+    directory = node.directory()
     return {
-        "directory_version": node.directory().version,
+        "directory_version": directory.version,
+        "addresses": digest(directory.announced),
         "tombstoned": tombstoned,
         "holders": holders,
         "missing": missing,
@@ -159,11 +166,17 @@ def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
             adopt_holders(node, job_id, peer_id, change.get("holders"), change.get("version"))
         except MeshprintError as err:
             log.debug("job %s: holder list from %s not adopted: %s", job_id, peer_id, err)
-    ours = node.directory().version
+    ours = node.directory()
     theirs = int(answer.get("directory_version", 0))
-    if theirs > ours:
+    their_addresses = answer.get("addresses")
+    if theirs > ours.version or (
+        theirs == ours.version and their_addresses not in (None, digest(ours.announced))
+    ):
         doc = node.peers.kept(peer_id).directory()
-        if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"])):
+        if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"]), doc.get("addresses")):
             log.info("directory version %d from %s", theirs, peer_id)
-    elif ours > theirs:
-        node.peers.kept(peer_id).offer_directory(node.directory().signed())
+    ours = node.directory()
+    if ours.version > theirs or (
+        ours.version == theirs and their_addresses not in (None, digest(ours.announced))
+    ):
+        node.peers.kept(peer_id).offer_directory(ours.signed())

@@ -17,13 +17,7 @@ from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, NotFound
 from appliance.site import grants, printer_urls, recovery, release_authority
 from appliance.site.ca import sha256_hex
-from appliance.site.directory import (
-    Directory,
-    NodeRecord,
-    check_alias,
-    check_user_name,
-    give_point,
-)
+from appliance.site.directory import NodeRecord, check_alias, check_user_name
 from appliance.site.state import SiteState
 from appliance.site.tokens import JoinToken
 
@@ -181,27 +175,6 @@ def invite(data: DataDir, site: SiteState, ttl: int) -> JoinToken:
     return token
 
 
-ADDRESS_FIELDS = ("host", "peer_port", "submit_port", "release_port")
-
-
-def set_address(site: SiteState, node_id: str, address: dict[str, Any]) -> Directory:
-    """Record where a member listens (it announces itself); the new directory."""
-    try:
-        fields = {key: address[key] for key in ADDRESS_FIELDS}
-    except (KeyError, TypeError):
-        raise BadRequest("an address needs a host and three ports") from None
-    ports = [fields[key] for key in ADDRESS_FIELDS[1:]]
-    if not isinstance(fields["host"], str) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
-    ):
-        raise BadRequest("an address needs a host and three ports")
-
-    def change(doc: dict[str, Any]) -> None:
-        doc["nodes"][node_id].update(fields)
-
-    return site.edit(change)
-
-
 def new_recovery_key(site: SiteState, current: str | None) -> str:
     """Seal the site authority and the release authority under a new recovery key (the
     old one stops working); the key, to show once. The release authority is opened with
@@ -222,25 +195,22 @@ def new_recovery_key(site: SiteState, current: str | None) -> str:
 def bring_up_to_date(site: SiteState) -> list[str]:
     """On the controller at start: sign a directory made by an older version again so it
     carries what this version's members and clients expect (the member list, member
-    points); what the administrator must do about the rest, as warnings."""
+    points) where the CA key is still in the clear (an older controller; else the next
+    administrator action does, `SiteState.edit`); what the administrator must do about
+    the rest, as warnings."""
     directory = site.directory()
-    unpointed = sorted(n.id for n in directory.nodes.values() if n.point is None)
-    # Users from before personal printer URLs get one (sealed to their public key: no
-    # password needed); a revoked one is None, not absent, and stays revoked.
-    unurled = sorted(n for n, r in directory.doc["users"].items() if printer_urls.FIELD not in r)
-    if directory.membership() is None or unpointed or unurled:
-
-        def update(doc: dict[str, Any]) -> None:
-            for node_id in unpointed:  # members from before member points get theirs
-                give_point(doc, doc["nodes"][node_id])
-            for name in unurled:
-                record = doc["users"].get(name)
-                if record is not None and printer_urls.FIELD not in record:
-                    entry = printer_urls.new_entry(record["public_key"])[0]
-                    record[printer_urls.FIELD] = entry
-
-        site.edit(update)  # the next version also carries the member list
+    unpointed = any(n.point is None for n in directory.nodes.values())
+    # Users from before personal printer URLs get one (`SiteState.edit` gives it).
+    unurled = any(printer_urls.FIELD not in r for r in directory.doc["users"].values())
     warnings = []
+    if directory.membership() is None or unpointed or unurled:
+        if site.ca.key is not None:  # a controller from before the CA key was sealed
+            site.edit(lambda doc: None)  # every version has the member list and points
+        else:
+            warnings.append(
+                "this directory was made by an older version: the next administrator "
+                "action signs it again with the member list, member points and personal printer URLs"
+            )
     if "recovery" not in directory.doc or release_authority.FIELD not in directory.doc:
         warnings.append(
             "this site has no recovery key and release authority yet, so it cannot be "

@@ -24,6 +24,8 @@ from appliance.clients.models import SignedDirectory
 from appliance.config import SiteSettings
 from appliance.crypto.userkeys import b64, unb64
 from appliance.errors import BadRequest, Conflict, Forbidden
+from appliance.site import addresses
+from appliance.site.addresses import Announcement
 from appliance.site.ca import SiteCA
 from appliance.site.tls import CertIdentity
 
@@ -135,16 +137,38 @@ def _encode(doc: dict[str, Any]) -> bytes:
 
 
 class MemberView:
-    """What a directory and its member list share: version, site, nodes, revocations."""
+    """What a directory and its member list share: version, site, nodes, revocations.
 
-    def __init__(self, raw: bytes, signature: bytes) -> None:
+    `announced` holds the members' own address announcements (`appliance.site.addresses`,
+    verified where they came in): `nodes` and `node` give each member's announced
+    address over the one the signed document may still carry."""
+
+    def __init__(
+        self, raw: bytes, signature: bytes, announced: dict[str, Announcement] | None = None
+    ) -> None:
         self.raw = raw
         self.signature = signature
         self.doc: dict[str, Any] = json.loads(raw)
+        nodes, revoked = self.doc["nodes"], self.doc["revoked"]
+        self.announced: dict[str, Announcement] = {  # only those that speak for a member
+            node_id: one
+            for node_id, one in (announced or {}).items()
+            if node_id in nodes and one.applies_to(nodes[node_id], revoked)
+        }
+        self._nodes: dict[str, Any] | None = None
 
     def signed(self) -> SignedDirectory:
-        """The document as it travels: the signed bytes and the signature, base64."""
-        return {"raw": b64(self.raw), "signature": b64(self.signature)}
+        """The document as it travels: the signed bytes and the signature, base64, and
+        the members' address announcements."""
+        out: SignedDirectory = {"raw": b64(self.raw), "signature": b64(self.signature)}
+        if self.announced:
+            out["addresses"] = [a.to_wire() for _, a in sorted(self.announced.items())]
+        return out
+
+    def _node_entries(self) -> dict[str, Any]:
+        if self._nodes is None:
+            self._nodes = addresses.overlay(self.doc["nodes"], self.announced, self.revoked)
+        return self._nodes
 
     @property
     def version(self) -> int:
@@ -156,11 +180,24 @@ class MemberView:
 
     @property
     def nodes(self) -> dict[str, NodeRecord]:
-        return {k: NodeRecord.from_dict(v) for k, v in self.doc["nodes"].items()}
+        return {k: NodeRecord.from_dict(v) for k, v in self._node_entries().items()}
 
     def node(self, node_id: str) -> NodeRecord | None:
-        data = self.doc["nodes"].get(node_id)
+        data = self._node_entries().get(node_id)
         return NodeRecord.from_dict(data) if data else None
+
+    def verified_addresses(self, wire: Any, ca: SiteCA) -> dict[str, Announcement]:
+        """The announcements in `wire` (a `signed()` form's "addresses") that verify as
+        current members' own; the others are left out."""
+        found: dict[str, Announcement] = {}
+        for item in wire if isinstance(wire, list) else []:
+            try:
+                one = addresses.verify(item, ca, self.site_id, self.doc["nodes"], self.revoked)
+            except Forbidden:
+                continue
+            if one.node_id not in found or found[one.node_id].at < one.at:
+                found[one.node_id] = one
+        return found
 
     @property
     def revoked(self) -> set[str]:
@@ -208,12 +245,14 @@ class Membership(MemberView):
 
     @classmethod
     def from_wire(cls, signed: Any, ca: SiteCA) -> Membership:
-        """A member list as `signed()` sent it (base64 fields), verified."""
+        """A member list as `signed()` sent it (base64 fields), verified, with the
+        address announcements beside it that verify."""
         try:
             raw, signature = unb64(signed["raw"]), unb64(signed["signature"])
         except (TypeError, KeyError, ValueError):
             raise Forbidden("the signed member list is malformed") from None
-        return cls.verify(raw, signature, ca)
+        found = cls.verify(raw, signature, ca)
+        return cls(raw, signature, found.verified_addresses(signed.get("addresses"), ca))
 
 
 class Directory(MemberView):
@@ -296,7 +335,11 @@ class Directory(MemberView):
         signed = self.doc.get("membership")
         if signed is None:
             return None
-        return Membership(unb64(signed["raw"]), unb64(signed["signature"]))
+        return Membership(unb64(signed["raw"]), unb64(signed["signature"]), self.announced)
+
+    def with_addresses(self, announced: dict[str, Announcement]) -> Directory:
+        """This version with these (verified) address announcements beside it."""
+        return Directory(self.raw, self.signature, announced)
 
     @property
     def name(self) -> str:

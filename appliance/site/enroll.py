@@ -155,10 +155,11 @@ def join_site(
     data.prepare_new()
     ca = SiteCA(ca_cert, None)
     state = SiteState(Database(data.db), ca, token.site)
-    directory = Directory.verify(
-        unb64(answer["directory"]["raw"]), unb64(answer["directory"]["signature"]), ca, token.site
+    signed = answer["directory"]
+    directory = Directory.verify(unb64(signed["raw"]), unb64(signed["signature"]), ca, token.site)
+    state.initialise(
+        directory.with_addresses(directory.verified_addresses(signed.get("addresses"), ca))
     )
-    state.initialise(directory)
     write_private(data.node_key, key_pem(key))
     data.ca_cert.write_bytes(cert_pem(ca_cert))
     data.node_cert.write_bytes(answer["cert"].encode() + cert_pem(ca_cert))

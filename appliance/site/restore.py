@@ -66,7 +66,7 @@ def restore_site(
             doc["revoked"] = sorted({*doc["revoked"], old["cert_serial"]})
         doc["controller"] = record.id
 
-    restored = directory.edited(authority, take_over)
+    restored = directory.edited(authority, take_over).with_addresses(directory.announced)
     SiteState(Database(data.db), authority, directory.site_id).initialise(restored)
     identity = Identity(record.id, directory.site_id, "super")
     data.write_identity(identity)
@@ -85,7 +85,8 @@ def _fetch(host: str, port: int, proof: str) -> tuple[SiteCA, Directory]:
         raw, signature = unb64(str(signed["raw"])), unb64(str(signed["signature"]))
     except (KeyError, ValueError, TypeError):
         raise BadRequest(f"the node at {host}:{port} gave a malformed recovery answer") from None
-    return ca, Directory.verify(raw, signature, ca, None)
+    directory = Directory.verify(raw, signature, ca, None)
+    return ca, directory.with_addresses(directory.verified_addresses(signed.get("addresses"), ca))
 
 
 def _newest_copy(member: str, proof: str) -> tuple[SiteCA, Directory]:

@@ -10,11 +10,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from appliance.datadir import DataDir
 from appliance.errors import Forbidden, Gone, Unauthorized
-from appliance.site import release_authority
+from appliance.site import addresses, printer_urls, release_authority
+from appliance.site.addresses import Announcement
 from appliance.site.ca import SiteCA, load_cert, load_key, sha256_hex
-from appliance.site.directory import Directory
+from appliance.site.directory import Directory, give_point
 from appliance.store.db import Database
 
 
@@ -23,7 +27,9 @@ def open_site(data: DataDir) -> tuple[Database, SiteState]:
     line and the web UI)."""
     identity = data.identity()
     db = Database(data.db)
-    ca = SiteCA(load_cert(data.ca_cert), load_key(data.ca_key) if data.is_controller else None)
+    # The CA key in the clear only on a controller from before it was kept sealed
+    # (`appliance.site.authority` seals it and removes the file at the next unlock).
+    ca = SiteCA(load_cert(data.ca_cert), load_key(data.ca_key) if data.ca_key.exists() else None)
     return db, SiteState(db, ca, identity.site_id)
 
 
@@ -33,19 +39,83 @@ class SiteState:
         self.ca = ca
         self.site_id = site_id
         self._cached: Directory | None = None
+        self._cached_key: tuple[int, str] | None = None
 
     def directory(self) -> Directory:
-        """The newest directory this node holds (re-read only when its version changed)."""
-        rows = self.db.query("SELECT version FROM directory WHERE id=1")
+        """The newest directory this node holds, with the members' address announcements
+        (re-read only when its version or an announcement changed)."""
+        rows = self.db.query(
+            "SELECT version, (SELECT group_concat(node_id || ':' || at) FROM addresses) AS a "
+            "FROM directory WHERE id=1"
+        )
         if not rows:
             raise Forbidden("this node has no site directory yet")
-        if self._cached is None or self._cached.version != rows[0]["version"]:
+        key = (int(rows[0]["version"]), str(rows[0]["a"]))
+        if self._cached is None or self._cached_key != key:
             row = self.db.query("SELECT raw, signature FROM directory WHERE id=1")[0]
-            self._cached = Directory(bytes(row["raw"]), bytes(row["signature"]))
+            self._cached = Directory(bytes(row["raw"]), bytes(row["signature"]), self._announced())
+            self._cached_key = key
         return self._cached
 
-    def adopt(self, raw: bytes, signature: bytes) -> bool:
-        """Store a directory from a peer when it verifies and is newer. True if adopted."""
+    def controller_here(self, node_id: str) -> bool:
+        """Whether `node_id` (this node) is the site's controller."""
+        return self.directory().controller_id == node_id
+
+    # Address announcements (`appliance.site.addresses`)
+
+    def _announced(self) -> dict[str, Announcement]:
+        rows = self.db.query("SELECT raw, signature, cert FROM addresses")
+        found = {}
+        for row in rows:  # each verified when it was stored
+            one = addresses._parse(bytes(row["raw"]), bytes(row["signature"]), bytes(row["cert"]))
+            found[one.node_id] = one
+        return found
+
+    def _store_address(self, conn: Any, one: Announcement) -> bool:
+        row = conn.execute("SELECT at FROM addresses WHERE node_id=?", (one.node_id,)).fetchone()
+        if row is not None and float(row["at"]) >= one.at:
+            return False
+        conn.execute(
+            "INSERT OR REPLACE INTO addresses (node_id, at, raw, signature, cert) "
+            "VALUES (?,?,?,?,?)",
+            (one.node_id, one.at, one.raw, one.signature, one.cert),
+        )
+        return True
+
+    def record_addresses(self, wire: Any) -> int:
+        """Keep the announcements in `wire` that verify as current members' own and are
+        newer than what this node has; how many were new."""
+        found = self.directory().verified_addresses(wire, self.ca)
+        with self.db.transaction() as conn:
+            return sum(self._store_address(conn, one) for one in found.values())
+
+    def announce(
+        self,
+        node_id: str,
+        cert: x509.Certificate,
+        key: ec.EllipticCurvePrivateKey,
+        address: dict[str, Any],
+    ) -> bool:
+        """Sign and keep this node's own address, when it is not the one announced."""
+        directory = self.directory()
+        mine = directory.announced.get(node_id)
+        if mine is not None and mine.fields == addresses.check_fields(address):
+            return False
+        at = max(time.time(), (mine.at + 0.001) if mine else 0.0)
+        one = addresses.sign(self.site_id, node_id, cert, key, address, at)
+        addresses.verify(one.to_wire(), self.ca, self.site_id, directory.doc["nodes"], [])
+        with self.db.transaction() as conn:
+            return self._store_address(conn, one)
+
+    def adopt(self, raw: bytes, signature: bytes, announced: Any = None) -> bool:
+        """Store a directory from a peer when it verifies and is newer, and the address
+        announcements beside it that verify. True if the directory was adopted."""
+        adopted = self._adopt(raw, signature)
+        if announced:
+            self.record_addresses(announced)
+        return adopted
+
+    def _adopt(self, raw: bytes, signature: bytes) -> bool:
         incoming = Directory.verify(raw, signature, self.ca, self.site_id)
         with self.db.transaction() as conn:
             row = conn.execute("SELECT raw, signature FROM directory WHERE id=1").fetchone()
@@ -73,6 +143,8 @@ class SiteState:
                 (directory.version, directory.raw, directory.signature),
             )
             _seen(conn, set(), set(directory.nodes), 0.0)
+            for one in directory.announced.values():  # verified where they came in
+                self._store_address(conn, one)
 
     def member_since(self, node_id: str) -> float:
         """Since when this node knows `node_id` as a member (0: since it joined, or from
@@ -94,6 +166,12 @@ class SiteState:
 
             def change_and_upgrade(doc: dict[str, Any]) -> None:
                 change(doc)
+                for record in doc["nodes"].values():
+                    if record.get("point") is None:  # members from before member points
+                        give_point(doc, record)
+                for user in doc["users"].values():  # users from before personal URLs
+                    if printer_urls.FIELD not in user:  # (a revoked one is None: stays)
+                        user[printer_urls.FIELD] = printer_urls.new_entry(user["public_key"])[0]
                 for queued in pending:
                     record = doc["users"].get(queued["name"])
                     if record is not None and record.get("wrapped_key") == json.loads(
@@ -108,7 +186,7 @@ class SiteState:
                 (new.version, new.raw, new.signature),
             )
             _seen(conn, set(current.nodes), set(new.nodes), time.time())
-        return new
+        return self.directory()
 
     # Key upgrades waiting for the next signed version (controller only)
 

@@ -25,6 +25,13 @@ CREATE TABLE IF NOT EXISTS members_seen (
     node_id TEXT PRIMARY KEY,
     since REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS addresses (
+    node_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    raw BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    cert BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending_rewraps (
     name TEXT PRIMARY KEY,
     old TEXT NOT NULL,

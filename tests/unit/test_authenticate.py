@@ -26,9 +26,15 @@ PASSWORD = "saffron-tide-44"
 
 @dataclass
 class FakeNode:
-    """What authenticate uses of a node: the site and its directory."""
+    """What authenticate uses of a node: the site and its directory, and its id (by
+    default the controller's)."""
 
     site: SiteState
+    member: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.member or self.site.directory().controller_id
 
     def directory(self) -> Directory:
         return self.site.directory()
@@ -97,9 +103,9 @@ def test_on_a_node_that_cannot_sign_the_key_stays_until_a_sign_in_at_the_control
     private = X25519PrivateKey.generate()
     old = put_scrypt_key(site, private)
     member = SiteState(site.db, SiteCA(site.ca.cert, None), site.site_id)
-    assert public_bytes(release.authenticate(FakeNode(member), "maria", PASSWORD)) == (
-        public_bytes(private)
-    )
+    assert public_bytes(
+        release.authenticate(FakeNode(member, "n0000000000ff"), "maria", PASSWORD)
+    ) == (public_bytes(private))
     assert record(site) == old
     release.authenticate(FakeNode(site), "maria", PASSWORD)
     assert record(site)["kdf"] == "argon2id"

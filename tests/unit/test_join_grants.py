@@ -14,7 +14,7 @@ import pytest
 from appliance.datadir import DataDir
 from appliance.errors import Gone, Unauthorized
 from appliance.site import admin, enroll, grants
-from appliance.site.ca import SiteCA, csr_for, new_key
+from appliance.site.ca import SiteCA, csr_for, load_cert, load_key, new_key
 from appliance.site.state import SiteState, open_site
 from appliance.site.tokens import JoinToken
 
@@ -26,7 +26,8 @@ def site(tmp_path: Path) -> tuple[DataDir, SiteState]:
     data = DataDir(tmp_path / "ctl")
     enroll.create_site(data, "Office")
     state = open_site(data)[1]
-    admin.set_address(state, state.directory().controller_id, ADDRESS)
+    node_id = state.directory().controller_id
+    state.announce(node_id, load_cert(data.node_cert), load_key(data.node_key), ADDRESS)
     return data, state
 
 

@@ -53,9 +53,26 @@ def test_a_change_here_makes_every_peer_due_at_once() -> None:
 
 
 def test_what_counts_as_news() -> None:
-    quiet = {"directory_version": 3, "tombstoned": {}, "holders": {}, "missing": []}
-    assert not _news(3, quiet)
-    assert _news(4, quiet) and _news(2, quiet)
-    assert _news(3, {**quiet, "tombstoned": {"j": "released"}})
-    assert _news(3, {**quiet, "holders": {"j": {}}})
-    assert _news(3, {**quiet, "missing": ["j"]})
+    quiet = {
+        "directory_version": 3,
+        "addresses": "d1",
+        "tombstoned": {},
+        "holders": {},
+        "missing": [],
+    }
+    assert not _news(3, "d1", quiet)
+    assert _news(4, "d1", quiet) and _news(2, "d1", quiet)
+    assert _news(3, "d2", quiet)  # another set of address announcements
+    assert _news(3, "d1", {**quiet, "tombstoned": {"j": "released"}})
+    assert _news(3, "d1", {**quiet, "holders": {"j": {}}})
+    assert _news(3, "d1", {**quiet, "missing": ["j"]})
+
+
+def test_a_new_address_announcement_makes_every_peer_due() -> None:
+    schedule = Schedule()
+    schedule.note_state(2, {}, "d1")
+    schedule.done("a", 100.0, news=False)
+    assert not schedule.due("a", 100.2)
+    assert not schedule.note_state(2, {}, "d1")
+    assert schedule.note_state(2, {}, "d2")
+    assert schedule.due("a", 100.2)
