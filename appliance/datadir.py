@@ -1,7 +1,8 @@
 """A node's data directory: where its identity, keys, database and sealed jobs live.
 
 DIR/node.json          node id, site id, role
-DIR/tls/               ca.pem, node.pem (chain), node.key, ca.key (controller only)
+DIR/tls/               ca.pem, node.pem (chain), node.key; on the controller ca.sealed
+                       (the CA key sealed per administrator; ca.key on older ones)
 DIR/meshprint.db       SQLite (WAL): the directory, join tokens, jobs, tombstones,
                        releases, deliveries, printer status
 DIR/jobs/ID.sealed     sealed job documents (ciphertext only)
@@ -93,7 +94,8 @@ class DataDir:
         self.root = Path(root).resolve()
         self.tls = self.root / "tls"
         self.ca_cert = self.tls / "ca.pem"
-        self.ca_key = self.tls / "ca.key"
+        self.ca_key = self.tls / "ca.key"  # only on a controller from before it was sealed
+        self.ca_sealed = self.tls / "ca.sealed"  # the controller's (`site.authority`)
         self.node_cert = self.tls / "node.pem"
         self.node_key = self.tls / "node.key"
         self.db = self.root / "meshprint.db"
@@ -145,4 +147,4 @@ class DataDir:
 
     @property
     def is_controller(self) -> bool:
-        return self.ca_key.exists()
+        return self.ca_sealed.exists() or self.ca_key.exists()

@@ -3,6 +3,7 @@ and a client for this node's local release API."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ from flask import current_app, g
 from appliance.clients.node import NodeClient
 from appliance.datadir import DataDir
 from appliance.endpoint import DEFAULT_RELEASE_PORT
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, MeshprintError
 from appliance.https.client import Client
+from appliance.site import authority
 from appliance.site.answering import member_check
 from appliance.site.state import SiteState, open_site
 from appliance.site.tls import client_context
+from webui import unlock
 from webui.store import Store
 
 _stores: dict[Path, Store] = {}
@@ -40,8 +43,15 @@ def has_site() -> bool:
 
 
 def site() -> SiteState:
+    """The site, with its authority unlocked for this request when a signed-in
+    administrator's session holds their admin key (`webui.unlock`)."""
     if "site" not in g:
         _, g.site = open_site(data())
+        found = unlock.admin_key(store())
+        if found is not None:
+            # when it does not open, the site stays locked: a change then says what to do
+            with contextlib.suppress(MeshprintError):
+                authority.unlock_with_admin_key(data(), g.site, *found)
     return g.site  # type: ignore[no-any-return]
 
 

@@ -5,6 +5,7 @@ every gunicorn worker and the node's release page see the same thing:
 - settings: setup progress, time zone, upstream broker URL
 - attempts: failed sign-ins and setup-code guesses, for rate limiting
 - events: what happened (admin actions, releases), shown on the dashboard
+- unlocks: signed-in administrators' admin keys, sealed under their session's key
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ CREATE INDEX IF NOT EXISTS attempts_key ON attempts (key, at);
 -- release sessions live in the node's memory now (appliance/jobs/sessions.py): passwords
 -- sealed here by earlier versions go
 DROP TABLE IF EXISTS release_sessions;
+-- a signed-in administrator's admin key, sealed under a key only the session cookie
+-- carries (webui/unlock.py); gone at sign-out, useless after the session's end
+CREATE TABLE IF NOT EXISTS unlocks (
+    id TEXT PRIMARY KEY, sealed TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL);
 """
@@ -95,6 +100,26 @@ class Store(Database):
     def set_admin_password(self, name: str, password: str) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE admins SET hash=? WHERE name=?", (hash_password(password), name))
+
+    # Session unlocks (webui/unlock.py)
+
+    def keep_unlock(self, unlock_id: str, sealed: str, expires_at: float) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM unlocks WHERE expires_at<?", (time.time(),))
+            conn.execute(
+                "INSERT OR REPLACE INTO unlocks (id, sealed, expires_at) VALUES (?,?,?)",
+                (unlock_id, sealed, expires_at),
+            )
+
+    def unlock(self, unlock_id: str) -> str | None:
+        rows = self.query(
+            "SELECT sealed FROM unlocks WHERE id=? AND expires_at>=?", (unlock_id, time.time())
+        )
+        return str(rows[0]["sealed"]) if rows else None
+
+    def drop_unlock(self, unlock_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM unlocks WHERE id=?", (unlock_id,))
 
     # Rate limiting
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "join": ("site", "make this machine a member of a site"),
     "node": ("site", "run the node: peer, submit and release APIs"),
     "user": ("site", "manage users (on the controller)"),
+    "admin": ("site", "who can unlock the site authority (on the controller)"),
     "member": (
         "site",
         "list or remove nodes, set a node's disk budget (on the controller)",

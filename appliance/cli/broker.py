@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.cli.common import (
+    admin_args,
+    admin_site,
     command,
     data_arg,
     data_dir,
@@ -34,8 +36,8 @@ def _controller(args: argparse.Namespace) -> DataDir:
 def cmd_broker_config(args: argparse.Namespace) -> None:
     from appliance.mqtt import broker
 
-    data = _controller(args)
-    _, site = open_site(data)
+    _controller(args)
+    _, site = admin_site(args)
     directory = site.directory()
     me = directory.node(directory.controller_id)
     host = args.address or (me.host if me else None)
@@ -90,6 +92,7 @@ def cmd_broker_off(args: argparse.Namespace) -> None:
     if "broker" not in site.directory().doc:
         print("the site directory names no broker")
         return
+    _, site = admin_site(args)
     site.edit(lambda doc: doc.pop("broker", None))
     print("the site directory no longer names a broker: nodes disconnect from it")
 
@@ -167,6 +170,7 @@ def register(sub: Any) -> None:
         "site-CA client certificates) and name it in the site directory",
     )
     data_arg(p)
+    admin_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="where to write the broker files")
     p.add_argument("--port", type=int, default=8883, help="TLS listener port (default 8883)")
     p.add_argument("--bind", default="0.0.0.0", help="listener address (default 0.0.0.0)")
@@ -193,6 +197,7 @@ def register(sub: Any) -> None:
 
     p = command(bsub, "off", cmd_broker_off, "stop naming a broker: nodes disconnect from it")
     data_arg(p)
+    admin_args(p)
 
     p = command(
         bsub,

@@ -17,7 +17,9 @@ from appliance.datadir import DataDir
 from appliance.endpoint import DEFAULT_SUBMIT_PORT
 from appliance.errors import BadRequest, ConfigError
 from appliance.https.client import Client, PeerCheck
+from appliance.site import authority
 from appliance.site.answering import MemberCache, gather, member_check
+from appliance.site.authority import AdminPassword, Credential, RecoveryKey
 from appliance.site.ca import SiteCA, load_cert
 from appliance.site.directory import Membership
 from appliance.site.release_authority import ReleaseAuthority, unlock
@@ -51,6 +53,62 @@ def read_secret(
     if confirm and getpass.getpass(f"{what.capitalize()} again: ") != secret:
         raise ConfigError(f"the two {what}s differ")
     return secret
+
+
+ADMIN_ENV = "MESHPRINT_ADMIN"
+ADMIN_PASSWORD_ENV = "MESHPRINT_ADMIN_PASSWORD_FILE"
+KEY_FILE_ENV = "MESHPRINT_KEY_FILE"
+
+
+def admin_args(parser: argparse.ArgumentParser, key_file: bool = True) -> None:
+    """The administrator's credential, which unlocks the site authority for the command:
+    --admin NAME with --admin-password-file (or asked), or the recovery key."""
+    parser.add_argument(
+        "--admin",
+        metavar="NAME",
+        help=f"act as this administrator (default: ${ADMIN_ENV}; without one, the "
+        "recovery key unlocks the site authority)",
+    )
+    parser.add_argument(
+        "--admin-password-file",
+        metavar="FILE",
+        help=f"first line is the administrator's password (default: ${ADMIN_PASSWORD_ENV}, or ask)",
+    )
+    if key_file:
+        parser.add_argument(
+            "--key-file",
+            metavar="FILE",
+            help=f"first line is the site's recovery key (default: ${KEY_FILE_ENV}, or ask)",
+        )
+
+
+def admin_credential(args: argparse.Namespace) -> Credential:
+    """The credential the command was given (flags, then the environment, then asked)."""
+    name = getattr(args, "admin", None) or os.environ.get(ADMIN_ENV)
+    if name:
+        path = getattr(args, "admin_password_file", None) or os.environ.get(ADMIN_PASSWORD_ENV)
+        password = read_secret(
+            path, f"password of administrator {name}", flag="--admin-password-file"
+        )
+        return AdminPassword(name, password)
+    path = getattr(args, "key_file", None) or os.environ.get(KEY_FILE_ENV)
+    if not path and not sys.stdin.isatty():
+        raise ConfigError(
+            "this changes the site: give an administrator's credential (--admin NAME with "
+            "--admin-password-file FILE, or --key-file FILE with the recovery key)"
+        )
+    return RecoveryKey(read_secret(path, "recovery key", flag="--key-file"))
+
+
+def admin_site(args: argparse.Namespace) -> tuple[DataDir, SiteState]:
+    """The site of --data with its authority unlocked by the administrator's credential,
+    for one command (the controller only)."""
+    data = data_dir(args)
+    if not data.is_controller:
+        raise ConfigError("run this on the site controller (the node that created the site)")
+    _, site = open_site(data)
+    authority.unlock(data, site, admin_credential(args))
+    return data, site
 
 
 def release_authority(args: argparse.Namespace, site: SiteState) -> ReleaseAuthority:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from appliance.cli.common import command, data_arg, data_dir, print_json
+from appliance.cli.common import admin_args, admin_site, command, data_arg, data_dir, print_json
 from appliance.errors import BadRequest, MeshprintError
 from appliance.printers import registry
 from appliance.printers.registry import SnmpConfig, new_printer
@@ -36,7 +36,7 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         args.pdl,
         on_node,
     )
-    _, site = open_site(data)
+    _, site = admin_site(args)
     doc = site.directory().doc
     registry.check_new(doc, record.name)
     if record.node is not None and record.node not in doc.get("nodes", {}):
@@ -150,7 +150,7 @@ def cmd_printer_discover(args: argparse.Namespace) -> None:
 
 
 def cmd_printer_remove(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     registry.remove_printer(site, args.name)
     print(f"removed printer {args.name}")
 
@@ -162,6 +162,7 @@ def register(sub: Any) -> None:
     p = command(psub, "add", cmd_printer_add, "add a printer")
     p.add_argument("name", help="what users pick, e.g. 2nd-floor")
     data_arg(p)
+    admin_args(p)
     p.add_argument(
         "--uri",
         required=True,
@@ -226,3 +227,4 @@ def register(sub: Any) -> None:
     p = command(psub, "remove", cmd_printer_remove, "remove a printer")
     p.add_argument("name")
     data_arg(p)
+    admin_args(p)

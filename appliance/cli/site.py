@@ -6,7 +6,15 @@ import argparse
 import logging
 from typing import Any
 
-from appliance.cli.common import command, data_arg, data_dir, read_secret
+from appliance.cli.common import (
+    admin_args,
+    admin_credential,
+    admin_site,
+    command,
+    data_arg,
+    data_dir,
+    read_secret,
+)
 from appliance.config import parse_duration
 from appliance.crypto.password_policy import check_password
 from appliance.endpoint import (
@@ -21,7 +29,8 @@ from appliance.humanize import human_size
 from appliance.node import Node
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
-from appliance.site import admin, printer_urls, release_authority
+from appliance.site import admin, authority, printer_urls, release_authority
+from appliance.site.authority import RecoveryKey
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site, join_site
 from appliance.site.restore import restore_site
@@ -61,10 +70,14 @@ def cmd_site_restore(args: argparse.Namespace) -> None:
 
 
 def cmd_site_recovery_key(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    data = data_dir(args)
+    _, site = open_site(data)
     current = None
     if release_authority.FIELD in site.directory().doc:
         current = read_secret(args.key_file, "current recovery key", flag="--key-file")
+        authority.unlock(data, site, RecoveryKey(current))
+    elif site.ca.key is None:  # a site from before release authorities, already sealed
+        authority.unlock(data, site, admin_credential(args))
     _show_recovery_key(admin.new_recovery_key(site, current))
     print("  The previous recovery key no longer works.")
 
@@ -74,7 +87,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
     if not data.is_controller:
         raise ConfigError("invite on the site controller (the node that created the site)")
     ttl = parse_duration(args.ttl)
-    _, site = open_site(data)
+    data, site = admin_site(args)
     print(admin.invite(data, site, ttl).encode())
 
 
@@ -115,11 +128,11 @@ def cmd_node(args: argparse.Namespace) -> None:
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:
-    data = data_dir(args)
+    data_dir(args)
     name = check_user_name(args.name)
     password = read_secret(args.password_file, "password", confirm=True)
     check_password(password, name)
-    _, site = open_site(data)
+    _, site = admin_site(args)
     print(admin.add_user(site, name, password))
 
 
@@ -133,13 +146,13 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
 
 def cmd_user_remove(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     admin.remove_user(site, args.name)
     print(f"removed user {args.name}")
 
 
 def cmd_user_printer_url(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     if args.revoke:
         admin.revoke_printer_url(site, args.name)
         print(f"{args.name} has no personal printer URL now (--rotate makes a new one)")
@@ -162,9 +175,29 @@ def cmd_user_printer_url(args: argparse.Namespace) -> None:
 
 
 def cmd_user_alias(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     aliases = admin.set_alias(site, args.name, args.alias, args.remove)
     print(f"{args.name}'s aliases: {', '.join(aliases) or '(none)'}")
+
+
+def cmd_admin_add(args: argparse.Namespace) -> None:
+    name = authority.check_admin_name(args.name)
+    password = read_secret(args.password_file, f"password for {name}", confirm=True)
+    check_password(password, name)
+    data, site = admin_site(args)
+    authority.add_admin(data, name, password, site.ca, site.site_id)
+    print(f"administrator {name} can unlock the site authority (--admin {name})")
+
+
+def cmd_admin_list(args: argparse.Namespace) -> None:
+    for name in authority.admins(data_dir(args)):
+        print(name)
+
+
+def cmd_admin_remove(args: argparse.Namespace) -> None:
+    data, _ = admin_site(args)
+    authority.remove_admin(data, args.name)
+    print(f"removed administrator {args.name}: their password no longer unlocks anything")
 
 
 def cmd_member_list(args: argparse.Namespace) -> None:
@@ -177,7 +210,7 @@ def cmd_member_list(args: argparse.Namespace) -> None:
 
 
 def cmd_member_remove(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     record = admin.remove_member(site, args.node_id)
     print(
         f"removed {record.id}; its certificate is revoked on every node as the directory "
@@ -186,7 +219,7 @@ def cmd_member_remove(args: argparse.Namespace) -> None:
 
 
 def cmd_member_budget(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     record = admin.set_budget(site, args.node_id, args.size)
     if record.budget is None:
         shown = site.directory().settings.describe()["edge_budget"]
@@ -200,6 +233,7 @@ def cmd_settings(args: argparse.Namespace) -> None:
     if args.key is not None:
         if args.value is None:
             raise BadRequest("settings: give a value: meshprint settings KEY VALUE")
+        _, site = admin_site(args)
         admin.change_settings(site, {args.key: args.value})
     for key, value in site.directory().settings.describe().items():
         print(f"{key} = {value}")
@@ -249,9 +283,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--key-file", metavar="FILE", help="first line is the current recovery key (default: ask)"
     )
+    admin_args(p, key_file=False)
 
     p = command(sub, "invite", cmd_invite, "print a one-time join token for a new node")
     data_arg(p)
+    admin_args(p)
     p.add_argument("--ttl", default="30m", help="how long the token is valid (default 30m)")
 
     p = command(sub, "join", cmd_join, "make this machine a member of a site")
@@ -312,6 +348,7 @@ def register(sub: Any) -> None:
     p = command(user, "add", cmd_user_add, "add a user; prints their submit token")
     p.add_argument("name")
     data_arg(p)
+    admin_args(p)
     p.add_argument(
         "--password-file", metavar="FILE", help="first line is the password (default: ask twice)"
     )
@@ -320,6 +357,7 @@ def register(sub: Any) -> None:
     p = command(user, "remove", cmd_user_remove, "remove a user")
     p.add_argument("name")
     data_arg(p)
+    admin_args(p)
     p = command(
         user,
         "printer-url",
@@ -336,11 +374,37 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--port", type=int, default=DEFAULT_IPP_PORT, help=f"its port (default {DEFAULT_IPP_PORT})"
     )
+    admin_args(p)
     p = command(user, "alias", cmd_user_alias, "give a user an extra name (e.g. OFFICE-PC\\alice)")
     p.add_argument("name")
     p.add_argument("alias")
     data_arg(p)
     p.add_argument("--remove", action="store_true", help="take the alias away")
+    admin_args(p)
+
+    admins = sub.add_parser(
+        "admin", help="who can unlock the site authority (on the controller)"
+    ).add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    p = command(
+        admins,
+        "add",
+        cmd_admin_add,
+        "give an administrator a password that unlocks the site authority",
+    )
+    p.add_argument("name")
+    data_arg(p)
+    p.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="first line is the new administrator's password (default: ask twice)",
+    )
+    admin_args(p)
+    p = command(admins, "list", cmd_admin_list, "list the administrators")
+    data_arg(p)
+    p = command(admins, "remove", cmd_admin_remove, "remove an administrator")
+    p.add_argument("name")
+    data_arg(p)
+    admin_args(p)
 
     member = sub.add_parser(
         "member", help="list or remove nodes, set a node's disk budget (on the controller)"
@@ -351,12 +415,14 @@ def register(sub: Any) -> None:
     p = command(msub, "remove", cmd_member_remove, "remove a node and revoke its certificate")
     p.add_argument("node_id")
     data_arg(p)
+    admin_args(p)
     p = command(
         msub, "budget", cmd_member_budget, "set how much an edge node holds at most (or 'site')"
     )
     p.add_argument("node_id")
     p.add_argument("size", help="e.g. 5G, or 'site' for the site's edge_budget")
     data_arg(p)
+    admin_args(p)
 
     p = command(
         sub,
@@ -368,3 +434,4 @@ def register(sub: Any) -> None:
     p.add_argument("key", nargs="?", help="setting to change")
     p.add_argument("value", nargs="?", help="new value, e.g. 8h, 10m, 512M")
     data_arg(p)
+    admin_args(p)

@@ -171,14 +171,29 @@ def _kek(kdf: str, cost: dict[str, int], password: str, salt: bytes) -> bytes:
         return derive(kdf, cost, password, salt)
 
 
-def wrap_private_key(private: X25519PrivateKey, password: str) -> WrappedKey:
-    """Wrap under `password` with the current KDF and cost."""
+def wrap_secret(secret: bytes, password: str, context: bytes) -> WrappedKey:
+    """`secret` wrapped under `password` with the current KDF and cost, bound to
+    `context` (what it is: the same must be given to unwrap it)."""
     salt, nonce = os.urandom(16), os.urandom(12)
     cost = dict(ARGON2_COST)
     kek = _kek(ARGON2ID, cost, password, salt)
-    raw = private.private_bytes(_RAW, _PRIVATE_RAW, _NOENC)
-    sealed = ChaCha20Poly1305(kek).encrypt(nonce, raw, _AAD)
+    sealed = ChaCha20Poly1305(kek).encrypt(nonce, secret, context)
     return WrappedKey(ARGON2ID, cost, b64(salt), b64(nonce), b64(sealed))
+
+
+def unwrap_secret(wrapped: WrappedKey, password: str, context: bytes) -> bytes:
+    """What `wrap_secret` wrapped, or WrongPassword (KdfBusy when the node is checking
+    too many passwords at once)."""
+    kek = _kek(wrapped.kdf, wrapped.cost, password, unb64(wrapped.salt))
+    try:
+        return ChaCha20Poly1305(kek).decrypt(unb64(wrapped.nonce), unb64(wrapped.sealed), context)
+    except InvalidTag:
+        raise WrongPassword("wrong user name or password") from None
+
+
+def wrap_private_key(private: X25519PrivateKey, password: str) -> WrappedKey:
+    """Wrap under `password` with the current KDF and cost."""
+    return wrap_secret(private.private_bytes(_RAW, _PRIVATE_RAW, _NOENC), password, _AAD)
 
 
 def create_user_key(password: str) -> tuple[bytes, WrappedKey]:
@@ -195,12 +210,7 @@ def public_bytes(private: X25519PrivateKey) -> bytes:
 def unwrap_private_key(wrapped: WrappedKey, password: str) -> X25519PrivateKey:
     """The private key, or Unauthorized when the password is wrong (KdfBusy when the node
     is checking too many passwords at once)."""
-    kek = _kek(wrapped.kdf, wrapped.cost, password, unb64(wrapped.salt))
-    try:
-        raw = ChaCha20Poly1305(kek).decrypt(unb64(wrapped.nonce), unb64(wrapped.sealed), _AAD)
-    except InvalidTag:
-        raise WrongPassword("wrong user name or password") from None
-    return X25519PrivateKey.from_private_bytes(raw)
+    return X25519PrivateKey.from_private_bytes(unwrap_secret(wrapped, password, _AAD))
 
 
 def _box_key(shared: bytes, ephemeral_public: bytes, recipient_public: bytes) -> bytes:

@@ -115,6 +115,9 @@ class LocalMesh:
         self.recovery_key = created.stdout.split("Recovery key: ", 1)[1].split()[0]
         self.recovery_key_file.write_text(self.recovery_key + "\n")
         self.recovery_key_file.chmod(0o600)
+        # The administrator's credential for every command that changes the site (the CA
+        # key is kept sealed): the recovery key, from here on
+        self.env["MESHPRINT_KEY_FILE"] = str(self.recovery_key_file)
         self.start(0)
         for node in self.nodes[1:]:
             token = self.cli("invite", "--data", str(first.data)).stdout.strip()

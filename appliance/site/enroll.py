@@ -18,7 +18,7 @@ from appliance.crypto.userkeys import unb64
 from appliance.datadir import DataDir, Identity
 from appliance.errors import BadRequest, Conflict, Forbidden, Gone, Unauthorized
 from appliance.https.client import Client
-from appliance.site import grants, release_authority
+from appliance.site import authority, grants, release_authority
 from appliance.site.ca import (
     SiteCA,
     cert_pem,
@@ -61,6 +61,9 @@ def _hosts(host: str | None) -> list[str]:
 class NewSite:
     identity: Identity
     recovery_key: str  # shown to the administrator once; never stored (`site.recovery`)
+    # the CA with its key, in memory only: for the caller to seal under an administrator's
+    # key (`authority.give_authority`); on disk it is sealed under the recovery key alone
+    authority: SiteCA
 
 
 def create_site(data: DataDir, name: str, host: str | None = None) -> NewSite:
@@ -80,16 +83,17 @@ def create_site(data: DataDir, name: str, host: str | None = None) -> NewSite:
     )
     identity = Identity(record.id, site_id, "super")
     data.write_identity(identity)
-    return NewSite(identity, recovery_key)
+    return NewSite(identity, recovery_key, ca)
 
 
 def make_controller(data: DataDir, ca: SiteCA, host: str | None) -> NodeRecord:
     """A new node id, key and certificate for the site's controller, written with the CA
-    (key included) into the prepared `data`; its directory record."""
+    certificate into the prepared `data` (the CA key is never written in the clear:
+    `appliance.site.authority`); its directory record."""
     assert ca.key is not None
     node_id, key = new_node_id(), new_key()
     cert = ca.issue(key.public_key(), node_id, _hosts(host))
-    write_private(data.ca_key, key_pem(ca.key))
+    authority.keep_sealed(data)  # the CA key only sealed: under the recovery key, in the directory
     data.ca_cert.write_bytes(cert_pem(ca.cert))
     write_private(data.node_key, key_pem(key))
     data.node_cert.write_bytes(cert_pem(cert) + cert_pem(ca.cert))

@@ -21,6 +21,12 @@ from appliance.site.ca import SiteCA, load_cert, load_key, sha256_hex
 from appliance.site.directory import Directory, give_point
 from appliance.store.db import Database
 
+LOCKED = (
+    "the site authority is locked: an administrator's credential unlocks it (on the "
+    "command line --admin NAME with --admin-password-file, or --key-file with the "
+    "recovery key; in the web console, sign in again)"
+)
+
 
 def open_site(data: DataDir) -> tuple[Database, SiteState]:
     """The database and site state of a data directory (used by the node, the command
@@ -159,6 +165,8 @@ class SiteState:
         and store the next directory version made by `change`. It also carries the key
         upgrades sign-ins queued (`queue_rewrap`) whose user record is still the one they
         upgrade."""
+        if (ca or self.ca).key is None:
+            raise Forbidden(LOCKED)
         with self.db.transaction() as conn:
             row = conn.execute("SELECT raw, signature FROM directory WHERE id=1").fetchone()
             current = Directory(bytes(row["raw"]), bytes(row["signature"]))

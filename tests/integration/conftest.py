@@ -14,7 +14,8 @@ from appliance.datadir import DataDir
 from appliance.devtools.localmesh import LocalMesh
 from appliance.errors import RemoteError
 from appliance.https.client import Client
-from appliance.site import release_authority
+from appliance.site import recovery, release_authority
+from appliance.site.ca import SiteCA, load_cert
 from appliance.site.release_authority import ReleaseAuthority
 from appliance.site.state import open_site
 from appliance.site.tls import peer_client_context
@@ -100,6 +101,16 @@ class Site:
         node = self.mesh.nodes[target]
         http = Client("127.0.0.1", node.peer_port, context, server_name=node.id, timeout=timeout)
         return PeerClient(http)
+
+    def ca_with_key(self) -> SiteCA:
+        """The site CA with its key, opened with the recovery key: what a thief has who got
+        the CA key anyway (from an appliance of an older version, which kept it in the
+        clear, or from memory while an administrator had it unlocked)."""
+        directory = open_site(DataDir(self.mesh.nodes[1].data))[1].directory()
+        ca = SiteCA(load_cert(self.mesh.ca), None)
+        return recovery.open_authority(
+            directory.doc["recovery"], ca, directory.site_id, self.mesh.recovery_key
+        )
 
     def release_signer(self) -> ReleaseAuthority:
         """The site's release authority, unlocked with the recovery key (as an admin does)."""

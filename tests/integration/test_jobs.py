@@ -18,7 +18,7 @@ from appliance.https.auth import basic_header
 from appliance.jobs.release import make_command
 from appliance.mesh.peers import LIVE_WINDOW
 from appliance.site import recovery
-from appliance.site.ca import SiteCA, load_cert, load_key
+from appliance.site.ca import SiteCA
 from tests.integration.conftest import PASSWORDS, Site, random_bytes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -126,11 +126,10 @@ def test_authorized_release_needs_no_password_and_cannot_be_replayed(site4: Site
     assert site4.error(client.release_document, receipt["id"], command=command).status == 409
 
     # A command signed by anyone but the release authority is refused and changes nothing:
-    # a made-up CA, and the site's own CA key as the controller's disk holds it (a stolen
-    # appliance).
+    # a made-up CA, and the site's own CA key (a stolen appliance of an older version,
+    # which kept it in the clear).
     other = site4.submit(0, b"stay held")
-    controller = site4.mesh.nodes[0].data / "tls"
-    stolen = SiteCA(load_cert(controller / "ca.pem"), load_key(controller / "ca.key"))
+    stolen = site4.ca_with_key()
     for signer in (SiteCA.create("evil"), stolen):
         forged = make_command(signer, other["id"], site4.mesh.nodes[outsider].id)
         err = site4.error(client.release_document, other["id"], command=forged)

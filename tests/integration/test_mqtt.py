@@ -18,7 +18,7 @@ import pytest
 from appliance.devtools.localmesh import HOST
 from appliance.errors import MeshprintError, RemoteError
 from appliance.mqtt import commands, topics
-from appliance.site.ca import SiteCA, cert_pem, key_pem, load_cert, load_key, new_key
+from appliance.site.ca import SiteCA, cert_pem, key_pem, new_key
 from appliance.site.release_authority import Signer
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from tests.fixtures.mosquitto import (
@@ -70,8 +70,8 @@ def site_id(site: Site) -> str:
 
 
 def controller_ca(site: Site) -> SiteCA:
-    tls = site.mesh.nodes[0].data / "tls"
-    return SiteCA(load_cert(tls / "ca.pem"), load_key(tls / "ca.key"))
+    """The CA key (no disk holds it in the clear: see `Site.ca_with_key`)."""
+    return site.ca_with_key()
 
 
 def cmd_topic(site: Site, index: int) -> str:

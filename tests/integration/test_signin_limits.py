@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from appliance.crypto.userkeys import ARGON2_COST, b64, public_bytes
 from appliance.datadir import DataDir
 from appliance.devtools.signinstorm import Answer, Storm, loopback_sources, sign_in, watching
+from appliance.site import authority
+from appliance.site.authority import RecoveryKey
 from appliance.site.state import open_site
 from appliance.site.tls import client_context
 from tests.fixtures.legacy_keys import scrypt_wrapped
@@ -108,7 +110,9 @@ def test_a_scrypt_era_key_is_upgraded_at_sign_in_on_the_controller(site2: Site) 
     def to_scrypt(doc: dict[str, Any]) -> None:  # as a directory from before Argon2id has it
         doc["users"]["dave"].update(public_key=b64(public_bytes(private)), wrapped_key=old)
 
-    open_site(DataDir(controller.data))[1].edit(to_scrypt)
+    state = open_site(DataDir(controller.data))[1]
+    authority.unlock(DataDir(controller.data), state, RecoveryKey(mesh.recovery_key))
+    state.edit(to_scrypt)
     mesh.wait_directory()
     job = site2.submit(1, b"sealed to dave's old-style key", user="dave", token=token)
 
@@ -121,6 +125,10 @@ def test_a_scrypt_era_key_is_upgraded_at_sign_in_on_the_controller(site2: Site) 
     job = site2.submit(1, b"second document", user="dave", token=token)
     listed = mesh.client(0).jobs(("dave", "walnut-comet-58"))  # through the controller
     assert [j["id"] for j in listed] == [job["id"]]
+    # queued there: the CA key is locked, so the next version an administrator signs
+    # carries it (any change will do)
+    assert _record(controller.data, "dave") == old
+    site2.settings(retention="9h")
     upgraded = _record(controller.data, "dave")
     assert upgraded["kdf"] == "argon2id" and upgraded["m"] == ARGON2_COST["m"], upgraded
     mesh.wait_directory()

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from appliance.datadir import DataDir
+from appliance.site import authority
+from appliance.site.authority import RecoveryKey
 from appliance.site.ca import SiteCA, new_key
 from appliance.site.directory import Directory, NodeRecord
+from appliance.site.enroll import create_site
+from appliance.site.state import SiteState, open_site
 from appliance.store.db import Database
 from appliance.store.jobs import Holder, Job, JobStore, new_job_id
 
@@ -89,3 +94,13 @@ def make_job() -> JobFactory:
         return Job(**fields)  # type: ignore[arg-type]
 
     return make
+
+
+def new_controller(root: Path, name: str = "Office") -> tuple[DataDir, SiteState, str]:
+    """A new site's controller data directory, its state with the site authority
+    unlocked by the recovery key (as an administrator acting), and that key."""
+    data = DataDir(root)
+    created = create_site(data, name)
+    site = open_site(data)[1]
+    authority.unlock(data, site, RecoveryKey(created.recovery_key))
+    return data, site, created.recovery_key

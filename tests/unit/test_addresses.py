@@ -9,9 +9,10 @@ import pytest
 
 from appliance.datadir import DataDir
 from appliance.errors import Forbidden
-from appliance.site import addresses, admin, enroll
+from appliance.site import addresses, admin
 from appliance.site.ca import SiteCA, key_fingerprint, load_cert, load_key, new_key, serial_hex
 from appliance.site.state import SiteState, open_site
+from tests.unit.conftest import new_controller
 
 HOME = {"host": "10.0.0.5", "peer_port": 7001, "submit_port": 7002, "release_port": 7003}
 ELSEWHERE = {**HOME, "host": "10.6.6.6"}
@@ -19,9 +20,8 @@ ELSEWHERE = {**HOME, "host": "10.6.6.6"}
 
 @pytest.fixture
 def controller(tmp_path: Path) -> tuple[DataDir, SiteState]:
-    data = DataDir(tmp_path / "ctl")
-    enroll.create_site(data, "Office")
-    return data, open_site(data)[1]
+    data, site, _ = new_controller(tmp_path / "ctl")
+    return data, site
 
 
 def locked(site: SiteState) -> SiteState:

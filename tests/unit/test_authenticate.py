@@ -17,9 +17,9 @@ from appliance.jobs import release
 from appliance.site import admin
 from appliance.site.ca import SiteCA
 from appliance.site.directory import Directory
-from appliance.site.enroll import create_site
-from appliance.site.state import SiteState, open_site
+from appliance.site.state import SiteState
 from tests.fixtures.legacy_keys import scrypt_wrapped
+from tests.unit.conftest import new_controller
 
 PASSWORD = "saffron-tide-44"
 
@@ -43,8 +43,7 @@ class FakeNode:
 @pytest.fixture
 def site(tmp_path: Path) -> SiteState:
     data = DataDir(tmp_path / "ctl")
-    create_site(data, "Office")
-    site = open_site(data)[1]
+    _, site, _ = new_controller(data.root)
     admin.add_user(site, "maria", PASSWORD)
     return site
 

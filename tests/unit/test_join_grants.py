@@ -15,8 +15,9 @@ from appliance.datadir import DataDir
 from appliance.errors import Gone, Unauthorized
 from appliance.site import admin, enroll, grants
 from appliance.site.ca import SiteCA, csr_for, load_cert, load_key, new_key
-from appliance.site.state import SiteState, open_site
+from appliance.site.state import SiteState
 from appliance.site.tokens import JoinToken
+from tests.unit.conftest import new_controller
 
 ADDRESS = {"host": "127.0.0.1", "peer_port": 7001, "submit_port": 7002, "release_port": 7003}
 
@@ -24,8 +25,7 @@ ADDRESS = {"host": "127.0.0.1", "peer_port": 7001, "submit_port": 7002, "release
 @pytest.fixture
 def site(tmp_path: Path) -> tuple[DataDir, SiteState]:
     data = DataDir(tmp_path / "ctl")
-    enroll.create_site(data, "Office")
-    state = open_site(data)[1]
+    _, state, _ = new_controller(data.root)
     node_id = state.directory().controller_id
     state.announce(node_id, load_cert(data.node_cert), load_key(data.node_key), ADDRESS)
     return data, state

@@ -16,6 +16,7 @@ from appliance.errors import BadRequest
 from appliance.site import admin
 from appliance.site.enroll import create_site
 from appliance.site.state import SiteState, open_site
+from tests.unit.conftest import new_controller
 
 
 def test_the_bundled_list_is_large_lower_case_and_has_the_usual_suspects() -> None:
@@ -74,8 +75,7 @@ def test_the_list_is_read_at_the_first_check_not_at_import() -> None:
 @pytest.fixture
 def site(tmp_path: Path) -> SiteState:
     data = DataDir(tmp_path / "ctl")
-    create_site(data, "Office")
-    return open_site(data)[1]
+    return new_controller(data.root)[1]
 
 
 @pytest.mark.parametrize("password", ["password", "password1234", "maria-2024-x"])

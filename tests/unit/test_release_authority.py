@@ -13,17 +13,17 @@ from appliance.errors import Forbidden, Unauthorized
 from appliance.jobs.release import make_command
 from appliance.site import admin, recovery, release_authority
 from appliance.site.directory import Directory
-from appliance.site.enroll import create_site
-from appliance.site.state import SiteState, open_site
+from appliance.site.state import SiteState
 from appliance.store.db import Database
+from tests.unit.conftest import new_controller
 
 
 @pytest.fixture
 def made(tmp_path: Path) -> tuple[SiteState, str]:
     """A new site's state on the controller, and the recovery key it showed."""
     data = DataDir(tmp_path / "ctl")
-    created = create_site(data, "Office")
-    return open_site(data)[1], created.recovery_key
+    _, site, key = new_controller(data.root)
+    return site, key
 
 
 def test_the_recovery_key_unlocks_the_signer_of_commands(made: tuple[SiteState, str]) -> None:

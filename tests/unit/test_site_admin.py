@@ -10,15 +10,14 @@ from appliance.datadir import DataDir
 from appliance.errors import BadRequest, ConfigError, MeshprintError, NotFound
 from appliance.printers.registry import add_printer, new_printer, remove_printer
 from appliance.site import admin
-from appliance.site.enroll import create_site
-from appliance.site.state import SiteState, open_site
+from appliance.site.state import SiteState
+from tests.unit.conftest import new_controller
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> SiteState:
     data = DataDir(tmp_path / "ctl")
-    create_site(data, "Office")
-    return open_site(data)[1]
+    return new_controller(data.root)[1]
 
 
 def test_add_and_remove_user(site: SiteState) -> None:

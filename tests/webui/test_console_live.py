@@ -29,6 +29,12 @@ def console(site2: Site) -> Browser:
     store = Store(node.data / "webui.db")
     if not store.has_admin():
         store.add_admin(*ADMIN)
+        # a key to the site authority for that administrator (the site was made on the
+        # command line, so the console has none yet)
+        secret = site2.mesh.root / ".admin.password"
+        secret.write_text(ADMIN[1] + "\n")
+        data = str(node.data)
+        site2.mesh.cli("admin", "add", ADMIN[0], "--data", data, "--password-file", str(secret))
     app: Flask = create_app({"MESHPRINT_DATA": str(node.data), "RELEASE_API": node.release})
     browser = Browser(https_client(app))
     response = browser.post("/login", {"name": ADMIN[0], "password": ADMIN[1]})

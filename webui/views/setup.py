@@ -21,10 +21,12 @@ from flask import (
 from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
 from appliance.printers import registry
-from appliance.site import admin, setupcode
+from appliance.site import admin, authority, setupcode
+from appliance.site.ca import SiteCA
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site
-from webui import links, security, sitework
+from appliance.site.state import open_site
+from webui import links, security, sitework, unlock
 from webui.context import data, event, has_site, site, store
 from webui.errors import form_status
 from webui.qr import qr_svg
@@ -169,7 +171,9 @@ def admin_step() -> Any:
             raise BadRequest("the two passwords differ")
         check_password(password, name)
         store().add_admin(name, password)
+        admin_key = authority.add_admin(data(), name, password)
         security.new_session(admin=name, claimed=True)
+        unlock.keep(store(), name, admin_key)
         event("admin", f"administrator {name} created")
         return go_next("admin")
     return page("admin")
@@ -202,6 +206,7 @@ def site_step() -> Any:
 
             LIMITS["retention"].parse("retention", retention)  # check before creating
             created = create_site(data(), name, _certificate_host())
+            _seal_for_admin(created.authority)
             event("site", f"site {name} created")
             admin.change_settings(site(), {"retention": retention})
             mark_done("site")
@@ -215,6 +220,22 @@ def site_step() -> Any:
         admin.change_settings(site(), {"retention": retention})
         return go_next("site")
     return page("site", **_site_values())
+
+
+def _seal_for_admin(ca: SiteCA) -> None:
+    """Seal the new site's CA key under the signed-in administrator's admin key (it is
+    already sealed under the recovery key), so their sessions unlock it."""
+    found = unlock.admin_key(store())
+    if found is None:
+        flash(
+            "The site authority is sealed under the recovery key only: sign in again "
+            "and give an administrator a key with 'meshprint admin add'.",
+            "error",
+        )
+        return
+    _, state = open_site(data())
+    state.ca = ca
+    authority.give_authority(data(), found[0], found[1], state)
 
 
 def _certificate_host() -> str | None:
