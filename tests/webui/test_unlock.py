@@ -97,3 +97,21 @@ def test_a_clear_ca_key_is_sealed_and_removed_at_the_next_sign_in(
     assert open_site(root)[1].ca.key is None
     assert signed_in.post("/admin/users", USER).status_code == 200
     assert open_site(root)[1].directory().user("maria") is not None
+
+
+def test_the_wizard_on_a_site_made_on_the_command_line_wants_its_recovery_key(
+    browser: Browser, code: str, data: Path
+) -> None:
+    from appliance.site.enroll import create_site
+
+    key = create_site(DataDir(data), "Made by hand").recovery_key
+    claim(browser, code)
+    form = {"name": ADMIN[0], "password": ADMIN[1], "confirm": ADMIN[1]}
+    refused = browser.post("/setup/admin", form)
+    assert refused.status_code == 400 and "recovery key" in text(refused)
+    assert authority.admins(DataDir(data)) == []
+    wrong = browser.post("/setup/admin", {**form, "recovery_key": "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"})
+    assert wrong.status_code == 401 and authority.admins(DataDir(data)) == []
+    assert browser.post("/setup/admin", {**form, "recovery_key": key}).status_code == 302
+    assert browser.post("/admin/users", USER).status_code == 200
+    assert open_site(DataDir(data))[1].directory().user("maria") is not None

@@ -22,6 +22,7 @@ from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
 from appliance.printers import registry
 from appliance.site import admin, authority, setupcode
+from appliance.site.authority import RecoveryKey
 from appliance.site.ca import SiteCA
 from appliance.site.directory import check_user_name
 from appliance.site.enroll import create_site
@@ -135,6 +136,8 @@ def _values(name: str) -> dict[str, Any]:
         return _printer_values(discover=False)
     if name == "users":
         return {"users": site().directory().users}
+    if name == "admin":
+        return {"site_exists": has_site()}
     if name == "timezone":
         return {"zones": sorted(zoneinfo.available_timezones()), "current": _zone()}
     if name == "upstream":
@@ -170,13 +173,31 @@ def admin_step() -> Any:
         if password != request.form.get("confirm", ""):
             raise BadRequest("the two passwords differ")
         check_password(password, name)
+        ca = _existing_authority(request.form.get("recovery_key", ""))
+        site_id = site().site_id if ca is not None else ""
+        admin_key = authority.add_admin(data(), name, password, ca, site_id)
         store().add_admin(name, password)
-        admin_key = authority.add_admin(data(), name, password)
         security.new_session(admin=name, claimed=True)
         unlock.keep(store(), name, admin_key)
         event("admin", f"administrator {name} created")
         return go_next("admin")
-    return page("admin")
+    return page("admin", **_values("admin"))
+
+
+def _existing_authority(recovery_key: str) -> SiteCA | None:
+    """The CA of a site made before the wizard ran (on the command line), opened with
+    its recovery key so the first administrator gets a key to it; None without a site."""
+    if not has_site():
+        return None
+    state = site()
+    if state.ca.key is None:
+        if not recovery_key.strip():
+            raise BadRequest(
+                "this site was made on the command line: give its recovery key, so this "
+                "administrator can unlock the site authority"
+            )
+        authority.unlock(data(), state, RecoveryKey(recovery_key))
+    return state.ca
 
 
 def _zone() -> str:
