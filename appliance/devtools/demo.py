@@ -121,6 +121,8 @@ def _web_ui(root: Path, mesh: LocalMesh, bus: MdnsBus | None) -> tuple[Any, str]
     return web, (
         f"\n\nWeb UI: {web.url}/setup  (self-signed certificate: accept the browser's warning)"
         f"\n  setup code: {code}   release page: https://{node.release}/release"
+        "\n  (the wizard's administrator step asks for the recovery key below: the site "
+        "was made on the command line)"
     )
 
 
