@@ -171,3 +171,14 @@ def test_the_cli_wants_the_credential_and_the_node_works_locked(site: Site) -> N
     assert mesh.status(0)["directory_version"] == version
     assert not (mesh.nodes[0].data / "tls" / "ca.key").exists()
     assert site.jobs(1) == []  # sign-ins work
+    # an administrator made with the recovery key, then acting with their own password
+    right = mesh.root / "ops.password"
+    right.write_text(ADMIN_PASSWORD + "\n")
+    mesh.cli("admin", "add", ADMIN, "--data", data, "--password-file", str(right))
+    done = mesh.cli(
+        "settings", "retention", "2h", "--data", data, "--admin", ADMIN,
+        "--admin-password-file", str(right), env=bare,
+    )  # fmt: skip
+    assert "retention = 2h" in done.stdout
+    mesh.wait_directory()
+    assert mesh.status(1)["settings"]["retention"] == "2h"
