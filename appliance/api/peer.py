@@ -16,7 +16,6 @@ from appliance.errors import BadRequest, Forbidden, NotFound
 from appliance.https.server import Request, Response, Router, json_response
 from appliance.jobs import deliver, release, releases, usage
 from appliance.mesh import holders, repair, replicate, sync
-from appliance.site import admin
 from appliance.site.quotas import check_month
 from appliance.store.jobs import check_job_id, clean_pages
 

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from appliance.cli.common import command, data_arg, data_dir
+from appliance.cli.common import admin_args, admin_site, command, data_arg, data_dir
 from appliance.jobs import usagereport
 from appliance.site import quotas
 from appliance.site.quotas import Quotas, month_of
@@ -82,12 +82,12 @@ def _print_quotas(q: Quotas) -> None:
 
 
 def cmd_quota_set(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     _print_quotas(quotas.set_quotas(site, args.pages, args.color_pages))
 
 
 def cmd_quota_top_up(args: argparse.Namespace) -> None:
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     q = quotas.top_up(site, args.user, args.pages, args.color_pages, args.month)
     month = args.month or month_of(time.time())
     pages, color = q.extra(args.user, month)
@@ -119,9 +119,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--color-pages", type=int, default=0, help="of which colour (0: not limited on its own)"
     )
+    admin_args(p)
     p = command(qsub, "top-up", cmd_quota_top_up, "give a user more pages for a month")
     p.add_argument("user")
     data_arg(p)
     p.add_argument("--pages", type=int, default=0, help="more pages")
     p.add_argument("--color-pages", type=int, default=0, help="more colour pages")
     p.add_argument("--month", metavar="YYYY-MM", help="the month (default: this one, UTC)")
+    admin_args(p)

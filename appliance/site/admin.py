@@ -208,8 +208,8 @@ def bring_up_to_date(site: SiteState) -> list[str]:
             site.edit(lambda doc: None)  # every version has the member list and points
         else:
             warnings.append(
-                "this directory was made by an older version: the next administrator "
-                "action signs it again with the member list, member points and personal printer URLs"
+                "this directory was made by an older version: the next administrator action "
+                "signs it again with the member list, member points and personal printer URLs"
             )
     if "recovery" not in directory.doc or release_authority.FIELD not in directory.doc:
         warnings.append(
