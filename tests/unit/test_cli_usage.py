@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import calendar
+import os
 from pathlib import Path
 
 import pytest
 
 from appliance import cli
+from appliance.cli.common import KEY_FILE_ENV
 from appliance.datadir import DataDir
-from appliance.site import admin
-from appliance.site.enroll import create_site
-from appliance.site.state import open_site
+from appliance.site import admin, authority
+from appliance.site.authority import RecoveryKey
+from appliance.site.state import SiteState, open_site
 from appliance.store.db import Database
 from appliance.store.usage import UsageLog, UsageRecord
+from tests.unit.conftest import new_controller
 
 DEC_1 = calendar.timegm((2026, 12, 1, 9, 0, 0))
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
-    root = DataDir(tmp_path / "ctl")
-    create_site(root, "Office")
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root, _, recovery_key = new_controller(tmp_path / "ctl")
+    key_file = tmp_path / "recovery.key"
+    key_file.write_text(recovery_key + "\n")
+    monkeypatch.setenv(KEY_FILE_ENV, str(key_file))  # the administrator's credential
     records = [
         ("alice", "front", 4, True, False, DEC_1),
         ("alice", "front", 6, False, True, DEC_1 + 3600),
@@ -65,6 +70,24 @@ def test_bad_dates_are_one_line(data: Path, capsys: pytest.CaptureFixture[str]) 
     assert "is not a date: use YYYY-MM-DD" in capsys.readouterr().err
 
 
+def new_site_unlocked(data: Path) -> SiteState:
+    site = open_site(DataDir(data))[1]
+    authority.unlock(
+        DataDir(data), site, RecoveryKey(Path(os.environ[KEY_FILE_ENV]).read_text().strip())
+    )
+    return site
+
+
+def test_quota_changes_need_an_administrator(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_FILE_ENV)
+    assert cli.main(["quota", "set", "--data", str(data), "--pages", "200"]) == 1
+    assert "give an administrator's credential" in capsys.readouterr().err
+    assert cli.main(["quota", "show", "--data", str(data)]) == 0
+    assert "pages per user per month: unlimited" in capsys.readouterr().out
+
+
 def test_quota_set_top_up_and_show(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["quota", "show", "--data", str(data)]) == 0
     assert "pages per user per month: unlimited" in capsys.readouterr().out
@@ -74,7 +97,7 @@ def test_quota_set_top_up_and_show(data: Path, capsys: pytest.CaptureFixture[str
     assert "no user 'alice'" in capsys.readouterr().err  # this site has no users yet
     assert cli.main(["quota", "set", "--data", str(data), "--pages", "-3"]) == 1
     assert "whole number" in capsys.readouterr().err
-    admin.add_user(open_site(DataDir(data))[1], "alice", "saffron-tide-44")
+    admin.add_user(new_site_unlocked(data), "alice", "saffron-tide-44")
     args = ["quota", "top-up", "alice", "--data", str(data), "--pages", "20", "--color-pages", "5"]
     assert cli.main(args) == 0
     assert "alice: +20 pages, +5 colour pages in " in capsys.readouterr().out
