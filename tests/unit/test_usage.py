@@ -10,19 +10,18 @@ from typing import Any
 
 import pytest
 
-from appliance.datadir import DataDir
 from appliance.errors import BadRequest, Forbidden, NotFound, QuotaExceeded
 from appliance.jobs import usage, usagereport
 from appliance.jobs.release import FoundJob
 from appliance.printers.delivery import PrintOptions
 from appliance.site import admin, quotas
-from appliance.site.enroll import create_site
 from appliance.site.quotas import Quotas, month_of
-from appliance.site.state import SiteState, open_site
+from appliance.site.state import SiteState
 from appliance.store.db import Database
 from appliance.store.deliveries import DeliveryLog
 from appliance.store.states import Stage
 from appliance.store.usage import UsageLog, UsageRecord
+from tests.unit.conftest import new_controller
 
 
 def record(n: int = 0, **fields: Any) -> UsageRecord:
@@ -171,9 +170,7 @@ def test_date_range() -> None:
 
 @pytest.fixture
 def site(tmp_path: Path) -> SiteState:
-    data = DataDir(tmp_path / "ctl")
-    create_site(data, "Office")
-    state = open_site(data)[1]
+    state = new_controller(tmp_path / "ctl")[1]
     admin.add_user(state, "alice", "saffron-tide-44")
     return state
 
