@@ -20,9 +20,9 @@ from appliance.endpoint import Endpoint
 from appliance.errors import MeshprintError
 from appliance.https.connections import Limits, fit_to_fd_limit
 from appliance.https.server import Request, Response, Server
-from appliance.jobs import deliver, usage
+from appliance.jobs import deliver, sessions, usage
 from appliance.mesh import holders, repair, sync
-from appliance.mesh.peers import SYNC_INTERVAL, Peers
+from appliance.mesh.peers import IDLE_TICK, SYNC_INTERVAL, Peers
 from appliance.printers import monitor
 from appliance.sdnotify import Notifier
 from appliance.site import admin
@@ -60,7 +60,8 @@ class Node:
         self.last_sync: dict[str, dict[str, Any]] = {}
         self.intake_secret = ""  # the Secure Print backend's key to the local door
         self.claims = deliver.ClaimWatch()  # claims held here, checked with their node
-        self.sync_schedule = sync.Schedule()  # back-off while idle, push on change
+        self.sync_schedule = sync.Schedule()  # gossip and co-holders, push on change
+        self.key_sessions = sessions.KeySessions()  # the release API's signed-in sessions
         self._usage_due = 0.0  # when usage records are next sent to the controller
         self._identity: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None
 
@@ -88,7 +89,12 @@ class Node:
         apps = [  # (name, port, app, CA that client certificates must come from)
             ("peer", e.peer_port, peer.app(self), ca),
             ("submit", e.submit_port, submit.app(self), None),
-            ("release", e.release_port, release.app(self, self._release_page()), None),
+            (
+                "release",
+                e.release_port,
+                release.app(self, self._release_page(), self.key_sessions),
+                None,
+            ),
         ]
         self.servers = [
             Server(name, (e.bind, port), app, server_context(cert, key, trust), limits)
@@ -215,6 +221,7 @@ class Node:
                 self._repair,
                 self._settle_claims,
                 self._forward_usage,
+                self._end_stale_sessions,
             )
             for step in steps:
                 try:
@@ -223,7 +230,9 @@ class Node:
                     log.info("%s: %s", step.__name__.strip("_"), err)
                 except Exception:
                     log.exception("%s failed", step.__name__.strip("_"))
-            self._stop.wait(SYNC_INTERVAL)
+            # A node that holds no job has no co-holder to follow closely: a slower tick
+            # (gossip rounds and the controller's pushes keep their own pace).
+            self._stop.wait(SYNC_INTERVAL if self.store.has_jobs() else IDLE_TICK)
 
     # Steps of the maintenance loop
 
@@ -265,3 +274,10 @@ class Node:
             return
         sent = usage.forward(self)
         self._usage_due = now + (0 if sent >= usage.FORWARD_BATCH else USAGE_FORWARD_EVERY)
+
+    def _end_stale_sessions(self) -> None:
+        """A directory in which a user's password was reset (or the user removed) ends
+        their signed-in sessions here: the opened key leaves memory."""
+        ended = self.key_sessions.follow(self.directory())
+        if ended:
+            log.info("%d release session(s) ended: the user's password was reset", ended)

@@ -5,7 +5,8 @@ route that checks a password is rate-limited per account and per address (`signi
 A caller either sends the password each time (HTTP Basic: one KDF run per call, the
 CLI's one-off path) or signs in once (`POST /v1/sessions`, Basic) and then sends
 `Authorization: Session TOKEN`: the opened key stays in this process's memory
-(`jobs.sessions`) until `DELETE /v1/sessions`, 30 minutes unused or 8 hours.
+(`jobs.sessions`) until `DELETE /v1/sessions`, 30 minutes unused, 8 hours, or the node
+having a directory in which the user's password was reset (or the user removed).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def app(
         """The caller's user and opened key: from their session, or their password."""
         token = session_token(request)
         if token is not None:
+            held.follow(node.directory())  # a password reset here ends the session now
             return held.get(token)
         name, password = basic_credentials(request)
         with signin.password_attempt(limiter, request, name):
@@ -58,9 +60,11 @@ def app(
     def sign_in(request: Request) -> Response:
         """Open the user's key once; the token is the only way back to it."""
         name, password = basic_credentials(request)
+        # The record before the key is opened: a reset meanwhile ends the session.
+        stamp = sessions.key_stamp(node.directory().user(name))
         with signin.password_attempt(limiter, request, name):
             name, key = releases.unlock(node, name, password)
-        token = held.open(name, key)
+        token = held.open(name, key, stamp)
         return json_response(
             {"session": token, "user": name, "idle": held.idle, "max_age": held.max_age}, 201
         )

@@ -1,8 +1,22 @@
 """Calling other members over mutual TLS, and who is alive.
 
 A peer is called by its node id: the TLS layer checks that its certificate carries that
-id and comes from the site CA, then we check it is a current, unrevoked member. Any
-successful call, in either direction, counts as a sign of life.
+id and comes from the site CA, then we check it is a current, unrevoked member.
+
+Who is alive, two kinds of evidence (issue 15: an idle mesh must not contact every peer):
+
+- *direct*: any successful call, in either direction, is a sign of life (`heard`); a call
+  that could not reach the peer is a failed direct check (`missed`).
+- *gossip*: every node stamps its own heartbeat (its clock, in ms) on each sync it sends
+  or answers, with the newest heartbeat it knows of every other member (`beats`); a
+  heartbeat newer than ours is a rumour that the member was alive (`merge_beats`).
+
+A member is live while it was heard from, directly or by rumour, within `LIVE_WINDOW`,
+unless this node's own latest direct check of it failed (its own observation beats
+anyone's word). Rumours only ever make a node look alive to the status page and to
+placement; what decides a holder change (`gone_for`, used by repair) rests on this node's
+own direct checks alone (docs/security.md): a member lying in gossip can neither get a
+holder replaced nor keep a dead one from being replaced.
 
 The maintenance loop's calls (sync, directory exchange) go over one kept-alive
 connection per peer (`Peers.kept`), so an idle mesh does not pay a mutual-TLS handshake
@@ -20,14 +34,18 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.clients.peer import PeerClient
-from appliance.errors import Forbidden, RemoteError, Unavailable
+from appliance.errors import Forbidden, MeshprintError, RemoteError, Unavailable
 from appliance.https.client import Client
 from appliance.site.directory import Directory, NodeRecord
 from appliance.site.tls import CertIdentity, cert_identity
 
-SYNC_INTERVAL = 1.0  # the maintenance loop's tick, and a peer's sync interval after a change
-MAX_SYNC_INTERVAL = 3.0  # back-off while nothing changes: under the server's 5 s keep-alive
-LIVE_WINDOW = 8.0  # heard from within this long: live (> 2 x MAX_SYNC_INTERVAL)
+SYNC_INTERVAL = 1.0  # the maintenance loop's tick, and a co-holder's sync interval after a change
+MAX_SYNC_INTERVAL = 3.0  # co-holders' back-off while nothing changes (under a 5 s keep-alive)
+IDLE_TICK = 2.0  # the maintenance loop's tick on a node that holds no job
+GOSSIP_INTERVAL = 3.0  # a gossip round: this node syncs with FANOUT peers in turn
+FANOUT = 1  # push-pull: each round this node calls one peer and is called by ~one
+LIVE_WINDOW = 30.0  # heard from (directly or by rumour) within this long: live
+MAX_SKEW = 60.0  # a rumoured heartbeat further ahead of our clock than this is ignored
 
 
 class Peers:
@@ -38,28 +56,55 @@ class Peers:
         self.context = context
         self.directory = directory
         self.started = time.time()
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, float] = {}  # last direct sign of life
+        self._missed: dict[str, float] = {}  # last failed direct check
+        self._rumour: dict[str, float] = {}  # when gossip last brought a newer heartbeat
+        self._beats: dict[str, int] = {}  # the newest heartbeat known per member (its ms)
+        self._beat = 0
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[NodeRecord, _MemberConnection]] = {}
 
     # Liveness
 
     def saw(self, node_id: str) -> None:
+        """A direct sign of life: `node_id` answered us, or called us."""
         with self._lock:
             self._seen[node_id] = time.time()
 
-    def last_seen(self, node_id: str) -> float | None:
+    def missed(self, node_id: str) -> None:
+        """A failed direct check: `node_id` could not be reached."""
+        with self._lock:
+            self._missed[node_id] = time.time()
+
+    def heard(self, node_id: str) -> float | None:
+        """When this node itself last had a sign of life from `node_id` (no rumours)."""
         return self._seen.get(node_id)
+
+    def failing(self, node_id: str) -> bool:
+        """Whether this node's own latest direct check of `node_id` failed."""
+        missed = self._missed.get(node_id)
+        return missed is not None and missed > self._seen.get(node_id, 0.0)
+
+    def last_seen(self, node_id: str) -> float | None:
+        """When `node_id` was last known alive, directly or by rumour."""
+        seen = [t for t in (self._seen.get(node_id), self._rumour.get(node_id)) if t]
+        return max(seen) if seen else None
+
+    def rumoured_since_missed(self, node_id: str) -> bool:
+        """Gossip says `node_id` was alive after our direct check failed: check again."""
+        return self.failing(node_id) and self._rumour.get(node_id, 0.0) > self._missed[node_id]
 
     def is_live(self, node_id: str) -> bool:
         if node_id == self.self_id:
             return True
-        seen = self._seen.get(node_id)
-        return seen is not None and time.time() - seen < LIVE_WINDOW
+        seen = self.last_seen(node_id)
+        return seen is not None and time.time() - seen < LIVE_WINDOW and not self.failing(node_id)
 
     def gone_for(self, node_id: str) -> float:
-        """Seconds since the node was last seen, or since this node started if never."""
-        if self.is_live(node_id):
+        """Seconds this node's own direct checks have found `node_id` away: since it was
+        last heard from directly (or since this node started, if never), 0 unless the
+        latest direct check failed. Rumours play no part: this decides holder changes."""
+        if not self.failing(node_id):
             return 0.0
         return time.time() - max(self._seen.get(node_id, 0.0), self.started)
 
@@ -68,6 +113,36 @@ class Peers:
 
     def live(self) -> list[NodeRecord]:
         return [n for n in self.directory().nodes.values() if self.is_live(n.id)]
+
+    # Gossip
+
+    def beats(self) -> dict[str, int]:
+        """Our own heartbeat (now) and the newest known of every other member, to send."""
+        with self._lock:
+            self._beat = max(self._beat + 1, int(time.time() * 1000))
+            return {**self._beats, self.self_id: self._beat}
+
+    def merge_beats(self, beats: object) -> None:
+        """Heartbeats a peer sent: each newer than ours (of a current member, not from
+        further ahead than MAX_SKEW) is a rumour that its member was alive."""
+        if not isinstance(beats, dict):
+            return
+        now = time.time()
+        limit = int((now + MAX_SKEW) * 1000)
+        members = self.directory().nodes
+        with self._lock:
+            for node_id, beat in beats.items():
+                if (
+                    node_id == self.self_id
+                    or node_id not in members
+                    or not isinstance(beat, int)
+                    or isinstance(beat, bool)
+                    or beat > limit
+                    or beat <= self._beats.get(node_id, 0)
+                ):
+                    continue
+                self._beats[node_id] = beat
+                self._rumour[node_id] = now
 
     # Calls
 
@@ -155,6 +230,9 @@ class _MemberConnection(Client):
             response = super().request(*args, **kwargs)
         except RemoteError:
             self.peers.saw(self.node_id)  # it answered
+            raise
+        except MeshprintError:
+            self.peers.missed(self.node_id)  # not reached (or not the member it should be)
             raise
         self.peers.saw(self.node_id)
         return response

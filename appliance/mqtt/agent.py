@@ -39,7 +39,7 @@ MAX_BACKOFF = 16
 KEEPALIVE = 15
 SESSION_EXPIRY = 7 * 86400  # the broker keeps our commands this long while we are away
 WATCH_INTERVAL = 0.5
-NO_BROKER_INTERVAL = 1.0  # how often a node without a broker looks for one in the directory
+NO_BROKER_INTERVAL = 5.0  # how often a node without a broker looks for one in the directory
 MAX_QUEUED = 1000  # events beyond this during a broker outage are dropped (metadata only)
 
 

@@ -329,6 +329,9 @@ class JobStore:
             raise NotFound(f"no job {job_id} on this node")
         return job
 
+    def has_jobs(self) -> bool:
+        return bool(self.db.query("SELECT 1 FROM jobs LIMIT 1"))
+
     def all(self, owner: str | None = None) -> list[Job]:
         if owner is None:
             rows = self.db.query("SELECT * FROM jobs ORDER BY created_at")

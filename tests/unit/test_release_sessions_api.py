@@ -19,6 +19,7 @@ from appliance.https.auth import basic_header
 from appliance.https.server import Body, Request, Response
 from appliance.jobs import release, releases
 from appliance.jobs.sessions import KeySessions
+from appliance.site.directory import UserRecord
 
 KEY = X25519PrivateKey.generate()
 
@@ -30,11 +31,23 @@ class Clock:
         return self.now
 
 
+class FakeDirectory:
+    def __init__(self) -> None:
+        self.version = 1
+        self.users = {"alice": UserRecord("alice", "public-1", {}, "token-1")}
+
+    def user(self, name: str) -> UserRecord | None:
+        return self.users.get(name)
+
+
 class FakeNode:
     id = "node-a"
 
+    def __init__(self) -> None:
+        self.doc = FakeDirectory()
+
     def directory(self) -> Any:
-        raise AssertionError("not used here")
+        return self.doc
 
 
 @pytest.fixture
@@ -123,3 +136,18 @@ def test_the_one_off_password_path_opens_the_key_each_time(kdf: list[str]) -> No
     assert kdf == ["alice"] * 3
     with pytest.raises(release.WrongPassword):
         call(app, "POST", "/v1/sessions", basic_header("alice", "wrong"))
+
+
+def test_a_password_reset_reaching_the_node_ends_the_session(kdf: list[str]) -> None:
+    node = FakeNode()
+    held = KeySessions()
+    app = release_api.app(node, held=held)  # type: ignore[arg-type]
+    token = sign_in(app)
+    assert call(app, "GET", "/v1/jobs", f"Session {token}").status == 200
+    # The directory version with alice's new key pair arrives (sync from the controller).
+    node.doc.version = 2
+    node.doc.users["alice"] = UserRecord("alice", "public-2", {}, "token-2")
+    with pytest.raises(Unauthorized):
+        call(app, "GET", "/v1/jobs", f"Session {token}")
+    assert len(held) == 0
+    assert sign_in(app) and kdf == ["alice", "alice"]  # the (new) password opens a new one
