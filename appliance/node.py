@@ -4,6 +4,7 @@ loop (sync with peers, expiry, repair).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -22,7 +23,7 @@ from appliance.https.connections import Limits, fit_to_fd_limit
 from appliance.https.server import Request, Response, Server
 from appliance.jobs import deliver, sessions, usage
 from appliance.mesh import holders, repair, sync
-from appliance.mesh.peers import IDLE_TICK, SYNC_INTERVAL, Peers
+from appliance.mesh.peers import IDLE_TICK, PEER_IDLE_TIMEOUT, SYNC_INTERVAL, Peers
 from appliance.printers import monitor
 from appliance.sdnotify import Notifier
 from appliance.site import admin
@@ -86,19 +87,22 @@ class Node:
         cert, key, ca = self.data.node_cert, self.data.node_key, self.data.ca_cert
         e = self.endpoint
         limits = fit_to_fd_limit(servers=4)  # the open-file limit holds every port's caps
-        apps = [  # (name, port, app, CA that client certificates must come from)
-            ("peer", e.peer_port, peer.app(self), ca),
-            ("submit", e.submit_port, submit.app(self), None),
+        # Members (mutual TLS) keep their connections to us open across gossip rounds.
+        peer_limits = dataclasses.replace(limits, idle_timeout=PEER_IDLE_TIMEOUT)
+        apps = [  # (name, port, app, CA that client certificates must come from, limits)
+            ("peer", e.peer_port, peer.app(self), ca, peer_limits),
+            ("submit", e.submit_port, submit.app(self), None, limits),
             (
                 "release",
                 e.release_port,
                 release.app(self, self._release_page(), self.key_sessions),
                 None,
+                limits,
             ),
         ]
         self.servers = [
-            Server(name, (e.bind, port), app, server_context(cert, key, trust), limits)
-            for name, port, app, trust in apps
+            Server(name, (e.bind, port), app, server_context(cert, key, trust), caps)
+            for name, port, app, trust, caps in apps
         ]
         if self.is_controller:
             for warning in admin.bring_up_to_date(self.site):

@@ -17,6 +17,8 @@ READ_TIMEOUT = 60.0
 # Called with the server's certificate (DER) after each handshake, before anything is
 # sent; raising refuses the server.
 PeerCheck = Callable[[bytes], None]
+# TLS sessions to resume, by (host, port, server name).
+TLSSessions = dict[tuple[str, int, str | None], ssl.SSLSession]
 
 
 class _Connection(http.client.HTTPSConnection):
@@ -31,24 +33,56 @@ class _Connection(http.client.HTTPSConnection):
         server_name: str | None,
         timeout: float,
         check_peer: PeerCheck | None = None,
+        sessions: TLSSessions | None = None,
     ) -> None:
         super().__init__(host, port, context=context, timeout=timeout)
         self._server_name = server_name
         self._ctx = context
         self._check_peer = check_peer
+        self._sessions = sessions
+        self._key = (host, port, server_name)
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), CONNECT_TIMEOUT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout)
-        tls = self._ctx.wrap_socket(sock, server_hostname=self._server_name or self.host)
+        # Resume the last TLS session with this server when we have one (a ticket: no
+        # certificate signatures to make or check again); the server may decline.
+        session = self._sessions.get(self._key) if self._sessions is not None else None
+        try:
+            tls = self._ctx.wrap_socket(
+                sock, server_hostname=self._server_name or self.host, session=session
+            )
+        except ssl.SSLError:
+            if session is None:
+                raise
+            assert self._sessions is not None
+            self._sessions.pop(self._key, None)
+            sock = socket.create_connection((self.host, self.port), CONNECT_TIMEOUT)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self.timeout)
+            tls = self._ctx.wrap_socket(sock, server_hostname=self._server_name or self.host)
         self.sock = tls
         if self._check_peer is not None:
             try:
                 self._check_peer(tls.getpeercert(binary_form=True) or b"")
             except BaseException:
-                self.close()
+                if self._sessions is not None:
+                    self._sessions.pop(self._key, None)  # never resume with a refused server
+                super().close()
                 raise
+
+    def close(self) -> None:
+        """Close; keep the TLS session (its ticket arrived after the handshake) to resume."""
+        sock = self.sock
+        if self._sessions is not None and isinstance(sock, ssl.SSLSocket):
+            try:
+                session = sock.session
+            except (OSError, ValueError):
+                session = None
+            if session is not None and session.has_ticket:
+                self._sessions[self._key] = session
+        super().close()
 
 
 class Client:
@@ -61,8 +95,12 @@ class Client:
         timeout: float = READ_TIMEOUT,
         keep_alive: bool = False,
         check_peer: PeerCheck | None = None,
+        sessions: TLSSessions | None = None,
     ) -> None:
         self.host, self.port = host, port
+        # sessions: where TLS sessions are kept for resumption (shared by the clients of
+        # one caller, e.g. a node's calls to its peers); None: a full handshake each time.
+        self.sessions = sessions
         self.context = context
         self.server_name = server_name
         self.timeout = timeout
@@ -79,7 +117,13 @@ class Client:
 
     def open(self) -> _Connection:
         return _Connection(
-            self.host, self.port, self.context, self.server_name, self.timeout, self.check_peer
+            self.host,
+            self.port,
+            self.context,
+            self.server_name,
+            self.timeout,
+            self.check_peer,
+            self.sessions,
         )
 
     def request(

@@ -35,7 +35,7 @@ from typing import Any
 
 from appliance.clients.peer import PeerClient
 from appliance.errors import Forbidden, MeshprintError, RemoteError, Unavailable
-from appliance.https.client import Client
+from appliance.https.client import Client, TLSSessions
 from appliance.site.directory import Directory, NodeRecord
 from appliance.site.tls import CertIdentity, cert_identity
 
@@ -44,6 +44,10 @@ MAX_SYNC_INTERVAL = 3.0  # co-holders' back-off while nothing changes (under a 5
 IDLE_TICK = 2.0  # the maintenance loop's tick on a node that holds no job
 GOSSIP_INTERVAL = 3.0  # a gossip round: this node syncs with FANOUT peers in turn
 FANOUT = 1  # push-pull: each round this node calls one peer and is called by ~one
+# A member's kept connection to our peer port may sit idle this long (a member is called
+# about every (N - 1) x GOSSIP_INTERVAL / FANOUT s by each other one); after that a call
+# resumes the TLS session (`tls_sessions`) instead of a full handshake.
+PEER_IDLE_TIMEOUT = 120.0
 LIVE_WINDOW = 30.0  # heard from (directly or by rumour) within this long: live
 MAX_SKEW = 60.0  # a rumoured heartbeat further ahead of our clock than this is ignored
 
@@ -63,6 +67,9 @@ class Peers:
         self._beat = 0
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[NodeRecord, _MemberConnection]] = {}
+        # TLS sessions to resume with each peer: a call after a quiet spell (the server
+        # closed the idle connection) costs no certificate signatures on either side.
+        self.tls_sessions: TLSSessions = {}
 
     # Liveness
 
@@ -196,7 +203,13 @@ class _MemberConnection(Client):
     ) -> None:
         assert record.host and record.peer_port
         super().__init__(
-            record.host, record.peer_port, peers.context, record.id, timeout, keep_alive
+            record.host,
+            record.peer_port,
+            peers.context,
+            record.id,
+            timeout,
+            keep_alive,
+            sessions=peers.tls_sessions,
         )
         self.peers = peers
         self.node_id = record.id
@@ -212,6 +225,7 @@ class _MemberConnection(Client):
             identity = cert_identity(conn.sock.getpeercert(binary_form=True))
             if identity.node_id != self.node_id or not self.peers.directory().is_member(identity):
                 conn.close()
+                self.peers.tls_sessions.pop((self.host, self.port, self.node_id), None)
                 raise Forbidden(
                     f"node {self.node_id} presented a certificate that is not its own "
                     "(revoked, or another key)"
