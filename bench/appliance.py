@@ -16,7 +16,8 @@ appliance's system bus runs anyway).
 
 Printed: a table per service, the total, the machine's load, and a verdict against the
 budget (all together <= 150 MB and <= 1 % of a core; memory judged on the RSS sum, which
-counts pages shared between processes once per process, PSS beside it). The exit status is 0 either way (1 only when the benchmark itself could not run).
+counts pages shared between processes once per process, PSS beside it). The exit status
+is 0 either way (1 only when the benchmark itself could not run).
 """
 
 from __future__ import annotations
