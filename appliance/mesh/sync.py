@@ -15,6 +15,8 @@ size of the site (issue 15):
   heartbeats spread epidemically: every member hears of every other within a few rounds.
 - *a member whose direct check failed*: tried again with a back-off (up to
   `MAX_RETRY_INTERVAL`), at once when gossip says it was alive after the failure.
+- *start-up*: a node that starts syncs with every member once, so each sees it up
+  at once.
 - *a change*: this node's own state changed (a job taken, dropped or given a new holder
   list: its co-holders are due at once; a new directory version: the controller, which
   makes them, pushes it to every peer at once, any other node starts a gossip round).
@@ -55,7 +57,7 @@ class Schedule:
         self._addresses: str | None = None
         self._interval: dict[str, float] = {}
         self._due: dict[str, float] = {}
-        self._push_all = False
+        self._push_all = True  # at start: every member hears from us at once
         self._next_round = 0.0
         self._order: list[str] = []
 

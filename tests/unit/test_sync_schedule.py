@@ -60,6 +60,7 @@ def test_news_keeps_a_peer_at_one_tick_and_a_failure_backs_off() -> None:
 def test_an_idle_node_calls_fanout_peers_per_gossip_round_in_turn() -> None:
     schedule = Schedule()
     schedule.note_state(1, {})
+    assert schedule.pick(99.0, PEERS, set(), set(), set()) == PEERS  # at start: a hello to all
     calls: Counter[str] = Counter()
     now, rounds = 100.0, 0
     while now < 100.0 + 2 * len(PEERS) / FANOUT * GOSSIP_INTERVAL:
