@@ -266,7 +266,8 @@ def cmd_status(args: argparse.Namespace) -> None:
     if status.get("live_window"):
         print(
             f"(as node {status['node']} sees it now: up means heard from in the last "
-            f"{status['live_window']:.0f} s, so a node that just stopped shows up that long)"
+            f"{status['live_window']:.0f} s, directly or by gossip, and not failing its own "
+            "last check; a node that just stopped can show up that long)"
         )
     jobs = status["jobs"]
     print(
