@@ -20,6 +20,7 @@ away when the delivery ended.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -278,29 +279,86 @@ def _on_holders(
     meanwhile) is NotFound."""
     done: list[str] = []
     gone: list[str] = []  # no longer hold the job
-    for holder in holders:
-        try:
-            if holder == node.id:
-                step_here(node, step, claim, reason)
-            elif everyone or node.peers.is_live(holder):
-                node.peers.client(holder).delivery_step(claim.job, step, claim.to_wire(reason))
-            else:
-                continue
+    targets = [h for h in holders if h == node.id or everyone or node.peers.is_live(h)]
+    targets.sort(key=lambda h: h != node.id)  # our own step in this thread (its database)
+
+    def run(holder: str) -> None:
+        if holder == node.id:
+            step_here(node, step, claim, reason)
+        else:
+            node.peers.client(holder).delivery_step(claim.job, step, claim.to_wire(reason))
+
+    # The holders are asked at once (each its own call), not one after the other.
+    outcomes = _at_once([functools.partial(run, h) for h in targets])
+    refused: Conflict | None = None
+    for holder, error in zip(targets, outcomes, strict=True):
+        if error is None:
             done.append(holder)
-        except Conflict as err:
-            if step is DeliveryStep.CLAIM:
-                _on_holders(node, done, DeliveryStep.UNCLAIM, claim)
-            log.info("job %s: %s refused by %s: %s", claim.job, step, holder, err)
-            raise
-        except MeshprintError as err:
-            log.info("job %s: %s on %s failed: %s", claim.job, step, holder, err)
-            if isinstance(err, NotFound):
+        elif isinstance(error, Conflict):
+            log.info("job %s: %s refused by %s: %s", claim.job, step, holder, error)
+            refused = refused or error
+        elif isinstance(error, MeshprintError):
+            log.info("job %s: %s on %s failed: %s", claim.job, step, holder, error)
+            if isinstance(error, NotFound):
                 gone.append(holder)
+        else:
+            raise error
+    if refused is not None:
+        if step is DeliveryStep.CLAIM:
+            _on_holders(node, done, DeliveryStep.UNCLAIM, claim)
+        raise refused
     if step is DeliveryStep.CLAIM:
         if not done and gone:
             raise NotFound(f"job {claim.job} is no longer held (printed or deleted meanwhile)")
         return done
     return done + gone  # a holder without the job has nothing left to be told
+
+
+def _at_once(calls: list[Callable[[], None]]) -> list[BaseException | None]:
+    """Run `calls` side by side (the first in this thread); each one's error, or None."""
+
+    def outcome(call: Callable[[], None]) -> BaseException | None:
+        try:
+            call()
+        except BaseException as err:  # handed back to the caller, who decides
+            return err
+        return None
+
+    if len(calls) <= 1:
+        return [outcome(c) for c in calls]
+    results: list[BaseException | None] = [None] * len(calls)
+
+    def into(i: int) -> None:
+        results[i] = outcome(calls[i])
+
+    threads = [threading.Thread(target=into, args=(i,), daemon=True) for i in range(1, len(calls))]
+    for thread in threads:
+        thread.start()
+    into(0)
+    for thread in threads:
+        thread.join()
+    return results
+
+
+class _Background:
+    """A call started now in a thread of its own; `result()` waits for it and raises
+    what it raised."""
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as err:
+            self._error = err
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 # Delivering
@@ -324,6 +382,9 @@ def deliver(
     if node.deliveries.start(release_id, job.id, printer.name) is None:
         return _recorded(node, release_id)  # a concurrent duplicate got here first
     claim = Claim(job.id, release_id, node.id, reprint)
+    # The printer's status (SNMP) is asked while the holders are claimed: it reads only
+    # the printer, and its answer is used only once the claim stands.
+    checked = _Background(functools.partial(preflight, printer))
     try:
         claimed = _on_holders(node, job.holder_ids, DeliveryStep.CLAIM, claim)  # or Conflict
         if not claimed:
@@ -332,7 +393,7 @@ def deliver(
         node.deliveries.forget(release_id)  # nothing was sent: the id may be tried again
         raise
     try:
-        preflight(printer)
+        checked.result()
         plaintext = open_plaintext()
         node.deliveries.update(release_id, Stage.DELIVERING)  # from here it may print
         usage.started(node, job, printer.name, options, release_id)

@@ -201,3 +201,52 @@ def test_a_delivery_is_recorded_claiming_and_forgotten_if_never_claimed(db: Data
     log.update("release-2", Stage.DELIVERING)
     log.forget("release-2")  # it may have printed: never forgotten
     assert log.get("release-2") is not None
+
+
+class SlowPeer:
+    """A holder that takes `delay` seconds per delivery step, refusing the claim when
+    another delivery has the job."""
+
+    def __init__(self, name: str, calls: list[tuple[str, str]], delay: float, busy: bool):
+        self.name, self.calls, self.delay, self.busy = name, calls, delay, busy
+
+    def delivery_step(self, job_id: str, step: Any, claim: dict[str, Any]) -> None:
+        import time
+
+        time.sleep(self.delay)
+        self.calls.append((self.name, step.value))
+        if self.busy and step.value == "claim":
+            raise Conflict("another delivery has the job")
+
+
+@dataclass
+class SlowPeers:
+    calls: list[tuple[str, str]]
+    busy: set[str] = field(default_factory=set)
+
+    def is_live(self, node_id: str) -> bool:
+        return True
+
+    def client(self, node_id: str) -> SlowPeer:
+        return SlowPeer(node_id, self.calls, 0.3, node_id in self.busy)
+
+
+def test_the_holders_are_claimed_at_once_and_a_refusal_unclaims_the_others(
+    store: JobStore, db: Database
+) -> None:
+    import time
+
+    from appliance.store.states import DeliveryStep
+
+    calls: list[tuple[str, str]] = []
+    node = FakeNode(store, DeliveryLog(db), SlowPeers(calls))  # type: ignore[arg-type]
+    claim = Claim("j1", "release-1", ME, False)
+    started = time.monotonic()
+    done = deliver._on_holders(node, ["a", "b", "c"], DeliveryStep.CLAIM, claim)  # type: ignore[arg-type]
+    assert sorted(done) == ["a", "b", "c"]
+    assert time.monotonic() - started < 0.8  # side by side, not 3 x 0.3 s
+    calls.clear()
+    node.peers.busy = {"b"}
+    with pytest.raises(Conflict):
+        deliver._on_holders(node, ["a", "b", "c"], DeliveryStep.CLAIM, claim)  # type: ignore[arg-type]
+    assert sorted(c for c in calls if c[1] == "unclaim") == [("a", "unclaim"), ("c", "unclaim")]
