@@ -125,9 +125,11 @@ class Peers:
 
     def beats(self) -> dict[str, int]:
         """Our own heartbeat (now) and the newest known of every other member, to send."""
+        members = self.directory().nodes
         with self._lock:
             self._beat = max(self._beat + 1, int(time.time() * 1000))
-            return {**self._beats, self.self_id: self._beat}
+            known = {n: b for n, b in self._beats.items() if n in members}  # not the removed
+            return {**known, self.self_id: self._beat}
 
     def merge_beats(self, beats: object) -> None:
         """Heartbeats a peer sent: each newer than ours (of a current member, not from

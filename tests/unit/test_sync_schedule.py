@@ -192,6 +192,9 @@ def test_a_rumour_makes_a_member_live_but_never_gone(peers: Peers) -> None:
     assert not peers.is_live("b")
     peers.merge_beats({"b": now_ms + int(2 * MAX_SKEW * 1000), "c": True})
     assert not peers.is_live("b") and not peers.is_live("c")
+    # A member removed since: no longer passed on.
+    del peers.directory().nodes["b"]
+    assert "b" not in peers.beats()
 
 
 def test_own_failed_check_beats_rumours_and_alone_counts_as_gone(peers: Peers) -> None:
