@@ -3,20 +3,24 @@
 A peer is called by its node id: the TLS layer checks that its certificate carries that
 id and comes from the site CA, then we check it is a current, unrevoked member.
 
-Who is alive, two kinds of evidence (issue 15: an idle mesh must not contact every peer):
+Who is alive, three kinds of evidence (issue 15: an idle mesh must not contact every peer):
 
 - *direct*: any successful call, in either direction, is a sign of life (`heard`); a call
   that could not reach the peer is a failed direct check (`missed`).
+- *the site broker*, where there is one: a member's retained presence "online" (its
+  last will turns it "offline" when its connection is lost) counts as a standing rumour;
+  "offline" makes a direct check of it due at once (`presence`).
 - *gossip*: every node stamps its own heartbeat (its clock, in ms) on each sync it sends
   or answers, with the newest heartbeat it knows of every other member (`beats`); a
   heartbeat newer than ours is a rumour that the member was alive (`merge_beats`).
 
-A member is live while it was heard from, directly or by rumour, within `LIVE_WINDOW`,
-unless this node's own latest direct check of it failed (its own observation beats
-anyone's word). Rumours only ever make a node look alive to the status page and to
-placement; what decides a holder change (`gone_for`, used by repair) rests on this node's
-own direct checks alone (docs/security.md): a member lying in gossip can neither get a
-holder replaced nor keep a dead one from being replaced.
+A member is live while the broker says it is online, or it was heard from, directly or
+by rumour, within `LIVE_WINDOW`, unless this node's own latest direct check of it failed
+(its own observation beats anyone's word). Rumours and the broker only ever make a node
+look alive to the status page and to placement (or ask for a direct check); what decides
+a holder change (`gone_for`, used by repair) rests on this node's own direct checks
+alone (docs/security.md): a member lying in gossip can neither get a holder replaced nor
+keep a dead one from being replaced.
 
 The maintenance loop's calls (sync, directory exchange) go over one kept-alive
 connection per peer (`Peers.kept`), so an idle mesh does not pay a mutual-TLS handshake
@@ -65,6 +69,8 @@ class Peers:
         self._rumour: dict[str, float] = {}  # when gossip last brought a newer heartbeat
         self._beats: dict[str, int] = {}  # the newest heartbeat known per member (its ms)
         self._beat = 0
+        self._online: set[str] = set()  # retained presence "online" at the site broker
+        self._suspect: dict[str, float] = {}  # reported offline by the broker: check them
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[NodeRecord, _MemberConnection]] = {}
         # TLS sessions to resume with each peer: a call after a quiet spell (the server
@@ -77,11 +83,37 @@ class Peers:
         """A direct sign of life: `node_id` answered us, or called us."""
         with self._lock:
             self._seen[node_id] = time.time()
+            self._suspect.pop(node_id, None)
 
     def missed(self, node_id: str) -> None:
         """A failed direct check: `node_id` could not be reached."""
         with self._lock:
             self._missed[node_id] = time.time()
+            self._suspect.pop(node_id, None)
+
+    def presence(self, node_id: str, online: bool) -> None:
+        """The site broker's retained presence of `node_id` (its last will says offline
+        when its connection is lost): online counts as a rumour of life for as long as it
+        stands; offline makes a direct check due (`suspects`)."""
+        if node_id == self.self_id:
+            return
+        with self._lock:
+            if online:
+                self._online.add(node_id)
+                self._suspect.pop(node_id, None)
+            else:
+                self._online.discard(node_id)
+                self._suspect[node_id] = time.time()
+
+    def broker_lost(self) -> None:
+        """No broker connection: its presence no longer says anything."""
+        with self._lock:
+            self._online.clear()
+
+    def suspects(self) -> set[str]:
+        """Members the broker reported offline that this node has not checked since."""
+        with self._lock:
+            return set(self._suspect)
 
     def heard(self, node_id: str) -> float | None:
         """When this node itself last had a sign of life from `node_id` (no rumours)."""
@@ -104,8 +136,12 @@ class Peers:
     def is_live(self, node_id: str) -> bool:
         if node_id == self.self_id:
             return True
+        if self.failing(node_id):
+            return False
+        if node_id in self._online:
+            return True
         seen = self.last_seen(node_id)
-        return seen is not None and time.time() - seen < LIVE_WINDOW and not self.failing(node_id)
+        return seen is not None and time.time() - seen < LIVE_WINDOW
 
     def gone_for(self, node_id: str) -> float:
         """Seconds this node's own direct checks have found `node_id` away: since it was

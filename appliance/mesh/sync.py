@@ -14,7 +14,8 @@ size of the site (issue 15):
   in turn from a shuffled list (so each is also checked directly now and then). The
   heartbeats spread epidemically: every member hears of every other within a few rounds.
 - *a member whose direct check failed*: tried again with a back-off (up to
-  `MAX_RETRY_INTERVAL`), at once when gossip says it was alive after the failure.
+  `MAX_RETRY_INTERVAL`), at once when gossip says it was alive after the failure; a
+  member the site broker reports offline (its last will) is checked at once.
 - *start-up*: a node that starts syncs with every member once, so each sees it up
   at once.
 - *a change*: this node's own state changed (a job taken, dropped or given a new holder
@@ -174,6 +175,7 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
         schedule.note_state(directory.version, held, directory.controller_id == node.id, mine)
         failing = {p for p in others if peers.failing(p)}
         rumoured = {p for p in failing if peers.rumoured_since_missed(p)}
+        rumoured |= peers.suspects() & set(others)  # the broker says offline: look
         chosen = schedule.pick(now, others, set(shared), failing, rumoured)
     for peer_id in chosen:
         request = {

@@ -1,6 +1,7 @@
 """Each node's MQTT agent (paho-mqtt 2.x, MQTT v5, TLS with the node's site certificate).
 
-- retained presence on `node/NODE/presence`, with a last will saying offline;
+- retained presence on `node/NODE/presence`, with a last will saying offline; the
+  others' presence is followed as advisory liveness (`Peers.presence`);
 - job events (`events.Watcher`) and printer status, metadata only;
 - release commands on `node/NODE/cmd` at QoS 1: acknowledged only after they were acted
   on (or refused), in a persistent session, so a command is not lost across a broker or
@@ -88,6 +89,7 @@ class Agent:
         self.events_topic = topics.node_topic(site, node.id, topics.EVENTS)
         self.printers_topic = topics.node_topic(site, node.id, topics.PRINTERS)
         self.command_topic = topics.node_topic(site, node.id, topics.COMMAND)
+        self.presence_filter = topics.site_filter(site, topics.PRESENCE)
         self.connected = threading.Event()
         self._unreachable_logged = False
         self._commands: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
@@ -123,6 +125,7 @@ class Agent:
             )
             info.wait_for_publish(timeout=2)
         self.connected.clear()  # a goodbye, not a lost broker
+        self.node.peers.broker_lost()
         self.client.disconnect()
         self.client.loop_stop()
         self._commands.put(None)
@@ -153,6 +156,7 @@ class Agent:
         log.info("mqtt: connected to %s:%d", self.address.host, self.address.port)
         self._unreachable_logged = False
         client.subscribe(self.command_topic, qos=1)
+        client.subscribe(self.presence_filter, qos=1)  # the others' presence: liveness
         client.publish(self.presence_topic, self._presence("online"), qos=1, retain=True)
         self.connected.set()
 
@@ -175,9 +179,29 @@ class Agent:
         if self.connected.is_set():
             log.warning("mqtt: lost the broker (%s); reconnecting with backoff", reason)
         self.connected.clear()
+        self.node.peers.broker_lost()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        parsed = topics.parse(message.topic)
+        if parsed is not None and parsed[2] == topics.PRESENCE:
+            self.presence(parsed[0], parsed[1], bytes(message.payload))
+            if message.qos > 0:
+                client.ack(message.mid, message.qos)
+            return
         self._commands.put(message)  # acted on (and acknowledged) in the worker thread
+
+    def presence(self, site_id: str, node_id: str, payload: bytes) -> None:
+        """A member's retained presence (the broker's ACL lets only that member, or its
+        last will, publish it): advisory liveness for the status view and placement, and
+        a direct check when it says offline (`Peers.presence`)."""
+        if site_id != self.node.site.site_id:
+            return
+        try:
+            state = json.loads(payload).get("state")
+        except (ValueError, AttributeError):
+            return
+        if state in ("online", "offline"):
+            self.node.peers.presence(node_id, state == "online")
 
     # Commands
 

@@ -213,3 +213,22 @@ def test_own_failed_check_beats_rumours_and_alone_counts_as_gone(peers: Peers) -
     assert not peers.is_live("b")  # but a rumour does not overrule our own check
     peers.saw("b")
     assert peers.is_live("b") and not peers.failing("b") and peers.gone_for("b") == 0.0
+
+
+def test_broker_presence_is_advisory_liveness_and_offline_asks_for_a_check(peers: Peers) -> None:
+    peers.presence("b", online=True)
+    assert peers.is_live("b") and peers.gone_for("b") == 0.0  # never counts towards gone
+    peers.presence("b", online=False)  # its last will
+    assert not peers.is_live("b") and peers.suspects() == {"b"}
+    assert peers.gone_for("b") == 0.0  # the broker's word alone replaces no holder
+    peers.saw("b")  # the direct check answered
+    assert peers.suspects() == set() and peers.is_live("b")
+    peers.presence("c", online=True)
+    peers.missed("c")  # our own check failed: that beats the broker's "online"
+    assert not peers.is_live("c")
+    peers.saw("c")
+    peers.broker_lost()
+    peers._seen["c"] -= 2 * LIVE_WINDOW
+    assert not peers.is_live("c")  # without the broker, its presence says nothing
+    peers.presence("me", online=False)
+    assert peers.suspects() == set()
