@@ -280,7 +280,6 @@ def _on_holders(
     done: list[str] = []
     gone: list[str] = []  # no longer hold the job
     targets = [h for h in holders if h == node.id or everyone or node.peers.is_live(h)]
-    targets.sort(key=lambda h: h != node.id)  # our own step in this thread (its database)
 
     def run(holder: str) -> None:
         if holder == node.id:
@@ -288,8 +287,15 @@ def _on_holders(
         else:
             node.peers.client(holder).delivery_step(claim.job, step, claim.to_wire(reason))
 
-    # The holders are asked at once (each its own call), not one after the other.
-    outcomes = _at_once([functools.partial(run, h) for h in targets])
+    # The first holder (in the job's own order, the same for every deliverer) alone, then
+    # the others at once: two deliveries racing meet at the first, and one of them wins.
+    # Our own step runs in this thread (its database connection).
+    first, rest = targets[:1], sorted(targets[1:], key=lambda h: h != node.id)
+    outcomes = _at_once([functools.partial(run, h) for h in first])
+    if outcomes and isinstance(outcomes[0], Conflict):
+        rest = []  # another delivery has the job: the others need not be asked
+    outcomes += _at_once([functools.partial(run, h) for h in rest])
+    targets = first + rest
     refused: Conflict | None = None
     for holder, error in zip(targets, outcomes, strict=True):
         if error is None:

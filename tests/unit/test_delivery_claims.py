@@ -228,7 +228,7 @@ class SlowPeers:
         return True
 
     def client(self, node_id: str) -> SlowPeer:
-        return SlowPeer(node_id, self.calls, 0.3, node_id in self.busy)
+        return SlowPeer(node_id, self.calls, 0.4, node_id in self.busy)
 
 
 def test_the_holders_are_claimed_at_once_and_a_refusal_unclaims_the_others(
@@ -244,7 +244,9 @@ def test_the_holders_are_claimed_at_once_and_a_refusal_unclaims_the_others(
     started = time.monotonic()
     done = deliver._on_holders(node, ["a", "b", "c"], DeliveryStep.CLAIM, claim)  # type: ignore[arg-type]
     assert sorted(done) == ["a", "b", "c"]
-    assert time.monotonic() - started < 0.8  # side by side, not 3 x 0.3 s
+    assert (
+        time.monotonic() - started < 1.1
+    )  # the first, then the others side by side: 2 x 0.4 s, not 3
     calls.clear()
     node.peers.busy = {"b"}
     with pytest.raises(Conflict):
