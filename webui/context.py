@@ -84,9 +84,12 @@ def local_time(timestamp: float) -> str:
 
 
 def jinja_helpers() -> dict[str, Any]:
-    from appliance.humanize import human_duration, human_size, since
+    from appliance.humanize import human_duration, human_size, plain, since
+    from appliance.printoptions import describe_options
 
     return {
+        "describe_options": describe_options,
+        "plain": plain,
         "human_size": human_size,
         "human_duration": human_duration,
         "since": since,

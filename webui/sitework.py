@@ -68,17 +68,37 @@ def discover(fresh: bool = False) -> list[dict[str, Any]]:
         return items
 
 
-def add_printer(form: dict[str, str]) -> registry.PrinterRecord:
+def add_printer(form: dict[str, str]) -> tuple[registry.PrinterRecord, str]:
+    """Add the printer of the form after checking its address; what was found there. An
+    address where nothing answers is refused (PrinterUnreachable, saying so) unless the
+    form says `anyway` (a printer that is switched off today)."""
+    from appliance.printers.check import check_before_adding
+
     snmp = None
     if form.get("snmp", "").strip():
         snmp = SnmpConfig.parse(form["snmp"].strip(), form.get("community") or None, None)
     record = new_printer(
-        form.get("name", "").strip(), form.get("uri", "").strip(), form.get("location", ""), snmp
+        form.get("name", "").strip(),
+        form.get("uri", "").strip(),
+        form.get("location", ""),
+        snmp,
+        label=form.get("label", ""),
     )
+    registry.check_new(site().directory().doc, record.name)
+    if form.get("anyway") == "on":
+        said = "added without checking its address"
+    else:
+        found = check_before_adding(record)
+        if found.refused:
+            raise BadRequest(
+                f"{record.name} was not added: {found.said}. Tick “Add without checking” "
+                "to add a printer that is switched off now."
+            )
+        said = found.said
     registry.add_printer(site(), record)
     _discovered.clear()
-    event("printer", f"printer {record.name} added ({record.uri})")
-    return record
+    event("printer", f"printer {record.display_name} added ({record.uri}): {said}")
+    return record, said
 
 
 def test_printer(name: str) -> dict[str, Any]:
@@ -195,3 +215,19 @@ def set_upstream(url: str) -> str:
     store().put("upstream", clean)
     event("settings", f"upstream broker {'set to ' + clean if clean else 'removed'}")
     return clean
+
+
+def check_timezone(zone: str) -> str:
+    """A time zone name from the system's list (Europe/London); BadRequest otherwise."""
+    import zoneinfo
+
+    zone = zone.strip()
+    if zone not in zoneinfo.available_timezones():
+        raise BadRequest(f"{zone!r} is not a time zone: pick one from the list")
+    return zone
+
+
+def timezones() -> list[str]:
+    import zoneinfo
+
+    return sorted(zoneinfo.available_timezones())

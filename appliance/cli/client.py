@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from appliance.clients.node import NodeClient, lost_answer, new_idempotency_key
 from appliance.endpoint import DEFAULT_RELEASE_PORT, DEFAULT_SUBMIT_PORT
 from appliance.errors import BadRequest, ConfigError, MeshprintError
 from appliance.https.client import describe
-from appliance.humanize import human_duration, human_size
+from appliance.humanize import human_duration, human_size, plain
 from appliance.jobs.intake import check_idempotency_key
 from appliance.printoptions import SIDES, describe_options
 from appliance.site.directory import Directory
@@ -108,14 +108,19 @@ def cmd_jobs(args: argparse.Namespace) -> None:
         return
     now = time.time()
     # HELD ON: how many nodes hold a sealed copy (three when all is well), not print copies.
-    head = f"{'JOB':26} {'SIZE':>9} {'AGE':>7} {'EXPIRES':>8} {'HELD ON':>7}  {'SETTINGS':34} TITLE"
+    head = (
+        f"{'JOB':26} {'PAGES':>5} {'SIZE':>9} {'AGE':>7} {'EXPIRES':>8} {'HELD ON':>7}  "
+        f"{'SETTINGS':34} TITLE"
+    )
     print(head)
     for job in jobs:
         age = human_duration(now - job["created_at"], compact=True)
         expires = human_duration(job["expires_at"] - now, compact=True)
         held = f"{len(job.get('copies', []))}/3"
+        pages = str(pages_of(job) or "-")
         print(
-            f"{job['id']:26} {human_size(job['size']):>9} {age:>7} {expires:>8} {held:>7}  "
+            f"{job['id']:26} {pages:>5} {human_size(job['size']):>9} {age:>7} {expires:>8} "
+            f"{held:>7}  "
             f"{describe_options(job.get('options') or {}):34} {job['title']}"
         )
 
@@ -185,10 +190,20 @@ def _follow(client: NodeClient, delivery: DeliveryInfo, wait: float) -> None:
         delivery = client.release_status(release_id)
         if delivery["stage"] != last:
             last = delivery["stage"]
-            reason = f" ({delivery['reason']})" if delivery["reason"] else ""
-            print(f"release {release_id}: {last}{reason}", flush=True)
+            print(f"release {release_id}: {plain_stage(last, delivery['reason'])}", flush=True)
     if last in (Stage.FAILED, Stage.UNKNOWN):
-        raise MeshprintError(f"the job was not printed: {delivery['reason'] or last}")
+        raise MeshprintError(f"the job was not printed: {plain(delivery['reason'] or last)}")
+
+
+def pages_of(job: Mapping[str, Any]) -> int | None:
+    """The job's page count where intake counted it (older nodes send none)."""
+    pages = job.get("pages")
+    return pages if isinstance(pages, int) and not isinstance(pages, bool) else None
+
+
+def plain_stage(stage: str, reason: str) -> str:
+    """ "printed", "failed (out of paper)": a stage and its reason in plain words."""
+    return plain(stage + (f" ({reason})" if reason else ""))
 
 
 def cmd_job_show(args: argparse.Namespace) -> None:
@@ -198,23 +213,22 @@ def cmd_job_show(args: argparse.Namespace) -> None:
         print_json(job)
         return
     now = time.time()
-    state = job["state"] + (f" ({job['reason']})" if job.get("reason") else "")
+    state = plain_stage(job["state"], job.get("reason") or "")
     if job["state"] == JobState.UNKNOWN:
         state += " — it may have printed; release with --reprint to print it again"
     age = human_duration(now - job["created_at"], compact=True)
     expires = human_duration(job["expires_at"] - now, compact=True)
     print(
         f"{job['id']}  {job['title']}\n  state:   {state}\n  size:    {human_size(job['size'])}"
-        f"\n  age:     {age}\n  expires: in {expires}\n  copies:  {len(job['copies'])} "
-        f"({', '.join(job['copies'])})"
+        + (f"\n  pages:   {pages_of(job)}" if pages_of(job) else "")
+        + f"\n  age:     {age}\n  expires: in {expires}\n  held on: {len(job['copies'])} "
+        f"node(s) ({', '.join(job['copies'])})"
+        f"\n  prints:  {describe_options(job.get('options') or {})} (as sent)"
     )
-    if job.get("options"):
-        print("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(job["options"].items())))
     for delivery in job.get("deliveries", []):
-        reason = f" ({delivery['reason']})" if delivery["reason"] else ""
         print(
             f"  release {delivery['release_id']} to {delivery['printer']}: "
-            f"{delivery['stage']}{reason}"
+            f"{plain_stage(delivery['stage'], delivery['reason'])}"
         )
 
 
@@ -277,7 +291,10 @@ def cmd_status(args: argparse.Namespace) -> None:
     if status.get("printers"):
         print()
         for printer in status["printers"]:
-            print(f"printer {printer['name']:16} {printer_state(printer)}")
+            name = printer["name"]
+            if printer.get("display_name", name) != name:
+                name = f"{name} ({printer['display_name']})"
+            print(f"printer {name:16} {printer_state(printer)}")
 
 
 def register(sub: Any) -> None:

@@ -1,4 +1,4 @@
-"""Printer commands: add, list, test, discover, remove."""
+"""Printer commands: add, set, list, test, discover, remove."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from appliance.cli.common import admin_args, admin_site, command, data_arg, data_dir, print_json
 from appliance.errors import BadRequest, MeshprintError
+from appliance.humanize import plain, since
 from appliance.printers import registry
 from appliance.printers.registry import SnmpConfig, new_printer
 from appliance.site.state import open_site
@@ -35,16 +36,40 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
         args.allow_self_signed,
         args.pdl,
         on_node,
+        label=args.display_name or "",
     )
     _, site = admin_site(args)
     doc = site.directory().doc
     registry.check_new(doc, record.name)
     if record.node is not None and record.node not in doc.get("nodes", {}):
         raise BadRequest(f"--on-node {record.node}: no such node (see 'meshprint member list')")
+    said = "not checked (--no-check)"
+    if not args.no_check:
+        from appliance.printers.check import check_before_adding
+
+        found = check_before_adding(record)
+        if found.refused:
+            raise BadRequest(
+                f"printer {record.name} was not added: {found.said} (to add a printer that "
+                "is switched off now, add --no-check)"
+            )
+        said = found.said
     if args.cups_queue:
         record = _through_cups(record, args.cups_queue, data.identity().node_id)
     registry.add_printer(site, record)
-    print(f"added printer {record.name}: {record.uri}")
+    shown = f"{record.name} ({record.label})" if record.label else record.name
+    print(f"added printer {shown}: {record.uri} — {said}")
+
+
+def cmd_printer_set(args: argparse.Namespace) -> None:
+    if args.display_name is None and args.location is None:
+        raise BadRequest("say what to change: --display-name TEXT and/or --location TEXT")
+    _, site = open_site(data_dir(args))
+    record = registry.set_printer(site, args.name, args.display_name, args.location)
+    print(
+        f"printer {record.name}: display name {record.display_name!r}, "
+        f"location {record.location or '-'!r}"
+    )
 
 
 def _through_cups(
@@ -62,20 +87,29 @@ def _through_cups(
         file=sys.stderr,
     )
     create_everywhere_queue(queue, record.uri)
-    return new_printer(record.name, f"cups:{queue}", record.location, record.snmp, node=this_node)
+    return new_printer(
+        record.name,
+        f"cups:{queue}",
+        record.location,
+        record.snmp,
+        node=this_node,
+        label=record.label,
+    )
 
 
 def printer_state(entry: dict[str, Any]) -> str:
     """One line from a polled printer status: ready, supplies and pages, or the reason."""
     if entry.get("ready") is None:
-        return "status unknown (no SNMP, or not polled yet)"
-    parts = ["ready" if entry["ready"] else f"NOT READY: {entry['reason']}"]
+        return "status unknown (not polled yet, or a CUPS queue without SNMP)"
+    parts = ["ready" if entry["ready"] else f"NOT READY: {plain(entry['reason'])}"]
     for supply in entry.get("supplies", []):
         if supply.get("percent") is not None:
             parts.append(f"{supply['name']} {supply['percent']}%")
     if entry.get("pages") is not None:
         parts.append(f"{entry['pages']} pages")
-    parts += [f"alert: {alert}" for alert in entry.get("alerts", []) if entry["ready"]]
+    parts += [f"alert: {plain(alert)}" for alert in entry.get("alerts", []) if entry["ready"]]
+    if entry.get("checked_at"):
+        parts.append(f"checked {since(entry['checked_at'])}")
     return " · ".join(parts)
 
 
@@ -91,6 +125,8 @@ def cmd_printer_list(args: argparse.Namespace) -> None:
         return
     for record in records.values():
         print(f"{record.name:20} {record.uri:40} {record.location}")
+        if record.label:
+            print(f"{'':20} shown as {record.label!r}")
         print(f"{'':20} {printer_state(polled.get(record.name, {}))}")
 
 
@@ -119,11 +155,11 @@ def cmd_printer_test(args: argparse.Namespace) -> None:
                 level = "?" if supply["percent"] is None else f"{supply['percent']}%"
                 print(f"  supply:    {supply['name']}: {level}")
             for alert in status["alerts"]:
-                print(f"  alert:     {alert}")
+                print(f"  alert:     {plain(alert)}")
         if report.test_page:
-            print(f"  test page: {report.test_page}")
+            print(f"  test page: {plain(report.test_page)}")
         for problem in report.problems:
-            print(f"  problem:   {problem}")
+            print(f"  problem:   {plain(problem)}")
     if not report.ok:
         raise MeshprintError(f"printer {report.printer} is not ready")
 
@@ -173,6 +209,14 @@ def register(sub: Any) -> None:
     p.add_argument("--snmp-v3", metavar="USER[:AUTHKEY[:PRIVKEY]]", help="SNMP v3 credentials")
     p.add_argument("--location", help="where it stands, shown to users")
     p.add_argument(
+        "--display-name", metavar="TEXT", help='what people read, e.g. "Front desk" (default: NAME)'
+    )
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="add it even if nothing answers at the address now (a printer that is off)",
+    )
+    p.add_argument(
         "--pin",
         metavar="SHA256",
         help="ipps: trust exactly this certificate (its SHA-256 fingerprint)",
@@ -201,6 +245,11 @@ def register(sub: Any) -> None:
         help="ipp(s): create a driverless 'everywhere' queue on this machine's CUPS "
         "and print through it",
     )
+    p = command(psub, "set", cmd_printer_set, "change a printer's display name or location")
+    p.add_argument("name")
+    data_arg(p)
+    p.add_argument("--display-name", metavar="TEXT", help='e.g. "Front desk" ("" for the name)')
+    p.add_argument("--location", metavar="TEXT")
     p = command(psub, "list", cmd_printer_list, "list printers")
     data_arg(p)
     p.add_argument("--json", action="store_true")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.errors import MeshprintError
+from appliance.humanize import plain
 from appliance.printers.delivery import PrintOptions, Stage
 from appliance.printers.delivery.cups import CupsDriver
 from appliance.printers.delivery.ipp import IppDriver
@@ -18,6 +19,8 @@ from appliance.printers.errors import PrinterUnreachable
 from appliance.printers.registry import PrinterRecord
 from appliance.printers.snmp.models import PrinterStatus
 from appliance.printers.snmp.status import read_status
+
+PROBE_TIMEOUT = 8.0  # seconds: a printer that is on answers in well under one
 
 
 @dataclass
@@ -60,12 +63,39 @@ def check(record: PrinterRecord, test_page: bool = False) -> Report:
     return report
 
 
+@dataclass(frozen=True)
+class AddCheck:
+    """What was found at a printer's address when it was added."""
+
+    checked: bool  # False: not checked (a CUPS queue, checked where it is)
+    reachable: bool
+    said: str  # one line for the admin: what answered, or what did not
+
+    @property
+    def refused(self) -> bool:
+        return self.checked and not self.reachable
+
+
+def check_before_adding(record: PrinterRecord) -> AddCheck:
+    """Is anything at the new printer's address (ipp, ipps, socket)? Said in one line:
+    "found HP LaserJet (ready)" or "nothing answers at …"."""
+    if record.endpoint.scheme == "cups":
+        return AddCheck(False, True, "a CUPS queue: checked by its node when it prints")
+    report = Report(record.name, record.uri)
+    try:
+        _probe(record, report)
+    except MeshprintError as err:
+        return AddCheck(True, False, plain(str(err)))
+    what = report.description or "a printer"
+    if report.problems:
+        return AddCheck(True, True, f"found {what}, but: {plain('; '.join(report.problems))}")
+    return AddCheck(True, True, f"found {what}")
+
+
 def _probe(record: PrinterRecord, report: Report) -> None:
     endpoint = record.endpoint
     if endpoint.scheme in ("ipp", "ipps"):
-        driver = driver_for(record)
-        assert isinstance(driver, IppDriver)
-        info = driver.info()
+        info = IppDriver.for_record(record, timeout=PROBE_TIMEOUT).info()
         report.description = info.make_and_model or info.name
         report.formats = list(info.document_formats)
         if not info.accepting_jobs:
@@ -113,6 +143,8 @@ def _print_test_page(record: PrinterRecord) -> str:
     while time.time() < deadline:
         progress = driver.progress(submitted)
         if progress.stage in (Stage.PRINTED, Stage.FAILED):
-            return progress.stage.value + (f" ({progress.reason})" if progress.reason else "")
+            return plain(
+                progress.stage.value + (f" ({progress.reason})" if progress.reason else "")
+            )
         time.sleep(0.5)
     return "sent; the printer has not reported it printed yet"

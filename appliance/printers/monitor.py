@@ -1,6 +1,7 @@
-"""Printer status, polled over SNMP by super nodes and kept in the node's database
-(`appliance.store.printer_status`), so the status API and `meshprint printer list` on the
-same machine show toner, pages and alerts."""
+"""Printer status, polled by super nodes over SNMP where the printer has it, else over
+IPP itself (ipp:// and ipps:// printers, `appliance.printers.ippstatus`), and kept in the
+node's database (`appliance.store.printer_status`), so the status API and `meshprint
+printer list` on the same machine show state, toner, pages and alerts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from typing import Protocol
 
 from appliance.errors import MeshprintError
+from appliance.humanize import plain
 from appliance.printers import registry
 from appliance.printers.drivers import snmp_target
 from appliance.site.directory import Directory
@@ -34,11 +36,20 @@ class MonitorContext(Protocol):
 
 def poll_once(node: MonitorContext) -> None:
     from appliance.printers.check import snmp_summary
+    from appliance.printers.ippstatus import read_ipp_status, uses_ipp
     from appliance.printers.snmp.status import read_status
 
     for printer in registry.printers(node.directory().doc).values():
         target = snmp_target(printer)
         if target is None:
+            if uses_ipp(printer):
+                try:
+                    found = read_ipp_status(printer)
+                    printer_status.record(
+                        node.db, printer.name, found.ready, found.reason, found.details
+                    )
+                except MeshprintError as err:
+                    printer_status.record(node.db, printer.name, False, plain(str(err)), {})
             continue
         try:
             status = read_status(target)

@@ -1,6 +1,7 @@
 """The site's printers, kept in the signed directory so every node knows them.
 
-A printer is a name (what users pick), a URI saying how to reach it, and optionally an
+A printer is a name (its id: lower-case, in URLs, QR posters and commands), an optional
+display name people read ("Front desk"), a URI saying how to reach it, and optionally an
 SNMP address and credentials for status checks:
 
     ipp://HOST[:PORT]/PATH     direct IPP Print-Job (port 631 by default)
@@ -124,6 +125,11 @@ class PrinterRecord:
     allow_self_signed: bool = False
     pdl: str | None = None  # socket:// printers only: one of PDL_CHOICES
     node: str | None = None  # cups: printers only: the node whose CUPS has the queue
+    label: str = ""  # the display name ("Front desk"); empty: the name is shown
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
 
     @property
     def endpoint(self) -> Endpoint:
@@ -132,6 +138,8 @@ class PrinterRecord:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("name")
+        if not data["label"]:
+            data.pop("label")  # records without one read as they always did
         return data
 
     @classmethod
@@ -146,12 +154,14 @@ class PrinterRecord:
             allow_self_signed=bool(data.get("allow_self_signed", False)),
             pdl=data.get("pdl"),
             node=data.get("node"),
+            label=str(data.get("label") or ""),
         )
 
     def public(self) -> dict[str, Any]:
         """What users and status may see: no SNMP credentials."""
         return {
             "name": self.name,
+            "display_name": self.display_name,
             "uri": self.uri,
             "location": self.location,
             "snmp": f"{self.snmp.host}:{self.snmp.port}" if self.snmp else None,
@@ -169,6 +179,7 @@ def new_printer(
     allow_self_signed: bool = False,
     pdl: str | None = None,
     node: str | None = None,
+    label: str = "",
 ) -> PrinterRecord:
     """A validated printer record (it is not added anywhere yet)."""
     endpoint = parse_uri(uri)
@@ -200,7 +211,16 @@ def new_printer(
         allow_self_signed,
         pdl,
         node,
+        check_label(label),
     )
+
+
+def check_label(label: str) -> str:
+    """A display name: up to 60 printable characters ("Front desk", "2nd floor, colour")."""
+    label = " ".join(label.split())
+    if len(label) > 60 or not label.isprintable():
+        raise BadRequest("a display name is at most 60 printable characters")
+    return label
 
 
 def printers(doc: dict[str, Any]) -> dict[str, PrinterRecord]:
@@ -234,6 +254,28 @@ def add_printer(site: SiteState, record: PrinterRecord) -> None:
         doc.setdefault("printers", {})[record.name] = record.to_dict()
 
     site.edit(add)
+
+
+def set_printer(
+    site: SiteState, name: str, label: str | None = None, location: str | None = None
+) -> PrinterRecord:
+    """Change a printer's display name and/or location (its id and address stay)."""
+    label = None if label is None else check_label(label)
+    if location is not None:
+        location = location.strip()
+        if len(location) > 120:
+            raise BadRequest("the location is at most 120 characters")
+
+    def change(doc: dict[str, Any]) -> None:
+        entry = find(doc, name).to_dict()
+        if label is not None:
+            entry["label"] = label
+        if location is not None:
+            entry["location"] = location
+        doc["printers"][name] = PrinterRecord.from_dict(name, entry).to_dict()
+
+    site.edit(change)
+    return find(site.directory().doc, name)
 
 
 def remove_printer(site: SiteState, name: str) -> None:

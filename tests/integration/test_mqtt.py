@@ -228,7 +228,7 @@ def test_forged_replayed_and_unknown_commands_print_nothing(
     log_has(msite, 2, "release command refused: release command has expired")
     log_has(msite, 2, f"release command refused: you have no job j{'0' * 24}")
     log_has(msite, 2, "release command refused: release command is not JSON")
-    msite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print")
+    msite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print", "--no-check")
     down = commands.encode(
         commands.release_command(
             msite.release_signer(), job_id, msite.mesh.nodes[2].id, "nobody-home"

@@ -119,7 +119,17 @@ def test_bad_printer_requests_leave_the_job_held(psite: Site) -> None:
     assert err.status == 404 and "no printer 'no-such-printer'" in str(err)
     err = psite.error(psite.release_to, 0, receipt["id"], "x", copies=0)
     assert err.status == 400 and "copies" in str(err)
-    psite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print")
+    # Nothing answers there: refused at add time, saying what was found, nothing added.
+    data_dir = str(psite.mesh.nodes[0].data)
+    refused = psite.mesh.cli(
+        "printer", "add", "nobody-home", "--uri", "ipp://127.0.0.1:9/ipp/print",
+        "--data", data_dir, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "was not added" in refused.stderr, refused
+    assert "--no-check" in refused.stderr and "Traceback" not in refused.stderr
+    listed = psite.mesh.cli("printer", "list", "--json", "--data", data_dir).stdout
+    assert "nobody-home" not in listed
+    psite.add_printer("nobody-home", "ipp://127.0.0.1:9/ipp/print", "--no-check")
     err = psite.error(psite.release_to, 0, receipt["id"], "nobody-home")
     assert err.status == 503
     job = next(j for j in psite.jobs(0) if j["id"] == receipt["id"])
@@ -193,7 +203,7 @@ def test_printer_test_reports_what_the_printer_says(
     assert jammed.returncode == 1 and "jam" in jammed.stdout.lower()
     assert "Traceback" not in jammed.stderr
 
-    psite.add_printer("gone", "socket://127.0.0.1:9")
+    psite.add_printer("gone", "socket://127.0.0.1:9", "--no-check")
     gone = psite.mesh.cli(
         "printer", "test", "gone", "--data", str(psite.mesh.nodes[0].data), check=False
     )

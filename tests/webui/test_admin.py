@@ -136,12 +136,24 @@ def test_printers_add_poster_remove(admin_browser: Browser, app: Flask) -> None:
     assert bad.status_code == 400 and "not a printer URI" in text(bad)
     bad = admin_browser.post(
         "/admin/printers",
-        {"action": "add", "name": "lobby", "uri": "ipp://10.0.0.5/ipp/print", "snmp": "h:x"},
+        {
+            "action": "add",
+            "name": "lobby",
+            "uri": "ipp://10.0.0.5/ipp/print",
+            "anyway": "on",
+            "snmp": "h:x",
+        },
     )
     assert bad.status_code == 400 and "SNMP port" in text(bad)
     ok = admin_browser.post(
         "/admin/printers",
-        {"action": "add", "name": "lobby", "uri": "ipp://10.0.0.5/ipp/print", "location": "Hall"},
+        {
+            "action": "add",
+            "name": "lobby",
+            "uri": "ipp://10.0.0.5/ipp/print",
+            "anyway": "on",
+            "location": "Hall",
+        },
     )
     assert ok.status_code == 302
     assert "lobby" in text(admin_browser.get("/admin/printers"))
@@ -198,6 +210,7 @@ def test_diagnostics_bundle_has_no_secrets(admin_browser: Browser, data: Path) -
             "action": "add",
             "name": "lobby",
             "uri": "ipp://10.0.0.5/ipp/print",
+            "anyway": "on",
             "snmp": "10.0.0.5",
             "community": "sekrit-community",
         },
@@ -220,7 +233,13 @@ def test_printer_status_toner_and_alerts_from_the_node_database(
 
     admin_browser.post(
         "/admin/printers",
-        {"action": "add", "name": "lobby", "uri": "ipp://10.0.0.5/ipp/print", "snmp": "10.0.0.5"},
+        {
+            "action": "add",
+            "name": "lobby",
+            "uri": "ipp://10.0.0.5/ipp/print",
+            "anyway": "on",
+            "snmp": "10.0.0.5",
+        },
     )
     db, _ = open_site(DataDir(data))
     printer_status.record(

@@ -97,10 +97,13 @@ def test_printers_step_add_validate_and_test(admin_browser: Browser) -> None:
         "/setup/printers", {"action": "add", "name": "Bad Name", "uri": "ipp://10.1.1.1/"}
     )
     assert bad.status_code == 400 and "not a valid printer name" in text(bad)
-    ok = admin_browser.post(
-        "/setup/printers",
-        {"action": "add", "name": "front", "uri": "socket://127.0.0.1:9", "location": "Hall"},
-    )
+    form = {"action": "add", "name": "front", "uri": "socket://127.0.0.1:9", "location": "Hall"}
+    refused = admin_browser.post("/setup/printers", form)
+    said = text(refused)
+    assert refused.status_code == 400 and "front was not added: nothing answers at" in said
+    assert "Add without checking" in said
+    assert "Print a test page" not in text(admin_browser.get("/setup/printers"))
+    ok = admin_browser.post("/setup/printers", {**form, "anyway": "on"})
     assert ok.status_code == 302
     page = text(admin_browser.get("/setup/printers"))
     assert "front" in page and "Print a test page" in page
@@ -121,7 +124,9 @@ def test_users_step_add_and_csv(admin_browser: Browser) -> None:
         "/setup/users",
         {"action": "add", "name": "maria", "password": "long-enough-1", "confirm": "long-enough-1"},
     )
-    assert ok.status_code == 200 and "Submit token" in text(ok)
+    said = text(ok)
+    assert ok.status_code == 200 and "Key for scripts" in said
+    assert "without their password" in said and "release page" in said
     again = admin_browser.post(
         "/setup/users",
         {"action": "add", "name": "maria", "password": "long-enough-1", "confirm": "long-enough-1"},

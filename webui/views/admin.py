@@ -25,7 +25,7 @@ from flask import (
 from appliance import __version__
 from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
-from appliance.humanize import since
+from appliance.humanize import plain, since
 from appliance.jobs.status import status_document
 from appliance.printers import registry
 from appliance.site import admin, authority
@@ -62,6 +62,9 @@ def _status() -> dict[str, Any]:
         db, _ = _db_site()
         status = status_document(site().directory(), printer_status.known(db))
         status.update(offline=True, offline_reason=str(err))
+    for printer in status.get("printers", []):
+        printer["reason"] = plain(printer.get("reason") or "")
+        printer["alerts"] = [plain(a) for a in printer.get("alerts") or []]
     status["events"] = [{**e, "when": since(e["at"])} for e in store().events(12)]
     return status
 
@@ -169,8 +172,15 @@ def printers() -> Any:
         name = request.form.get("name", "")
         try:
             if action == "add":
-                record = sitework.add_printer(request.form.to_dict())
-                flash(f"Added {record.name}.", "ok")
+                record, said = sitework.add_printer(request.form.to_dict())
+                flash(f"Added {record.name}: {said}.", "ok")
+                return redirect(url_for("admin.printers"))
+            if action == "set":
+                record = registry.set_printer(
+                    site(), name, request.form.get("label", ""), request.form.get("location", "")
+                )
+                event("printer", f"printer {record.name} is now shown as {record.display_name}")
+                flash(f"{record.name} is shown as “{record.display_name}”.", "ok")
                 return redirect(url_for("admin.printers"))
             if action == "test":
                 report = sitework.test_printer(name)
@@ -265,6 +275,10 @@ def nodes() -> Any:
 # Settings
 
 
+def _zone() -> str:
+    return str(store().get("timezone") or "UTC")
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @admin_required
 def settings() -> Any:
@@ -273,12 +287,13 @@ def settings() -> Any:
         try:
             values = {k: request.form.get(k, "").strip() for k in SETTINGS}
             upstream = sitework.check_upstream(request.form.get("upstream", ""))
+            zone = sitework.check_timezone(request.form.get("timezone", _zone()))
             admin.change_settings(site(), values)
             if upstream != store().get("upstream", ""):
                 sitework.set_upstream(upstream)
-            event(
-                "settings", "settings changed: " + ", ".join(f"{k}={v}" for k, v in values.items())
-            )
+            store().put("timezone", zone)
+            said = ", ".join(f"{k}={v}" for k, v in {**values, "timezone": zone}.items())
+            event("settings", f"settings changed: {said}")
             flash("Settings saved. Every node picks them up within seconds.", "ok")
             return redirect(url_for("admin.settings"))
         except MeshprintError as err:
@@ -293,6 +308,8 @@ def settings() -> Any:
             labels=SETTINGS,
             values=values,
             upstream=request.form.get("upstream", store().get("upstream", "")),
+            zones=sitework.timezones(),
+            zone=request.form.get("timezone", _zone()),
             error=error,
         ),
         status,

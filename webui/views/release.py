@@ -183,25 +183,44 @@ def logout() -> Any:
     return redirect(url_for("release.index"))
 
 
-def _options() -> dict[str, Any]:
+def _printer() -> str:
     printer = request.form.get("printer", "")
     registry.find(site().directory().doc, printer)
-    try:
-        copies = int(request.form.get("copies", "1"))
-    except ValueError:
-        raise BadRequest("copies must be a whole number from 1 to 99") from None
-    if not 1 <= copies <= 99:
-        raise BadRequest("copies must be a whole number from 1 to 99")
-    sides = request.form.get("sides", "one-sided")
-    if sides not in SIDES:
-        raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
     session["printer"] = printer
-    return {
-        "printer": printer,
-        "copies": copies,
-        "sides": sides,
-        "mono": request.form.get("mono") == "on",
-    }
+    return printer
+
+
+def _field(name: str, job_id: str) -> str | None:
+    """A setting chosen for one job (`copies-ID`), else for all (`copies`), else None."""
+    value = request.form.get(f"{name}-{job_id}")
+    return request.form.get(name) if value is None else value
+
+
+def _options(job_id: str) -> dict[str, Any]:
+    """The print settings chosen for `job_id` on the page; what the page leaves out is
+    the job's own (as it was sent), applied by the node."""
+    chosen: dict[str, Any] = {}
+    copies = _field("copies", job_id)
+    if copies is not None:
+        try:
+            chosen["copies"] = int(copies)
+        except ValueError:
+            raise BadRequest("copies must be a whole number from 1 to 99") from None
+        if not 1 <= chosen["copies"] <= 99:
+            raise BadRequest("copies must be a whole number from 1 to 99")
+    sides = _field("sides", job_id)
+    if sides is not None:
+        if sides not in SIDES:
+            raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
+        chosen["sides"] = sides
+    colour = _field("colour", job_id)
+    if colour is not None:
+        if colour not in ("colour", "mono"):
+            raise BadRequest("colour must be colour or mono")
+        chosen["mono"] = colour == "mono"
+    elif request.form.get("mono") is not None:
+        chosen["mono"] = request.form.get("mono") == "on"
+    return chosen
 
 
 def _release_call(job_id: str, body: dict[str, Any]) -> Callable[[NodeClient, Auth], DeliveryInfo]:
@@ -214,25 +233,26 @@ def release_jobs() -> Any:
     """Release the chosen job (or all of them) to a printer; then follow them."""
     if _credentials() is None:
         return redirect(url_for("release.index"))
-    options = _options()
+    printer = _printer()
     if request.form.get("all") == "1":
         jobs = [j["id"] for j in _api(NodeClient.jobs) if j["state"] == JobState.HELD]
         if not jobs:
             raise BadRequest("you have no held jobs to print")
     else:
         jobs = [check_job_id(request.form.get("job", ""))]
+    chosen = {job_id: _options(job_id) for job_id in jobs}  # all checked before any prints
     started: list[str] = []
     for job_id in jobs:
-        request_body = {**options, "release_id": secrets.token_hex(16)}
+        request_body = {"printer": printer, **chosen[job_id], "release_id": secrets.token_hex(16)}
         try:
             delivery = _api(_release_call(job_id, request_body))
         except QuotaExceeded as err:  # shown on the page, with the balance beside it
             flash(f"Not printed: {err}", "error")
             if started:
                 return redirect(url_for("release.progress", r=started))
-            return redirect(url_for("release.index", printer=options["printer"]))
+            return redirect(url_for("release.index", printer=printer))
         started.append(delivery["release_id"])
-        event("release", f"a job was released to {options['printer']}")
+        event("release", f"a job was released to {printer}")
     return redirect(url_for("release.progress", r=started))
 
 

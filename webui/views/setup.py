@@ -4,7 +4,6 @@ UI's database, so it can be left and resumed; once finished, /setup is gone (404
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from flask import (
@@ -20,6 +19,7 @@ from flask import (
 
 from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
+from appliance.humanize import plain
 from appliance.printers import registry
 from appliance.site import admin, authority, setupcode
 from appliance.site.authority import RecoveryKey
@@ -139,7 +139,7 @@ def _values(name: str) -> dict[str, Any]:
     if name == "admin":
         return {"site_exists": has_site()}
     if name == "timezone":
-        return {"zones": sorted(zoneinfo.available_timezones()), "current": _zone()}
+        return {"zones": sitework.timezones(), "current": _zone()}
     if name == "upstream":
         return {"upstream": store().get("upstream", "")}
     return {}
@@ -266,10 +266,7 @@ def _certificate_host() -> str | None:
 
 def timezone_step() -> Any:
     if request.method == "POST":
-        zone = request.form.get("timezone", "").strip()
-        if zone not in zoneinfo.available_timezones():
-            raise BadRequest(f"{zone!r} is not a time zone: pick one from the list")
-        store().put("timezone", zone)
+        store().put("timezone", sitework.check_timezone(request.form.get("timezone", "")))
         return go_next("timezone")
     return page("timezone", **_values("timezone"))
 
@@ -290,8 +287,8 @@ def printers_step() -> Any:
     if request.method == "POST":
         action = request.form.get("action")
         if action == "add":
-            record = sitework.add_printer(request.form.to_dict())
-            flash(f"Added {record.name}. Print a test page to check it.", "ok")
+            record, said = sitework.add_printer(request.form.to_dict())
+            flash(f"Added {record.name} ({said}). Print a test page to check it.", "ok")
         elif action == "test":
             report = sitework.test_printer(request.form.get("name", ""))
             _flash_report(report)
@@ -307,9 +304,9 @@ def _flash_report(report: dict[str, Any]) -> None:
     if report["test_page"] and report["test_page"].startswith("printed"):
         flash(f"Test page printed on {report['printer']}.", "ok")
     elif report["test_page"]:
-        flash(f"Test page on {report['printer']}: {report['test_page']}.", "warn")
+        flash(f"Test page on {report['printer']}: {plain(report['test_page'])}.", "warn")
     else:
-        problems = "; ".join(report["problems"]) or "no answer"
+        problems = plain("; ".join(report["problems"])) or "no answer"
         flash(f"{report['printer']} is not ready: {problems}", "error")
 
 
