@@ -137,3 +137,35 @@ def plain(text: object) -> str:
     # "printed (printed)": a stage with its own keyword in brackets says it once.
     said = re.sub(r"\b([\w ,]+) \(\1\)", r"\1", said)
     return said
+
+
+def describe_event(event: dict[str, object], names: dict[str, str] | None = None) -> str:
+    """A node's event (`store.node_events`) as a line for people; `names` gives node and
+    printer ids their display names."""
+    names = names or {}
+
+    def name(key: str) -> str:
+        value = str(event.get(key) or "?")
+        return names.get(value, value)
+
+    job = f"job …{str(event.get('job') or '')[-6:]}"
+    size = event.get("size")
+    kind = event.get("kind")
+    if kind == "held":
+        extra = f" ({human_size(size)})" if isinstance(size, int) else ""
+        return f"{job} held{extra}, taken in by {name('node')}"
+    if kind == "replicated":
+        return f"a copy of {job} is now kept on {name('node')}"
+    if kind == "released":
+        return f"{job} released to {name('printer')} by {name('node')}"
+    if kind == "printed":
+        return f"{job} printed on {name('printer')}"
+    if kind == "failed":
+        return f"{job} failed on {name('printer')}; it is held again"
+    if kind == "expired":
+        return f"{job} expired and was deleted on {name('node')}"
+    if kind == "node-up":
+        return f"node {name('node')} is up"
+    if kind == "node-down":
+        return f"node {name('node')} is down (not heard from)"
+    return str(kind)

@@ -116,6 +116,9 @@ class Node:
         threading.Thread(target=self._maintain, name="maintenance", daemon=True).start()
         threading.Thread(target=deliver.resume, args=(self,), name="resume", daemon=True).start()
         monitor.start(self, self._stop)
+        from appliance.mqtt.events import start_recorder
+
+        start_recorder(self, self._stop)
         self._start_control_plane()
         log.info(
             "node %s (%s) up: peer %s:%d, submit %d, release %d",

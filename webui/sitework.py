@@ -90,9 +90,10 @@ def add_printer(form: dict[str, str]) -> tuple[registry.PrinterRecord, str]:
     else:
         found = check_before_adding(record)
         if found.refused:
+            stop = "" if found.said.endswith(("?", ".", "!")) else "."
             raise BadRequest(
-                f"{record.name} was not added: {found.said}. Tick “Add without checking” "
-                "to add a printer that is switched off now."
+                f"{record.name} was not added: {found.said}{stop} Tick “Add without "
+                "checking” to add a printer that is switched off now."
             )
         said = found.said
     registry.add_printer(site(), record)

@@ -1,5 +1,6 @@
 """The local release API (port 9266, HTTPS): owners list, release and delete their jobs;
-anyone may read the mesh's health. Works with only this node and one holder up. Every
+anyone may read the mesh's health; the web UI on the same machine reads the node's
+recent events (`GET /v1/events`, loopback only). Works with only this node and one holder up. Every
 route that checks a password is rate-limited per account and per address (`signin`).
 
 A caller either sends the password each time (HTTP Basic: one KDF run per call, the
@@ -17,13 +18,15 @@ from appliance.api import members, signin
 from appliance.api.context import ApiContext
 from appliance.api.plaintext import stream_plaintext
 from appliance.endpoint import DEFAULT_SUBMIT_PORT
-from appliance.errors import MethodNotAllowed, NotFound, Unauthorized
+from appliance.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from appliance.https.auth import basic_credentials
 from appliance.https.server import Request, Response, Router, json_response
+from appliance.intake.door import is_loopback
 from appliance.jobs import deliver, releases, sessions, usage
 from appliance.jobs.release import Plaintext
 from appliance.jobs.status import mesh_status
 from appliance.site import printer_urls
+from appliance.store import node_events
 from appliance.store.jobs import check_job_id
 
 
@@ -96,6 +99,14 @@ def app(
     @router.route("GET", "/v1/status")
     def status(request: Request) -> Response:
         return json_response(mesh_status(node, node.db, node.data.root))
+
+    @router.route("GET", "/v1/events")
+    def events(request: Request) -> Response:
+        """This node's recent events (metadata, no owner or title), for the web UI on the
+        same machine: loopback callers only."""
+        if not is_loopback(request.client[0]):
+            raise Forbidden("the event log is for the web UI on this machine only")
+        return json_response({"node": node.id, "events": node_events.recent(node.db, 50)})
 
     @router.route("POST", "/v1/jobs")
     def submit_elsewhere(request: Request) -> Response:

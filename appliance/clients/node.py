@@ -162,6 +162,11 @@ class NodeClient(ApiClient):
         """Members, liveness, printers and held jobs, as this node sees them."""
         return cast(dict[str, Any], self.http.json("GET", "/v1/status"))
 
+    def events(self) -> list[dict[str, Any]]:
+        """The node's recent events, newest first (from the same machine only)."""
+        answer = cast(dict[str, Any], self.http.json("GET", "/v1/events"))
+        return list(answer.get("events", []))
+
     def sign_in(self, credentials: Credentials) -> SessionToken:
         """Open the user's key once on the node; the session's token."""
         answer = self.http.json("POST", "/v1/sessions", {}, _auth(credentials))

@@ -1,4 +1,5 @@
-"""`make demo`: a three-node meshprint site on this machine, with a demo user.
+"""`make demo`: a three-node meshprint site on this machine, with a demo user, a virtual
+printer, the web UI, and the node's own Secure Print printer (IPP, on a loopback port).
 
 Everything lives in .demo/ (made fresh each run) and listens on 127.0.0.1 only.
 The demo user's password is random and printed here: there are no default passwords.
@@ -17,6 +18,13 @@ from typing import Any
 from appliance.devtools.localmesh import LocalMesh
 from appliance.devtools.virtual_printer import MdnsBus, VirtualPrinter
 from appliance.errors import MeshprintError
+from appliance.mesh.peers import LIVE_WINDOW
+
+SAMPLE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]"
+    b"/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def main() -> int:
@@ -32,7 +40,7 @@ def main() -> int:
         mesh.close()
         print(f"demo: {err}", file=sys.stderr)
         return 1
-    printer_line, release_to = "", "--to -"
+    printer_line, release_to = "", ""
     bus = printer = None
     try:
         bus = MdnsBus(root / "mdns").start()
@@ -53,15 +61,20 @@ def main() -> int:
             f"\nVirtual printer: demo-printer ({printer.uri}); what it prints lands "
             f"in {printer.spool}"
         )
-        release_to = "--printer demo-printer"
+        release_to = (
+            f"\n  .venv/bin/meshprint release JOB_ID --node {mesh.nodes[0].release} --user demo "
+            "\\\n      --password-file .demo/demo.password --printer demo-printer"
+        )
     except MeshprintError as err:
         print(f"(no virtual printer: {err}; releases go to a file instead)")
     web, web_line = _web_ui(root, mesh, bus)
     (root / "demo.password").write_text(password + "\n")
     (root / "sample.txt").write_text("Hello from meshprint: this page was held encrypted.\n")
+    (root / "sample.pdf").write_bytes(SAMPLE_PDF)
     a, b, c = mesh.nodes
     ca = mesh.ca
     mp = ".venv/bin/meshprint"
+    live_window = LIVE_WINDOW
     print(
         f"""
 Site "Demo office" is up:
@@ -78,13 +91,21 @@ Try, in another terminal:
   export MESHPRINT_CA={ca}
   {mp} status --node {a.release}
   {mp} submit .demo/sample.txt --node {b.submit} --user demo --token {token}
-  {mp} jobs --node {c.release} --user demo --password-file .demo/demo.password
+  {mp} jobs --node {c.release} --user demo --password-file .demo/demo.password{release_to}
   {mp} release JOB_ID --node {a.release} --user demo \\
-      --password-file .demo/demo.password {release_to}
+      --password-file .demo/demo.password --to out.txt
   {mp} release JOB_ID --node {a.release} --data .demo/node0 \\
       --key-file .demo/.recovery-key --to out.txt      # as the administrator
 
-Stop a node (kill its process) and watch `status`: jobs stay releasable with one holder up.
+Print to Secure Print (node0's own IPP printer, as a laptop or phone would), then see
+the job with `jobs` above:
+  ipptool -tv -f .demo/sample.pdf \\
+      'ipps://demo:{password}@127.0.0.1:{a.ipp_port}/ipp/print' print-job.test
+
+Two holders down: a job is held on all three nodes; stop two of them and release again
+from the one left (the owner's password and one holder are enough):
+  kill {b.process_id} {c.process_id}      # node1 and node2
+  {mp} status --node {a.release}   # they show as down within {live_window:.0f} s
 Press Ctrl-C to stop the demo.""",
         flush=True,
     )

@@ -53,6 +53,11 @@ class LocalNode:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def process_id(self) -> int | None:
+        """The node process's id while it runs (what `kill` takes)."""
+        return self.process.pid if self.running and self.process is not None else None
+
 
 class LocalMesh:
     def __init__(

@@ -81,3 +81,52 @@ class Watcher:
 
     def _event(self, kind: str, job_id: str, **details: Any) -> Event:
         return {"event": kind, "job": job_id, "node": self.node.id, "at": time.time(), **details}
+
+
+class Recorder:
+    """Keeps this node's events in its database (`store.node_events`) whether or not a
+    broker is named: the job events of a `Watcher`, and members going up or down as
+    this node's peer view sees them. `step()` periodically; the first step takes the
+    baseline (nothing is recorded for what was already there)."""
+
+    def __init__(self, node: AgentContext) -> None:
+        self.node = node
+        self.watcher = Watcher(node)
+        self._live: dict[str, bool] | None = None
+
+    def step(self) -> None:
+        from appliance.store import node_events
+
+        db = self.node.db
+        for event in self.watcher.changes():
+            fields = {k: v for k, v in event.items() if k not in ("event", "owner")}
+            node_events.record(db, str(event["event"]), **fields)
+        members = self.node.directory().nodes
+        live = {
+            node_id: node_id == self.node.id or self.node.peers.is_live(node_id)
+            for node_id in members
+        }
+        if self._live is not None:
+            for node_id, up in live.items():
+                if self._live.get(node_id, False) != up:
+                    node_events.record(db, "node-up" if up else "node-down", node=node_id)
+        self._live = live
+
+
+def start_recorder(node: AgentContext, stop: Any, interval: float = 2.0) -> None:
+    """Record events in a thread of its own until `stop` (a threading.Event) is set."""
+    import logging
+    import threading
+
+    log = logging.getLogger(__name__)
+
+    def run() -> None:
+        recorder = Recorder(node)
+        while not stop.is_set():
+            try:
+                recorder.step()
+            except Exception:
+                log.exception("event log step failed")
+            stop.wait(interval)
+
+    threading.Thread(target=run, name="event-log", daemon=True).start()

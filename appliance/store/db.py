@@ -120,6 +120,12 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_at ON usage(at);
 CREATE INDEX IF NOT EXISTS usage_user ON usage(user, at);
+CREATE TABLE IF NOT EXISTS node_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}'
+);
 """
 # Columns added after a release: (table, column, definition), added to older databases.
 ADDED_COLUMNS = (

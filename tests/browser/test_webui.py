@@ -18,6 +18,7 @@ import pytest
 from appliance.site import recovery
 from tests.browser.conftest import PRINTER_NAME, Appliance, screenshot, start_appliance
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+from tests.fixtures.ipptool import printer_job, send_to_node_printer
 from tests.integration.test_node_printer import PDF, _request
 
 pytestmark = pytest.mark.integration
@@ -185,10 +186,17 @@ def test_admin_adds_a_user_and_a_printer(
 ) -> None:
     sign_in_admin(page, appliance)
     page.wait_for_selector("[data-field=state] .badge.ok")  # the node is up
+    # The wizard's printer has no SNMP: its state comes from IPP, ready after the test page.
+    page.wait_for_selector("[data-field=ready]:text-is('1')", timeout=30_000)
+    row = page.locator("#printers tr", has_text=PRINTER_NAME)  # its display name
+    assert "ready" in row.locator("[data-field=state]").inner_text()
     assert page.inner_text("[data-field=held]") == "0"
     # A job arrives: the dashboard shows it without a reload (dashboard.js polls).
     receipt = submit(appliance, configured, b"Draft contract\n", "Contract.txt")
     page.wait_for_selector("[data-field=held]:text-is('1')", timeout=30_000)
+    # Recent events are the node's too: the job it took in, in plain words.
+    page.wait_for_selector(f"#events li:has-text('…{receipt['id'][-6:]} held')", timeout=30_000)
+    assert "job-completed" not in page.inner_text("#events")
     screenshot(page, "dashboard")
     appliance.mesh.client(0).delete(receipt["id"], ALICE)
 
@@ -199,7 +207,10 @@ def test_admin_adds_a_user_and_a_printer(
     form.locator("input[name=confirm]").fill("quiet-harbor-22")
     form.locator("button[value=add]").click()
     assert "Added 1 user" in page.inner_text(".notice.ok")
+    said = page.inner_text(".notice.ok")
+    assert "key for scripts" in said.lower() and "without their password" in said
     assert page.locator("td strong", has_text="bob").count() == 1
+    screenshot(page, "users-added")
 
     with VirtualPrinter(bus, name="Second Floor") as second:
         page.click("nav >> text=Printers")
@@ -208,13 +219,37 @@ def test_admin_adds_a_user_and_a_printer(
         form.locator("input[name=uri]").fill(second.uri)
         form.locator("input[name=location]").fill("Stairs")
         form.locator("button[value=add]").click()
-        assert "Added second-floor" in page.inner_text(".notice.ok")
+        assert "Added second-floor: found" in page.inner_text(".notice.ok")
+        row = page.locator("tr", has_text="second-floor")
+        row.locator("details summary", has_text="Rename").click()
+        row.locator("input[name=label]").fill("Second floor, by the stairs")
+        row.locator("button[value=set]").click()
+        assert "shown as “Second floor, by the stairs”" in page.inner_text(".notice.ok")
+        # Nothing answers at this address: refused, saying so, unless added unchecked.
+        form = page.locator("form.printer-form")
+        form.locator("input[name=name]").fill("nobody-home")
+        form.locator("input[name=uri]").fill("ipp://127.0.0.1:9/ipp/print")
+        form.locator("button[value=add]").click()
+        refused = page.inner_text(".notice.error")
+        assert "nobody-home was not added: no answer from the printer at" in refused, refused
+        assert page.locator("tr", has_text="nobody-home").count() == 0
+        screenshot(page, "printers")
         row = page.locator("tr", has_text="second-floor")
         row.locator("button", has_text="Test page").click()
         assert "Test page: printed" in page.inner_text(".notice")
         page.locator("tr", has_text="second-floor").locator("a", has_text="QR poster").click()
         assert "release?printer=second-floor" in page.inner_text(".poster")
+        assert "Second floor, by the stairs" in page.inner_text(".poster h1")
         assert page.locator(".poster .qr svg").count() == 1
+
+    # The time zone chosen in the wizard can be changed later.
+    page.goto(f"{appliance.url}/admin/settings")
+    assert page.locator("select[name=timezone]").input_value() == "Europe/London"
+    page.select_option("select[name=timezone]", "Europe/Berlin")
+    page.click("form.stack button:has-text('Save settings')")
+    assert "Settings saved" in page.inner_text(".notice.ok")
+    assert page.locator("select[name=timezone]").input_value() == "Europe/Berlin"
+    screenshot(page, "settings")
 
 
 def test_user_releases_a_held_job_from_a_phone(
@@ -281,6 +316,55 @@ def test_user_adds_secure_print_to_a_computer_with_the_personal_url(
     held = [j for j in appliance.mesh.client(0).jobs(ALICE) if j["title"] == "From Windows"]
     assert len(held) == 1
     appliance.mesh.client(0).delete(held[0]["id"], ALICE)
+
+
+def test_release_page_keeps_the_jobs_own_settings(
+    configured: dict[str, Any], appliance: Appliance, phone: Any, printer: VirtualPrinter
+) -> None:
+    """Alice prints to Secure Print (the node's own IPP printer, by ipptool) asking for 2
+    copies, two-sided, black and white, with a long title; the phone page shows those
+    settings chosen, the whole title and its page count, and the job reaches the real
+    printer so (its own Get-Jobs)."""
+    title = "Board minutes of the annual general meeting of the Smith and Co partnership 2026"
+    port = appliance.mesh.nodes[0].ipp_port
+    send_to_node_printer(
+        port, ALICE, title, copies=2, sides="two-sided-long-edge", color_mode="monochrome"
+    )
+    phone.goto(f"{appliance.release_url}/release?printer={PRINTER}")
+    phone.fill("input[name=name]", ALICE[0])
+    phone.fill("input[name=password]", ALICE[1])
+    phone.click("button[type=submit]")
+    job = phone.locator("li.job", has_text="Board minutes")
+    job.wait_for()
+    job_id = job.get_attribute("data-job")
+    assert (
+        job.locator("[data-field=settings]")
+        .inner_text()
+        .startswith("2 copies, two-sided, black & white")
+    )
+    job.locator("details.settings summary").click()
+    assert job.locator(f"input[name=copies-{job_id}]").input_value() == "2"
+    assert job.locator(f"select[name=sides-{job_id}]").input_value() == "two-sided-long-edge"
+    assert job.locator(f"select[name=colour-{job_id}]").input_value() == "mono"
+    # The long title is there in full, wrapped on the phone's narrow screen.
+    shown = job.locator("[data-field=title]")
+    assert shown.inner_text() == title
+    box = shown.bounding_box()
+    assert box is not None and box["width"] <= 390 and box["height"] > 30  # two lines or more
+    assert (
+        phone.locator("select[name=printer] option:checked").inner_text().startswith(PRINTER_NAME)
+    )  # the display name, not the id
+    screenshot(phone, "release-phone-settings")
+    job.locator("button", has_text="Print").click()
+    phone.wait_for_url("**/release/progress**")
+    phone.wait_for_selector("[data-field=stage]:has-text('printed')", timeout=90_000)
+    deadline = time.time() + 20
+    while (got := printer_job(printer, title)) is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert got is not None, "the printer has no such job"
+    assert got["copies"] == "2"
+    assert got["sides"] == "two-sided-long-edge"
+    assert got["print-color-mode"] == "monochrome"
 
 
 def test_wrong_password_is_rate_limited(

@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
+from tests.fixtures.ipptool import printer_job, send_to_node_printer
 from tests.integration.conftest import PASSWORDS, Site, make_site, wait_for
 from tests.webui.conftest import Browser, https_client, text
 from webui import create_app
@@ -254,3 +255,67 @@ def test_the_page_shows_the_users_personal_printer_url(rsite: Site, user: Browse
     admin.revoke_printer_url(site, "alice")
     assert new not in wait_for(lambda: page_with("has no personal printer URL"))
     admin.printer_url(site, "alice", rotate=True)
+
+
+def _chosen(page: str, job_id: str) -> dict[str, str]:
+    """The settings the page shows chosen for one job, as its form would send them."""
+    copies = re.search(rf'name="copies-{job_id}"[^>]*value="(\d+)"', page)
+    sides = re.search(
+        rf'name="sides-{job_id}">(?:(?!</select>).)*?<option value="([^"]+)" selected', page, re.S
+    )
+    colour = re.search(
+        rf'name="colour-{job_id}">(?:(?!</select>).)*?<option value="([^"]+)" selected', page, re.S
+    )
+    assert copies and sides and colour, page
+    return {
+        f"copies-{job_id}": copies.group(1),
+        f"sides-{job_id}": sides.group(1),
+        f"colour-{job_id}": colour.group(1),
+    }
+
+
+def test_the_page_keeps_each_jobs_own_settings(
+    rsite: Site, user: Browser, printer: VirtualPrinter
+) -> None:
+    """A job sent to Secure Print as 2 copies, two-sided, black and white is shown so and
+    prints so; another job's settings changed on the page apply to it alone."""
+    alice = ("alice", PASSWORDS["alice"])
+    port = rsite.mesh.nodes[0].ipp_port
+    send_to_node_printer(
+        port, alice, "Minutes AGM", copies=2, sides="two-sided-long-edge", color_mode="monochrome"
+    )
+    send_to_node_printer(port, alice, "Poster in colour")
+    page = text(user.get("/release/"))
+    jobs = {j["title"]: j["id"] for j in rsite.jobs(0)}
+    minutes, poster = jobs["Minutes AGM"], jobs["Poster in colour"]
+    assert "2 copies, two-sided, black &amp; white" in user.get("/release/").get_data(as_text=True)
+    assert _chosen(page, minutes) == {
+        f"copies-{minutes}": "2",
+        f"sides-{minutes}": "two-sided-long-edge",
+        f"colour-{minutes}": "mono",
+    }
+    assert _chosen(page, poster) == {
+        f"copies-{poster}": "1",
+        f"sides-{poster}": "one-sided",
+        f"colour-{poster}": "colour",
+    }
+    form = {"all": "1", "printer": "lobby", **_chosen(page, minutes), **_chosen(page, poster)}
+    form[f"copies-{poster}"] = "3"
+    bad = user.post("/release/print", {**form, f"colour-{poster}": "sepia"}, page="/release/")
+    assert bad.status_code == 400 and "colour must be" in text(bad)
+    assert {"Minutes AGM", "Poster in colour"} <= {j["title"] for j in rsite.jobs(0)}
+    response = user.post("/release/print", form, page="/release/")
+    assert response.status_code == 302, text(response)
+    assert [s["stage"] for s in follow(user, response.location)] == ["printed", "printed"]
+    got = {title: printer_job(printer, title) for title in ("Minutes AGM", "Poster in colour")}
+    assert got["Minutes AGM"] is not None and got["Poster in colour"] is not None, got
+    assert (got["Minutes AGM"]["copies"], got["Minutes AGM"]["sides"]) == (
+        "2",
+        "two-sided-long-edge",
+    )
+    assert got["Minutes AGM"]["print-color-mode"] == "monochrome"
+    assert (got["Poster in colour"]["copies"], got["Poster in colour"]["sides"]) == (
+        "3",
+        "one-sided",
+    )
+    assert got["Poster in colour"]["print-color-mode"] == "color"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import platform
 import re
 import time
@@ -25,7 +26,7 @@ from flask import (
 from appliance import __version__
 from appliance.crypto.password_policy import check_password
 from appliance.errors import BadRequest, MeshprintError
-from appliance.humanize import plain, since
+from appliance.humanize import describe_event, plain, since
 from appliance.jobs.status import status_document
 from appliance.printers import registry
 from appliance.site import admin, authority
@@ -38,6 +39,7 @@ from webui.qr import qr_svg
 from webui.security import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+log = logging.getLogger(__name__)
 SETTINGS = {
     "retention": "Keep held jobs for",
     "repair_grace": "Rebuild copies of a node gone longer than",
@@ -65,8 +67,26 @@ def _status() -> dict[str, Any]:
     for printer in status.get("printers", []):
         printer["reason"] = plain(printer.get("reason") or "")
         printer["alerts"] = [plain(a) for a in printer.get("alerts") or []]
-    status["events"] = [{**e, "when": since(e["at"])} for e in store().events(12)]
+    status["events"] = _events(status)
     return status
+
+
+def _events(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The newest events: the node's (jobs held, replicated, printed, failed, expired;
+    nodes up and down) with the web UI's own (users, printers, settings), in plain words."""
+    names = {m["id"]: m["name"] for m in status.get("members", [])}
+    names.update({p["name"]: p.get("display_name") or p["name"] for p in status["printers"]})
+    found = [{"at": e["at"], "kind": e["kind"], "text": e["text"]} for e in store().events(20)]
+    if not status.get("offline"):
+        try:
+            found += [
+                {"at": e["at"], "kind": e["kind"], "text": describe_event(e, names)}
+                for e in release_api().events()
+            ]
+        except MeshprintError as err:  # an older node, or it stopped since the status
+            log.info("dashboard: no node events: %s", err)
+    found.sort(key=lambda e: float(e["at"]), reverse=True)
+    return [{**e, "when": since(e["at"])} for e in found[:15]]
 
 
 def _db_site() -> Any:
