@@ -38,6 +38,7 @@ from appliance.errors import (
     Unauthorized,
     UntrustedNode,
 )
+from appliance.humanize import plain
 from appliance.printers import registry
 from appliance.printoptions import SIDES
 from appliance.store.jobs import check_job_id
@@ -269,9 +270,18 @@ def _delivery(release_id: str) -> dict[str, Any]:
 
     check_release_id(release_id)
     try:
-        return dict(release_api().release_status(release_id))
+        found: dict[str, Any] = dict(release_api().release_status(release_id))
     except RemoteError as err:
-        return {"release_id": release_id, "stage": Stage.UNKNOWN, "reason": str(err), "printer": ""}
+        found = {
+            "release_id": release_id,
+            "stage": Stage.UNKNOWN,
+            "reason": str(err),
+            "printer": "",
+        }
+    found["reason"] = plain(found.get("reason") or "")  # no raw IPP keywords on the phone
+    names = {p.name: p.display_name for p in _printers()}
+    found["printer_name"] = names.get(found["printer"], found["printer"])
+    return found
 
 
 @bp.get("/releases/<release_id>.json")
