@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.humanize import plain
-from appliance.printers.delivery.ipp import IppDriver
+from appliance.printers.delivery.ipp import IppDriver, printer_error
 from appliance.printers.ipp.enums import PrinterState
+from appliance.printers.ipp.exceptions import IppError
 from appliance.printers.ipp.models import PrinterInfo
 from appliance.printers.registry import PrinterRecord
 
@@ -52,7 +53,10 @@ def read_ipp_status(record: PrinterRecord, timeout: float = 5.0) -> IppStatus:
     """Ask an ipp:// or ipps:// printer how it is (PrinterUnreachable and friends when
     it does not answer)."""
     driver = IppDriver.for_record(record, timeout=timeout, busy_wait=0)
-    info = driver.client.get_printer_attributes(STATUS_ATTRIBUTES)
+    try:
+        info = driver.client.get_printer_attributes(STATUS_ATTRIBUTES)
+    except IppError as err:  # in the words (and types) of the printer errors
+        raise printer_error(err, record.uri) from err
     return status_of(info)
 
 

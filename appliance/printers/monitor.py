@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from appliance.errors import MeshprintError
 from appliance.humanize import plain
@@ -35,28 +35,36 @@ class MonitorContext(Protocol):
 
 
 def poll_once(node: MonitorContext) -> None:
-    from appliance.printers.check import snmp_summary
     from appliance.printers.ippstatus import read_ipp_status, uses_ipp
-    from appliance.printers.snmp.status import read_status
 
     for printer in registry.printers(node.directory().doc).values():
-        target = snmp_target(printer)
-        if target is None:
-            if uses_ipp(printer):
-                try:
-                    found = read_ipp_status(printer)
-                    printer_status.record(
-                        node.db, printer.name, found.ready, found.reason, found.details
-                    )
-                except MeshprintError as err:
-                    printer_status.record(node.db, printer.name, False, plain(str(err)), {})
-            continue
         try:
-            status = read_status(target)
-            reason = status.blocking_reason() or ""
-            printer_status.record(node.db, printer.name, not reason, reason, snmp_summary(status))
-        except MeshprintError as err:
-            printer_status.record(node.db, printer.name, False, str(err), {})
+            _poll(node, printer, read_ipp_status if uses_ipp(printer) else None)
+        except Exception:  # one printer's surprise never stops the others' polls
+            log.exception("printer %s: status poll failed", printer.name)
+
+
+def _poll(node: MonitorContext, printer: registry.PrinterRecord, over_ipp: Any) -> None:
+    from appliance.printers.check import snmp_summary
+    from appliance.printers.snmp.status import read_status
+
+    target = snmp_target(printer)
+    if target is None:
+        if over_ipp is not None:
+            try:
+                found = over_ipp(printer)
+                printer_status.record(
+                    node.db, printer.name, found.ready, found.reason, found.details
+                )
+            except MeshprintError as err:
+                printer_status.record(node.db, printer.name, False, plain(str(err)), {})
+        return
+    try:
+        status = read_status(target)
+        reason = status.blocking_reason() or ""
+        printer_status.record(node.db, printer.name, not reason, reason, snmp_summary(status))
+    except MeshprintError as err:
+        printer_status.record(node.db, printer.name, False, str(err), {})
 
 
 def start(node: MonitorContext, stop: threading.Event) -> None:

@@ -234,6 +234,33 @@ def test_status_and_printer_list_show_supplies_and_alerts(
     assert "NOT READY" in status
 
 
+def test_a_printer_without_snmp_reports_its_state_over_ipp(psite: Site, bus: MdnsBus) -> None:
+    """No SNMP: the monitor asks the printer itself (IPP printer-state and reasons), so
+    it is ready, then down when switched off, then ready again, in plain words."""
+    with VirtualPrinter(bus, name="No SNMP Laser") as laser:
+        psite.add_printer("no-snmp", laser.uri, "--display-name", "Front desk")
+
+        def polled(ready: bool) -> dict[str, object] | None:
+            entry = next(p for p in psite.mesh.status(0)["printers"] if p["name"] == "no-snmp")
+            return entry if entry["ready"] is ready else None
+
+        entry = wait_for(lambda: polled(True))
+        assert entry["source"] == "ipp" and entry["printer"] == "idle"
+        assert entry["display_name"] == "Front desk"
+        data = ["--data", str(psite.mesh.nodes[0].data)]
+        listing = psite.mesh.cli("printer", "list", *data).stdout
+        assert "shown as 'Front desk'" in listing
+        line = next(line for line in listing.splitlines() if "checked" in line and "ready" in line)
+        assert "ago" in line or "just now" in line
+        laser.stop()
+        down = wait_for(lambda: polled(False), timeout=45)
+        assert "refused" in str(down["reason"]) and "-error" not in str(down["reason"])
+        laser.start()
+        wait_for(lambda: polled(True), timeout=45)
+    psite.mesh.cli("printer", "remove", "no-snmp", *data)
+    psite.mesh.wait_directory()
+
+
 def test_discover_finds_printers_over_dns_sd_and_snmp(
     psite: Site, bus: MdnsBus, agent: SnmpPrinterAgent
 ) -> None:

@@ -166,3 +166,11 @@ def test_the_event_log_answers_this_machine_only(tmp_path: Path) -> None:
     for outside in ("192.0.2.10", "::ffff:192.0.2.10"):
         with pytest.raises(Forbidden, match="this machine only"):
             ask(outside)
+
+
+def test_a_printer_that_does_not_answer_ipp_is_a_printer_error() -> None:
+    from appliance.printers.errors import PrinterUnreachable
+    from appliance.printers.ippstatus import read_ipp_status
+
+    with pytest.raises(PrinterUnreachable, match="refused"):
+        read_ipp_status(new_printer("gone", "ipp://127.0.0.1:9/ipp/print"), timeout=2)
