@@ -229,6 +229,13 @@ def test_cli_submit_jobs_release(site4: Site, tmp_path: Path) -> None:
     assert job_id in listing and "letter.txt" in listing
     assert "HELD ON" in listing and "COPIES" not in listing  # copies held, not print copies
     assert "1 copy, one-sided, colour" in listing
+    assert "PAGES" in listing  # "-" until intake counts them
+    shown = site4.mesh.cli(
+        "job", "show", job_id, "--node", n[3].release, *ca, "--user", "alice",
+        "--password-file", str(password),
+    ).stdout  # fmt: skip
+    assert "held on: " in shown and "prints:  1 copy, one-sided, colour (as sent)" in shown
+    assert "state:   held" in shown
     jobs = ["jobs", *ca, "--user", "alice", "--password-file", str(password)]
     wrong = site4.mesh.cli(*jobs, "--node", n[3].submit, check=False)
     assert wrong.returncode == 1 and "release API" in wrong.stderr, wrong.stderr

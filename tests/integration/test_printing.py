@@ -252,6 +252,15 @@ def test_a_printer_without_snmp_reports_its_state_over_ipp(psite: Site, bus: Mdn
         assert "shown as 'Front desk'" in listing
         line = next(line for line in listing.splitlines() if "checked" in line and "ready" in line)
         assert "ago" in line or "just now" in line
+        renamed = psite.mesh.cli("printer", "set", "no-snmp", "--display-name", "Reception", *data)
+        assert "display name 'Reception'" in renamed.stdout
+        psite.mesh.wait_directory()
+        status = psite.mesh.cli(
+            "status", "--node", psite.mesh.nodes[0].release, "--ca", str(psite.mesh.ca)
+        ).stdout
+        assert "no-snmp (Reception)" in status
+        nothing = psite.mesh.cli("printer", "set", "no-snmp", *data, check=False)
+        assert nothing.returncode == 1 and "say what to change" in nothing.stderr
         laser.stop()
         down = wait_for(lambda: polled(False), timeout=45)
         assert "refused" in str(down["reason"]) and "-error" not in str(down["reason"])
