@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from appliance.datadir import touch_private
+from appliance.datadir import PRIVATE_FILE, touch_private
+from appliance.portable import chmod
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS directory (
@@ -148,8 +149,16 @@ class Database:
         self.path = path
         self._local = threading.local()
         for own in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
-            if own == path or own.exists():
-                touch_private(own)  # 0600: SQLite would make them 0644 (less the umask)
+            # 0600: SQLite would make them 0644 (less the umask). A file that exists is
+            # changed by its path, never opened: closing any descriptor of a file drops
+            # every POSIX lock this process holds on it, so opening and closing the
+            # database while another connection of this process has it open (the release
+            # page opens the site per request, in the node's own process) would take that
+            # connection's locks away and end in "disk I/O error".
+            if own.exists():
+                chmod(own, PRIVATE_FILE)
+            elif own == path:
+                touch_private(own)
         conn = self.connection()
         conn.executescript(schema)
         for table, column, definition in added_columns:

@@ -233,6 +233,8 @@ def test_admin_adds_a_user_and_a_printer(
         refused = page.inner_text(".notice.error")
         assert "nobody-home was not added: no answer from the printer at" in refused, refused
         assert page.locator("tr", has_text="nobody-home").count() == 0
+        kept = page.locator("form.printer-form input[name=uri]").input_value()
+        assert kept == "ipp://127.0.0.1:9/ipp/print"  # the form is kept, to fix or tick
         screenshot(page, "printers")
         row = page.locator("tr", has_text="second-floor")
         row.locator("button", has_text="Test page").click()

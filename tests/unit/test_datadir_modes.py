@@ -93,3 +93,36 @@ def test_prepare_new_and_tighten(tmp_path: Path, loose_umask: None) -> None:
     assert mode(data.jobs / "old.sealed") == 0o600
     assert mode(data.ca_cert) == 0o600
     assert mode(Path("/etc/hostname")) != 0o600  # a symlink's target is left alone
+
+
+def test_opening_a_database_again_keeps_this_process_s_locks(tmp_path: Path) -> None:
+    """A second `Database` on the same file in the same process (the release page opens
+    the site per request inside the node) must not open and close the files SQLite has
+    open: that drops this process's POSIX locks, and another writer could then write
+    under a transaction that is still open (SQLite then says "disk I/O error")."""
+    import subprocess
+    import sys
+
+    from appliance.store.db import Database
+
+    path = tmp_path / "meshprint.db"
+    first = Database(path)
+    conn = first.connection()
+    conn.execute("BEGIN IMMEDIATE")  # this process holds the write lock
+    try:
+        Database(path)  # opened again, as a request would
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0);"
+                " c.execute('PRAGMA journal_mode=WAL'); c.execute('BEGIN IMMEDIATE')",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert other.returncode != 0 and "locked" in other.stderr, other
+    finally:
+        conn.execute("ROLLBACK")

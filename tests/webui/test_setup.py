@@ -102,6 +102,7 @@ def test_printers_step_add_validate_and_test(admin_browser: Browser) -> None:
     said = text(refused)
     assert refused.status_code == 400 and "front was not added: nothing answers at" in said
     assert "Add without checking" in said
+    assert 'value="socket://127.0.0.1:9"' in said and 'value="Hall"' in said  # kept to fix
     assert "Print a test page" not in text(admin_browser.get("/setup/printers"))
     ok = admin_browser.post("/setup/printers", {**form, "anyway": "on"})
     assert ok.status_code == 302

@@ -49,6 +49,11 @@
       else if (p.ready === null || p.ready === undefined) { badge(row, "state", "", "status unknown"); }
       else { badge(row, "state", "bad", p.reason); }
       set(row, "alerts", (p.alerts || []).join(", "));
+      if (p.checked_at) {
+        const age = Math.max(0, Math.round(Date.now() / 1000 - p.checked_at));
+        const said = age < 10 ? "just now" : age < 60 ? age + " s ago" : Math.floor(age / 60) + " min ago";
+        set(row, "checked", "checked " + said);
+      }
     });
     const list = document.getElementById("events");
     list.textContent = "";
