@@ -43,6 +43,8 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
     registry.check_new(doc, record.name)
     if record.node is not None and record.node not in doc.get("nodes", {}):
         raise BadRequest(f"--on-node {record.node}: no such node (see 'meshprint member list')")
+    if args.cups_queue:  # bad input is refused before anything is asked of the network
+        _check_cups_queue(record, args.cups_queue)
     said = "not checked (--no-check)"
     if not args.no_check:
         from appliance.printers.check import check_before_adding
@@ -72,6 +74,12 @@ def cmd_printer_set(args: argparse.Namespace) -> None:
     )
 
 
+def _check_cups_queue(record: registry.PrinterRecord, queue: str) -> None:
+    if record.endpoint.scheme not in ("ipp", "ipps"):
+        raise BadRequest("--cups-queue needs an ipp:// or ipps:// printer URI")
+    registry.parse_uri(f"cups:{queue}")
+
+
 def _through_cups(
     record: registry.PrinterRecord, queue: str, this_node: str
 ) -> registry.PrinterRecord:
@@ -79,9 +87,7 @@ def _through_cups(
     wait until CUPS has really built its driver, and print through that queue."""
     from appliance.printers.delivery.cups import create_everywhere_queue
 
-    if record.endpoint.scheme not in ("ipp", "ipps"):
-        raise BadRequest("--cups-queue needs an ipp:// or ipps:// printer URI")
-    registry.parse_uri(f"cups:{queue}")
+    _check_cups_queue(record, queue)
     print(
         f"creating CUPS queue {queue} for {record.uri} (waiting until it is ready) …",
         file=sys.stderr,
