@@ -1,6 +1,8 @@
 """The release page (phone first): a user signs in with name and password, sees their
-held jobs, picks a printer (pre-selected from a printer's QR code, `/release?printer=ID`),
-releases one or all, follows them to "printed", or deletes them.
+held jobs with the settings each was sent with (copies, sides, colour: chosen in the form,
+`copies-ID`, `sides-ID`, `colour-ID`, and changeable per job), picks a printer
+(pre-selected from a printer's QR code, `/release?printer=ID`), releases one or all (each
+with its own settings), follows them to "printed", or deletes them.
 
 Everything goes through this node's local release API (127.0.0.1:9266, /v1/…), so it
 works with the internet and the broker down. Sign-in opens the user's key once on the
