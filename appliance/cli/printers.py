@@ -66,7 +66,7 @@ def cmd_printer_add(args: argparse.Namespace) -> None:
 def cmd_printer_set(args: argparse.Namespace) -> None:
     if args.display_name is None and args.location is None:
         raise BadRequest("say what to change: --display-name TEXT and/or --location TEXT")
-    _, site = open_site(data_dir(args))
+    _, site = admin_site(args)
     record = registry.set_printer(site, args.name, args.display_name, args.location)
     print(
         f"printer {record.name}: display name {record.display_name!r}, "
@@ -256,6 +256,7 @@ def register(sub: Any) -> None:
     data_arg(p)
     p.add_argument("--display-name", metavar="TEXT", help='e.g. "Front desk" ("" for the name)')
     p.add_argument("--location", metavar="TEXT")
+    admin_args(p)
     p = command(psub, "list", cmd_printer_list, "list printers")
     data_arg(p)
     p.add_argument("--json", action="store_true")
