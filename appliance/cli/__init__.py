@@ -54,7 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "print this appliance's setup code for the web setup wizard (created if absent; "
         "void once setup is finished)",
     ),
-    "intake": ("intake", "the Secure Print queue (driverless intake)"),
+    "intake": ("intake", "the node's printer on this machine (IPP intake)"),
+    "dnssd": ("intake", "DNS-SD records of the node's printer (unicast DNS)"),
     "broker": ("broker", "the site MQTT broker (Mosquitto) and its commands"),
     "usage": (
         "usage",

@@ -3,13 +3,11 @@ and option parsing, the intake door's checks, cupsd.conf editing and the DNS-SD 
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import stat
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from xml.dom import minidom
 
 import pytest
 
@@ -18,8 +16,7 @@ from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
 from appliance.errors import ConfigError, Forbidden, MeshprintError, NotFound, Unauthorized
 from appliance.https.server import Request
-from appliance.intake import backend, cupsconf, dnssd, door
-from appliance.intake.ppd import PASS_THROUGH, ppd_text
+from appliance.intake import backend, door
 from appliance.jobs.deliver import print_options
 from appliance.jobs.intake import ingest_on_behalf
 from appliance.jobs.options import from_query
@@ -203,97 +200,3 @@ def test_door_file_is_private_and_keeps_its_secret(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(ConfigError, match="does not exist"):
         door.load(data)
-
-
-# cupsd.conf, the PPD and the DNS-SD record
-
-CUPSD_CONF = """\
-LogLevel warn
-Listen localhost:631
-Listen /run/cups/cups.sock
-Browsing Yes
-BrowseLocalProtocols dnssd
-<Location />
-  Order allow,deny
-</Location>
-<Location /admin>
-  Order allow,deny
-</Location>
-"""
-
-
-def test_shared_conf_opens_cups_to_the_local_network_once() -> None:
-    shared = cupsconf.shared_conf(CUPSD_CONF, "*:631")
-    lines = shared.splitlines()
-    assert "Listen *:631" in lines and "Listen localhost:631" not in lines
-    assert "Listen /run/cups/cups.sock" in lines
-    assert "Browsing No" in lines and "Browsing Yes" not in lines
-    assert "PreserveJobFiles No" in lines
-    root = lines[lines.index("<Location />") : lines.index("<Location />") + 4]
-    assert "  Allow @LOCAL" in root
-    admin = lines[lines.index("<Location /admin>") :]
-    assert "  Allow @LOCAL" not in admin
-    assert cupsconf.shared_conf(shared, "*:631") == shared
-
-
-def test_shared_conf_gives_secure_print_a_policy_without_owner_checks() -> None:
-    # cupsd 2.4.2-3+deb12u10 crashes in @OWNER checks for users without a Unix account.
-    shared = cupsconf.shared_conf(CUPSD_CONF, "*:631")
-    lines = shared.splitlines()
-    start = lines.index(f"<Policy {cupsconf.POLICY}>")
-    block = lines[start : lines.index("</Policy>", start) + 1]
-    assert "@OWNER" not in "\n".join(block)
-    assert "  JobPrivateAccess @SYSTEM" in block
-    assert shared.count(f"<Policy {cupsconf.POLICY}>") == 1
-    # An older version of the block is replaced, not kept beside the new one.
-    old = CUPSD_CONF + f"<Policy {cupsconf.POLICY}>\n  JobPrivateAccess default\n</Policy>\n"
-    replaced = cupsconf.shared_conf(old, "*:631")
-    assert replaced.count("<Policy ") == 1 and "JobPrivateAccess default" not in replaced
-    assert "\n".join(block) in replaced
-
-
-def test_shared_conf_keeps_an_existing_listener() -> None:
-    text = "Port 631\nListen 127.0.0.1:8631\n"
-    assert cupsconf.shared_conf(text, "*:631").count("631\n") == 2
-    assert "Listen 127.0.0.1:8631" in cupsconf.shared_conf(text, "127.0.0.1:8631")
-    assert "<Location />" in cupsconf.shared_conf(text, "127.0.0.1:8631")
-
-
-def test_ppd_passes_driverless_formats_through() -> None:
-    text = ppd_text()
-    for mime in PASS_THROUGH:
-        assert re.search(rf'\*cupsFilter2: "{mime} {mime} \d+ -"', text)
-    assert "*cupsManualCopies: False" in text and "*DefaultDuplex: None" in text
-
-
-QUEUE_ATTRS = {
-    "document-format-supported": ["application/octet-stream", "application/pdf", "image/urf"],
-    "urf-supported": ["V1.4", "CP1", "W8", "DM1"],
-    "color-supported": True,
-    "sides-supported": ["one-sided", "two-sided-long-edge"],
-    "printer-uuid": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000001",
-    "printer-type": 4188,
-    "printer-make-and-model": "meshprint Secure Print",
-    "printer-location": "Lobby & stairs",
-}
-
-
-def test_txt_record_is_what_airprint_clients_read() -> None:
-    txt = dnssd.txt_record("Secure_Print", QUEUE_ATTRS)
-    assert txt["rp"] == "printers/Secure_Print"
-    assert txt["pdl"] == "application/pdf,image/urf"
-    assert txt["URF"] == "V1.4,CP1,W8,DM1"
-    assert (txt["Color"], txt["Duplex"], txt["kind"]) == ("T", "T", "document")
-    assert txt["UUID"] == "0a1b2c3d-0000-4000-8000-000000000001"
-    assert txt["printer-type"] == "0x105C" and txt["air"] == "none"
-    assert all(len(f"{k}={v}".encode()) <= 255 for k, v in txt.items())
-
-
-def test_service_file_has_both_services_with_the_universal_subtype() -> None:
-    text = dnssd.service_xml("Secure Print", 631, dnssd.txt_record("Secure_Print", QUEUE_ATTRS))
-    for kind in ("_ipp._tcp", "_ipps._tcp"):
-        assert f"<type>{kind}</type>" in text
-        assert f"<subtype>_universal._sub.{kind}</subtype>" in text
-    assert text.count("<port>631</port>") == 2
-    assert "note=Lobby &amp; stairs" in text
-    minidom.parseString(text.encode())  # well-formed
