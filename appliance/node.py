@@ -25,7 +25,7 @@ from appliance.jobs import deliver, sessions, usage
 from appliance.mesh import holders, repair, sync
 from appliance.mesh.peers import IDLE_TICK, PEER_IDLE_TIMEOUT, SYNC_INTERVAL, Peers
 from appliance.printers import monitor
-from appliance.sdnotify import Notifier
+from appliance.sdnotify import Notifier, listen_socket
 from appliance.site import admin
 from appliance.site.ca import load_cert, load_key
 from appliance.site.directory import Directory
@@ -155,7 +155,11 @@ class Node:
         config = PrinterConfig(port, e.address, f"https://{e.address}:{e.release_port}/")
         printer = Printer(self, config)
         context = server_context(cert, key, None)
-        self.servers.append(Server("ipp", (e.bind, port), printer.app, context, limits, plain=True))
+        # On the appliance systemd binds 631 (meshprint-node.socket) and passes it.
+        sock = listen_socket("ipp", port)
+        self.servers.append(
+            Server("ipp", (e.bind, port), printer.app, context, limits, plain=True, sock=sock)
+        )
 
     def _start_control_plane(self) -> None:
         """The MQTT agent runs whenever the site directory names a broker."""

@@ -81,3 +81,34 @@ class Notifier:
     def watchdog_interval(self) -> float | None:
         """Seconds within which systemd wants a ping, or None without a watchdog."""
         return self.watchdog_usec / 1e6 if self.watchdog_usec else None
+
+
+SD_LISTEN_FDS_START = 3
+
+
+def listen_socket(
+    name: str, port: int, env: Mapping[str, str] | None = None, first: int = SD_LISTEN_FDS_START
+) -> socket.socket | None:
+    """The listening socket systemd passed for `port` (socket activation: `LISTEN_FDS`,
+    `LISTEN_FDNAMES`), named `name` or unnamed, or None when it passed none: a
+    privileged port is bound by systemd (meshprint-node.socket), the node needs no
+    capability for it."""
+    env = os.environ if env is None else env
+    if env.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    try:
+        count = int(env.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return None
+    names = env.get("LISTEN_FDNAMES", "").split(":")
+    for index in range(count):
+        fd = first + index
+        given = names[index] if index < len(names) else ""
+        if given not in (name, "", "unknown"):
+            continue
+        sock = socket.socket(fileno=fd)
+        bound = sock.getsockname()
+        if isinstance(bound, tuple) and bound[1] == port:
+            return sock
+        sock.detach()
+    return None

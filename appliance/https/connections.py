@@ -190,13 +190,18 @@ class ConnectionServer:
         work: Worker,
         limits: Limits = DEFAULT_LIMITS,
         plain: bool = False,
+        sock: socket.socket | None = None,
     ) -> None:
+        """`sock`: a listening socket to serve (one systemd bound), instead of binding
+        `address`."""
         self.name = name
         self.context = context
         self.limits = limits
         self.plain = plain  # also plain HTTP on this port (told apart by the first byte)
         self._work = work
-        self.socket = socket.create_server(address, backlog=128, reuse_port=False)
+        if sock is None:
+            sock = socket.create_server(address, backlog=128, reuse_port=False)
+        self.socket = sock
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()[:2]
         self._selector = selectors.DefaultSelector()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import sqlite3
 import ssl
 import threading
@@ -491,13 +492,15 @@ class Server:
         context: ssl.SSLContext,
         limits: Limits = DEFAULT_LIMITS,
         plain: bool = False,
+        sock: socket.socket | None = None,
     ) -> None:
-        """`plain`: the port also takes plain HTTP (`Request.secure` tells which)."""
+        """`plain`: the port also takes plain HTTP (`Request.secure` tells which);
+        `sock`: an already listening socket (systemd's) instead of binding `address`."""
         self.name = name
         self.app = app
         self.context = context
         self._connections = ConnectionServer(
-            name, address, context, lambda conn: _Exchange(self, conn).run(), limits, plain
+            name, address, context, lambda conn: _Exchange(self, conn).run(), limits, plain, sock
         )
         self.server_address = self._connections.server_address
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.intake import cupsconf
 from tests.provisioning.conftest import (
     BIN,
     PROVISIONING,
@@ -40,7 +41,11 @@ ENABLED = {
         "avahi-daemon.service",
         "mosquitto.service",
     ],
-    "sockets.target.wants": ["meshprint-webui.socket", "meshprint-redirect.socket"],
+    "sockets.target.wants": [
+        "meshprint-webui.socket",
+        "meshprint-redirect.socket",
+        "meshprint-node.socket",
+    ],
     "paths.target.wants": ["meshprint-site.path"],
     "sysinit.target.wants": ["nftables.service"],
 }
@@ -119,6 +124,22 @@ def test_units_installed_and_enabled(provisioned: tuple[Path, list]) -> None:
 
 
 @needs_root
+def test_cups_is_off_the_network_and_the_node_has_631(provisioned: tuple[Path, list]) -> None:
+    """The node's own printer on 631 (bound by systemd), CUPS on its Unix socket only."""
+    root, _ = provisioned
+    cupsd = (root / "etc/cups/cupsd.conf").read_text()
+    assert cupsconf.network_listeners(cupsd) == [], cupsd
+    assert cupsconf.local_conf(cupsd) == cupsd  # what `meshprint intake install` wants
+    assert "--ipp-port 631" in (root / "etc/meshprint/meshprint.env").read_text()
+    socket_unit = (root / "etc/systemd/system/meshprint-node.socket").read_text()
+    assert "ListenStream=631" in socket_unit and "FileDescriptorName=ipp" in socket_unit
+    node = (root / "etc/systemd/system/meshprint-node.service").read_text()
+    assert "CapabilityBoundingSet=\n" in node and "PrivateUsers=yes" in node
+    setup = (root / "usr/local/sbin/meshprint-site-setup").read_text()
+    assert "intake install" in setup and '--port "$IPP_PORT"' in setup
+
+
+@needs_root
 def test_firewall_ruleset_allows_only_the_design_ports(provisioned: tuple[Path, list]) -> None:
     root, _ = provisioned
     ruleset = root / "etc/nftables.conf"
@@ -163,6 +184,9 @@ def test_boots_with_services_up(provisioned: tuple[Path, list]) -> None:
     assert int(facts["hostkeys"]) >= 3
     assert "Set it up at https://meshprint.local/" in facts["issue"]
     assert f"tcp dport {{ {DESIGN_TCP_PORTS} }} accept" in report.read_text()
+    # 631 is systemd's (meshprint-node.socket) for the node; cupsd listens on no TCP port.
+    assert facts["ipp631"].strip() == "systemd", facts["ipp631"]
+    assert facts["cupstcp"] == "0"
 
 
 def test_wheel_carries_every_package_file(tmp_path: Path) -> None:

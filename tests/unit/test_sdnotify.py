@@ -102,3 +102,26 @@ def test_wait_for_site_stops_on_request(tmp_path: Path) -> None:
     stop.set()
     assert not wait_for_site(DataDir(tmp_path / "empty"), Notifier(None), stop, poll=0.01)
     assert wait_for_site(DataDir(tmp_path / "empty"), Notifier(None), stop) is False
+
+
+def test_listen_socket_is_the_one_systemd_passed_for_the_port() -> None:
+    import os
+    import socket
+
+    from appliance.sdnotify import listen_socket
+
+    with (
+        socket.create_server(("127.0.0.1", 0)) as other,
+        socket.create_server(("127.0.0.1", 0)) as mine,
+    ):
+        assert mine.fileno() == other.fileno() + 1  # consecutive, as systemd passes them
+        port = mine.getsockname()[1]
+        env = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "2", "LISTEN_FDNAMES": "web:ipp"}
+        got = listen_socket("ipp", port, env, first=other.fileno())
+        assert got is not None and got.fileno() == mine.fileno()
+        got.detach()
+        assert listen_socket("web", port, env, first=other.fileno()) is None  # wrong name
+        assert listen_socket("ipp", port, {**env, "LISTEN_PID": "1"}, first=other.fileno()) is None
+        assert listen_socket("ipp", port, {}, first=other.fileno()) is None
+        # both sockets are still open and listening
+        assert other.getsockname()[1] and mine.getsockname()[1] == port
