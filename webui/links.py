@@ -1,5 +1,5 @@
 """The addresses people are shown: the release page, a printer's release link, the
-Secure Print queue."""
+Secure Print printer."""
 
 from __future__ import annotations
 
@@ -23,4 +23,5 @@ def release_url(printer: str | None = None) -> str:
 
 
 def queue_uri() -> str:
-    return f"ipps://{host()}:631/printers/Secure_Print"
+    """The node's own printer (appliance/intake/ipp), on 631 on the appliance."""
+    return f"ipps://{host()}:631/ipp/print"

@@ -30,7 +30,10 @@ CSV_MAX_ROWS = 500
 DISCOVERY_CACHE = 30.0
 _discovered: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 _discover_lock = threading.Lock()
-OWN_QUEUE = "/printers/Secure_Print"
+OWN_QUEUE = "/printers/Secure_Print"  # earlier releases' CUPS queue
+# What meshprint's own printer says it is (printer-make-and-model, DNS-SD `ty`:
+# appliance/intake/ipp/attributes.py); its path /ipp/print is every IPP printer's.
+OWN_PRINTER = "meshprint Secure Print"
 URI_PREFERENCE = {"ipp": 0, "ipps": 1, "socket": 2}
 
 
@@ -54,8 +57,8 @@ def discover(fresh: bool = False) -> list[dict[str, Any]]:
         items = []
         for item in found:
             uris = sorted(item.uris, key=lambda u: URI_PREFERENCE.get(u.split(":")[0], 9))
-            if not uris or any(OWN_QUEUE in u for u in uris):
-                continue  # nothing usable, or a meshprint Secure Print queue (a loop)
+            if not uris or any(OWN_QUEUE in u for u in uris) or item.make_and_model == OWN_PRINTER:
+                continue  # nothing usable, or meshprint's own printer (a loop)
             items.append(
                 {
                     **item.to_dict(),
