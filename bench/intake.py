@@ -15,9 +15,19 @@ Run from the repository root:  .venv/bin/python bench/intake.py [--quick]
    It runs before the intake reps, on nodes that have served only a 1 MB warm-up job, so
    heap kept from earlier large jobs cannot hide what one job needs.
 
+4. IPP Print-Job, in the same run: 1 MB and 100 MB (quick: 1 MB and 16 MB) sent as one
+   Print-Job by the same small client (http.client, the body streamed with a
+   Content-Length) into node0's own printer (ipps://127.0.0.1:P/ipp/print, signed in
+   with HTTP Basic as a site user: the job is sealed and held on two holders before the
+   answer) and into a plain private cupsd queue to an IPP printer of the same kind that
+   holds the job (`job-hold-until=indefinite`, so CUPS only spools it), over IPPS too.
+   Timed from the start of the request to the final IPP response (successful-ok);
+   median of the reps. RATIO = cups_time / meshprint_time: >= 1.0 means meshprint is no
+   slower than CUPS spooling the same job.
+
 Sizes are in MB = 2**20 bytes. The figures are compared with targets (intake >= 0.5x raw
-AEAD, peak RSS growth <= 50 MB) and marked PASS or MISS; the exit status is 0 either way
-(1 only when the benchmark itself could not run).
+AEAD, peak RSS growth <= 50 MB, IPP Print-Job cups/meshprint >= 1.0) and marked PASS or
+MISS; the exit status is 0 either way (1 only when the benchmark itself could not run).
 """
 
 from __future__ import annotations
@@ -38,18 +48,29 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import cryptography
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # tests.fixtures is not part of the installed package
+    sys.path.insert(0, str(ROOT))
 
-from appliance.crypto.stream import CHUNK_SIZE
-from appliance.devtools.localmesh import LocalMesh
+import cryptography  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa: E402
+
+from appliance.crypto.stream import CHUNK_SIZE  # noqa: E402
+from appliance.devtools.localmesh import LocalMesh  # noqa: E402
+from appliance.printers.ipp import IppMessage, Operation, ValueTag  # noqa: E402
+from appliance.printers.ipp.message import DelimiterTag  # noqa: E402
+from appliance.printers.ipp.serializer import attr, encode  # noqa: E402
 
 MB = 1024 * 1024
 USER = "bench"
 PASSWORD = "granite-falcon-0123456789"
 POOL_CHUNKS = 16  # distinct random chunks the bodies cycle through
 RATIO_TARGET = 0.5
+IPP_RATIO_TARGET = 1.0  # cups_time / meshprint_time
+CUPS_QUEUE = "Held"
+PDF_HEAD = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 RSS_TARGET_MB = 50.0
 RSS_INTERVAL = 0.02
 WATCH_INTERVAL = 0.005
@@ -285,6 +306,106 @@ class Bench:
         return by_copies
 
 
+# IPP Print-Job: meshprint's own printer against a CUPS queue that holds the job
+
+
+@dataclass
+class IppTarget:
+    name: str
+    host: str
+    port: int
+    path: str
+    context: ssl.SSLContext
+    auth: tuple[str, str] | None = None  # HTTP Basic
+    hold: bool = False  # job-hold-until=indefinite
+
+    @property
+    def uri(self) -> str:
+        return f"ipps://{self.host}:{self.port}{self.path}"
+
+
+def print_job_head(target: IppTarget, title: str) -> bytes:
+    message = IppMessage(Operation.PRINT_JOB, request_id=1)
+    op = message.group(DelimiterTag.OPERATION_ATTRIBUTES)
+    op.attributes = {
+        "attributes-charset": attr("attributes-charset", "utf-8", ValueTag.CHARSET),
+        "attributes-natural-language": attr(
+            "attributes-natural-language", "en", ValueTag.NATURAL_LANGUAGE
+        ),
+        "printer-uri": attr("printer-uri", target.uri, ValueTag.URI),
+        "requesting-user-name": attr("requesting-user-name", USER, ValueTag.NAME_WITHOUT_LANGUAGE),
+        "job-name": attr("job-name", title, ValueTag.NAME_WITHOUT_LANGUAGE),
+        "document-format": attr("document-format", "application/pdf", ValueTag.MIME_MEDIA_TYPE),
+    }
+    if target.hold:
+        job = message.group(DelimiterTag.JOB_ATTRIBUTES)
+        job.attributes = {
+            "job-hold-until": attr("job-hold-until", "indefinite", ValueTag.KEYWORD),
+        }
+    return encode(message)
+
+
+def print_job(target: IppTarget, size: int, pool: list[bytes], title: str) -> float:
+    """One Print-Job of `size` document bytes; the seconds to the final response."""
+    import base64
+    import http.client
+
+    head = print_job_head(target, title)
+    started = time.perf_counter()
+    conn = http.client.HTTPSConnection(target.host, target.port, context=target.context)
+    try:
+        conn.putrequest("POST", target.path)
+        conn.putheader("Content-Type", "application/ipp")
+        conn.putheader("Content-Length", str(len(head) + size))
+        if target.auth is not None:
+            token = base64.b64encode(":".join(target.auth).encode()).decode()
+            conn.putheader("Authorization", f"Basic {token}")
+        conn.endheaders()
+        conn.send(head + PDF_HEAD)
+        sent = len(PDF_HEAD)
+        for chunk in body(size - sent, pool):
+            conn.send(chunk)
+        answer = conn.getresponse()
+        data = answer.read()
+    finally:
+        conn.close()
+    elapsed = time.perf_counter() - started
+    if answer.status != 200 or len(data) < 8:
+        raise RuntimeError(
+            f"{target.name}: Print-Job answered HTTP {answer.status}: {data[:200]!r}"
+        )
+    status = int.from_bytes(data[2:4], "big")
+    if status >= 0x0100:
+        raise RuntimeError(f"{target.name}: Print-Job answered IPP status 0x{status:04x}")
+    return elapsed
+
+
+def start_cups(root: Path) -> tuple[Any, IppTarget]:
+    """A private cupsd with a queue to an IPP printer that holds every job it gets."""
+    from tests.fixtures.cups import PrivateCups
+
+    cupsd = PrivateCups(root, log_level="warn").start()
+    try:
+        cupsd.run(
+            "lpadmin",
+            *("-p", CUPS_QUEUE, "-E", "-v", "ipp://127.0.0.1:9/ipp/print", "-m", "raw"),
+        )
+    except BaseException:
+        cupsd.stop()
+        raise
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # cupsd's self-signed certificate
+    target = IppTarget("CUPS", "127.0.0.1", cupsd.port, f"/printers/{CUPS_QUEUE}", context)
+    target.hold = True
+    return cupsd, target
+
+
+def cups_held_jobs(cupsd: Any) -> int:
+    out = cupsd.run("lpstat", "-o", CUPS_QUEUE, check=False).stdout
+    return len([line for line in out.splitlines() if line.strip()])
+
+
 # Mesh setup
 
 
@@ -453,6 +574,55 @@ def run(args: argparse.Namespace, root: Path) -> int:
                 print(f"  /v1/status by_copies for the last job: {by_copies}")
             bench.delete(sub.job_id)
             runs.append(sub)
+
+        ipp_sizes = [MB, (16 if args.quick else 100) * MB]
+        ipp_reps = 1 if args.quick else 3
+        print(
+            f"\n[4/4] IPP Print-Job over IPPS: {' and '.join(f'{n // MB} MB' for n in ipp_sizes)}"
+            f", {ipp_reps} rep(s) each: node0's printer (signed in) vs a CUPS queue that "
+            "holds the job",
+            flush=True,
+        )
+        node0 = mesh.nodes[0]
+        meshprint = IppTarget(
+            "meshprint",
+            "127.0.0.1",
+            node0.ipp_port,
+            "/ipp/print",
+            ssl.create_default_context(cafile=str(mesh.ca)),
+            auth=(USER, PASSWORD),
+        )
+        cupsd, cups_target = start_cups(root / "cups")
+        ipp: dict[int, dict[str, list[float]]] = {}
+        load_before, busy_before = os.getloadavg(), system_busy()
+        ipp_started = time.perf_counter()
+        try:
+            print_job(cups_target, MB, pool, "warm-up")  # first TLS handshake, cupsd's caches
+            print_job(meshprint, MB, pool, "warm-up")
+            for size in ipp_sizes:
+                times: dict[str, list[float]] = {"meshprint": [], "CUPS": []}
+                for rep in range(ipp_reps):
+                    for target in (meshprint, cups_target):  # interleaved: same machine state
+                        took = print_job(target, size, pool, f"ipp-{size // MB}-{rep + 1}")
+                        times[target.name].append(took)
+                        print(
+                            f"  {size // MB:>4} MB rep {rep + 1} {target.name:<9} {took:6.2f}s "
+                            f"= {size / MB / took:7.1f} MB/s",
+                            flush=True,
+                        )
+                ipp[size] = times
+            held = cups_held_jobs(cupsd)
+            expected = 1 + ipp_reps * len(ipp_sizes)
+            if held != expected:
+                raise RuntimeError(f"CUPS holds {held} jobs, not the {expected} sent")
+            print(f"  CUPS holds all {held} jobs (job-hold-until=indefinite)")
+            for job in mesh.client(0).jobs((USER, PASSWORD)):
+                mesh.client(0).delete(job["id"], (USER, PASSWORD))
+        finally:
+            cupsd.stop()
+        ipp_elapsed = time.perf_counter() - ipp_started
+        ipp_busy = system_busy() - busy_before
+        load_after = os.getloadavg()
     finally:
         stop_mesh(mesh)
 
@@ -513,6 +683,20 @@ def run(args: argparse.Namespace, root: Path) -> int:
     print(
         f"MEMORY holders peak RSS growth       = {holder_growth:.1f} MB  "
         f"(target <= {RSS_TARGET_MB:.0f} MB)  {verdict(holder_growth <= RSS_TARGET_MB)}"
+    )
+    for size, times in ipp.items():
+        mesh_t = statistics.median(times["meshprint"])
+        cups_t = statistics.median(times["CUPS"])
+        ratio = cups_t / mesh_t
+        print(
+            f"RATIO IPP Print-Job {size // MB} MB cups/meshprint = {ratio:.2f}  "
+            f"(meshprint {mesh_t:.2f}s, CUPS {cups_t:.2f}s, median of {len(times['CUPS'])}; "
+            f"target >= {IPP_RATIO_TARGET})  {verdict(ratio >= IPP_RATIO_TARGET)}"
+        )
+    print(
+        f"LOAD during the IPP runs: load average {load_before[0]:.2f} -> {load_after[0]:.2f} "
+        f"(1 min); machine CPU busy {ipp_busy / max(ipp_elapsed, 1e-9):.2f} of {nproc} cores "
+        "(all processes: client, nodes, cupsd and anything else running)"
     )
     if background > 0.2:
         print(f"NOTE: other processes kept ~{background:.1f} of {nproc} cores busy: noisy figures")

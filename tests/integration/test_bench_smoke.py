@@ -52,9 +52,16 @@ def test_intake_bench_quick_runs_and_reports_ratios() -> None:
     result, output = run_quick("intake")
 
     ratios = [line for line in result.stdout.splitlines() if line.startswith("RATIO")]
-    assert len(ratios) == 2, output[-4000:]
+    assert len(ratios) == 4, output[-4000:]  # 2 intake/raw-AEAD, 2 IPP Print-Job
     for line in ratios:
         assert re.search(r"= \d+\.\d\d\s.*(PASS|MISS)$", line), line
+    ipp = [line for line in ratios if line.startswith("RATIO IPP Print-Job")]
+    assert [line.split()[3] for line in ipp] == ["1", "16"], ipp
+    assert all("cups/meshprint" in line for line in ipp), ipp
+    assert "CUPS holds all 3 jobs (job-hold-until=indefinite)" in result.stdout
+    assert re.search(
+        r"^LOAD during the IPP runs: load average .* of \d+ cores", result.stdout, re.M
+    )
     memory = [line for line in result.stdout.splitlines() if line.startswith("MEMORY")]
     assert len(memory) == 2, output[-4000:]
 
