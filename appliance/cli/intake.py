@@ -10,7 +10,7 @@ from typing import Any
 from appliance.cli.common import command, data_arg, data_dir
 from appliance.endpoint import DEFAULT_IPP_PORT, DEFAULT_RELEASE_PORT
 from appliance.errors import ConfigError
-from appliance.intake import dnssd
+from appliance.intake import dnssd, install  # install: CUPS (the appliance extra)
 
 
 def _printer_args(p: argparse.ArgumentParser, host_help: str) -> None:
@@ -32,8 +32,6 @@ def _printer_args(p: argparse.ArgumentParser, host_help: str) -> None:
 
 
 def cmd_intake_install(args: argparse.Namespace) -> None:
-    from appliance.intake import install
-
     settings = install.Settings(
         data=data_dir(args),
         server=args.cups_server,
