@@ -14,6 +14,8 @@ import socket
 import time
 from collections.abc import Mapping
 
+from appliance.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -106,7 +108,13 @@ def listen_socket(
         given = names[index] if index < len(names) else ""
         if given not in (name, "", "unknown"):
             continue
-        sock = socket.socket(fileno=fd)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as err:
+            raise ConfigError(
+                f"systemd passed file descriptor {fd} ({given or 'unnamed'}) but it is not a "
+                f"socket ({err.strerror}): check the unit's socket (meshprint-node.socket)"
+            ) from None
         bound = sock.getsockname()
         if isinstance(bound, tuple) and bound[1] == port:
             return sock

@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -297,3 +299,39 @@ def test_unicast_records_carry_the_same_txt(
     assert "_universal._sub._ipp._tcp.office.example.com." in zone
     bad = m.site.mesh.cli("dnssd", "records", "--data", str(node.data), "--host", "x", check=False)
     assert bad.returncode == 1 and "--domain" in bad.stderr
+
+
+# What systemd does for meshprint-node.socket: bind the port, exec the node with the
+# socket as fd 3 and LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES set (the pid survives exec).
+SYSTEMD_LIKE = """#!{python}
+import os, socket, sys
+args = sys.argv[1:]
+port = int(args[args.index("--ipp-port") + 1])
+sock = socket.create_server(("127.0.0.1", port))
+if sock.fileno() != 3:
+    os.dup2(sock.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="ipp")
+os.execv(sys.executable, [sys.executable, *args])
+"""
+
+
+def test_the_node_serves_its_printer_on_the_socket_systemd_passes(
+    migrated: tuple[Machine, subprocess.CompletedProcess[str]],
+) -> None:
+    m, _ = migrated
+    mesh = m.site.mesh
+    node = mesh.nodes[m.node]
+    wrapper = m.services.parent / "systemd-like"
+    wrapper.write_text(SYSTEMD_LIKE.replace("{python}", sys.executable))
+    wrapper.chmod(0o755)
+    mesh.kill(m.node, signal.SIGTERM)
+    node.python = str(wrapper)
+    try:
+        # Had the node bound the port itself, it would have failed (the port is taken).
+        mesh.start(m.node)
+        answer = _printer_attributes(m)
+        assert "printer-make-and-model (textWithoutLanguage) = meshprint Secure Print" in answer
+        assert node.running
+    finally:
+        node.python = sys.executable

@@ -125,3 +125,17 @@ def test_listen_socket_is_the_one_systemd_passed_for_the_port() -> None:
         assert listen_socket("ipp", port, {}, first=other.fileno()) is None
         # both sockets are still open and listening
         assert other.getsockname()[1] and mine.getsockname()[1] == port
+
+
+def test_a_passed_descriptor_that_is_not_a_socket_is_a_clear_error(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from appliance.errors import ConfigError
+    from appliance.sdnotify import listen_socket
+
+    with open(tmp_path / "f", "w") as f:
+        env = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "1", "LISTEN_FDNAMES": "ipp"}
+        with pytest.raises(ConfigError, match="not a socket"):
+            listen_socket("ipp", 631, env, first=f.fileno())
