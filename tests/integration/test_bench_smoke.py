@@ -59,6 +59,7 @@ def test_intake_bench_quick_runs_and_reports_ratios() -> None:
     assert [line.split()[3] for line in ipp] == ["1", "16"], ipp
     assert all("cups/meshprint" in line for line in ipp), ipp
     assert "CUPS holds all 3 jobs (job-hold-until=indefinite)" in result.stdout
+    assert re.search(r"^IPP Validate-Job \(the fixed part\): meshprint \d", result.stdout, re.M)
     assert re.search(
         r"^LOAD during the IPP runs: load average .* of \d+ cores", result.stdout, re.M
     )
