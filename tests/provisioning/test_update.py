@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.intake import cupsconf
 from tests.provisioning.conftest import (
     BIN,
     PROVISIONING,
@@ -196,3 +197,28 @@ def test_update_installs_a_good_release_and_rolls_back_a_broken_one(appliance: A
     assert state.stdout.split() == ["active", "active"], state.stdout + state.stderr
     version = appliance.ssh("/opt/meshprint/current/venv/bin/meshprint --version")
     assert "0.1.1" in version.stdout + version.stderr
+    printer_moved_in(appliance)
+
+
+def printer_moved_in(appliance: Appliance) -> None:
+    """With the site there, the node is the printer on 631 (systemd's socket), its
+    DNS-SD record is written, and CUPS is off the network (meshprint-site-setup ran
+    `meshprint intake install`)."""
+    record = appliance.root / "etc/avahi/services/meshprint-printer.service"
+    deadline = time.time() + 60
+    while not record.exists() and time.time() < deadline:
+        time.sleep(1)
+    text = record.read_text()
+    assert "<type>_ipps._tcp</type>" in text and "air=username,password" in text, text
+    assert "adminurl=https://meshprint.local:9266/" in text, text
+    assert cupsconf.network_listeners((appliance.root / "etc/cups/cupsd.conf").read_text()) == []
+    socket_state = appliance.ssh("systemctl is-active meshprint-node.socket")
+    assert socket_state.stdout.split() == ["active"], socket_state.stdout + socket_state.stderr
+    attrs = appliance.ssh(
+        "ipptool -tv ipp://127.0.0.1:631/ipp/print get-printer-attributes.test"
+    ).stdout
+    assert "printer-make-and-model (textWithoutLanguage) = meshprint Secure Print" in attrs, attrs[
+        -3000:
+    ]
+    uuid = next(x for x in text.split("<txt-record>") if x.startswith("UUID="))
+    assert f"urn:uuid:{uuid[5:].split('<')[0]}" in attrs
