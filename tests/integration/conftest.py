@@ -14,10 +14,11 @@ from appliance.datadir import DataDir
 from appliance.devtools.localmesh import LocalMesh
 from appliance.errors import RemoteError
 from appliance.https.client import Client
-from appliance.site import recovery, release_authority
+from appliance.site import authority, recovery, release_authority
+from appliance.site.authority import RecoveryKey
 from appliance.site.ca import SiteCA, load_cert
 from appliance.site.release_authority import ReleaseAuthority
-from appliance.site.state import open_site
+from appliance.site.state import SiteState, open_site
 from appliance.site.tls import peer_client_context
 
 PASSWORDS = {"alice": "velvet-orbit-71", "bob": "quiet-harbor-22"}
@@ -111,6 +112,14 @@ class Site:
         return recovery.open_authority(
             directory.doc["recovery"], ca, directory.site_id, self.mesh.recovery_key
         )
+
+    def admin_site(self) -> SiteState:
+        """The controller's site with its authority unlocked by the recovery key (an
+        administrator acting, in this test process)."""
+        data = DataDir(self.mesh.nodes[0].data)
+        site = open_site(data)[1]
+        authority.unlock(data, site, RecoveryKey(self.mesh.recovery_key))
+        return site
 
     def release_signer(self) -> ReleaseAuthority:
         """The site's release authority, unlocked with the recovery key (as an admin does)."""

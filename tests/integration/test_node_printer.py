@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.datadir import DataDir
 from appliance.printers.ipp.parser import parse
 from appliance.site import admin
-from appliance.site.state import open_site
 from tests.integration.conftest import PASSWORDS, Site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -314,8 +312,7 @@ def test_a_personal_url_prints_without_credentials_until_it_is_replaced(
     assert new != url
     assert wait_for(lambda: refused(port, path))
     # A new password replaces it too (a new key pair, a new sealed secret).
-    site = open_site(DataDir(site3.mesh.nodes[0].data))[1]
-    admin.reset_password(site, "alice", "a-new-password-77")
+    admin.reset_password(site3.admin_site(), "alice", "a-new-password-77")
     site3.mesh.wait_directory()
     new_path = "/ipp/print/" + new.rsplit("/", 1)[1]
     assert wait_for(lambda: refused(port, new_path))

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from appliance.clients.node import SessionToken
-from appliance.datadir import DataDir
 from appliance.errors import RemoteError
 from appliance.site import admin
-from appliance.site.state import open_site
 from tests.integration.conftest import PASSWORDS, Site, make_site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -43,8 +41,7 @@ def test_a_password_reset_ends_the_users_sessions_on_every_node(site3r: Site) ->
 
     # The admin resets alice's password on the controller (as the web UI does: a new
     # signed directory version, which the node processes pick up).
-    _, controller = open_site(DataDir(mesh.nodes[0].data))
-    admin.reset_password(controller, "alice", "new-lantern-93")
+    admin.reset_password(site.admin_site(), "alice", "new-lantern-93")
     mesh.wait_directory()
     for i, token in alice.items():
         wait_for(lambda i=i, t=token: ended(site, i, t), timeout=10)  # type: ignore[misc]

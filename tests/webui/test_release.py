@@ -224,10 +224,7 @@ def test_the_page_shows_the_users_personal_printer_url(rsite: Site, user: Browse
     """ "Add Secure Print to this computer": the URL the release page opens with the user's
     key (the directory keeps only its hash), the steps, and the PowerShell line; a rotated
     URL shows as the new one."""
-    from appliance.datadir import DataDir
-    from appliance.site import admin, authority, printer_urls
-    from appliance.site.authority import RecoveryKey
-    from appliance.site.state import open_site
+    from appliance.site import admin, printer_urls
 
     node = rsite.mesh.nodes[0]
     page = text(user.get("/release/"))
@@ -237,8 +234,7 @@ def test_the_page_shows_the_users_personal_printer_url(rsite: Site, user: Browse
     url = re.search(r'class="personal-url">(ipps://[^<]+)<', page).group(1)  # type: ignore[union-attr]
     assert url.startswith(f"ipps://localhost:{node.ipp_port}/ipp/print/")
     secret = url.rsplit("/", 1)[1]
-    site = open_site(DataDir(node.data))[1]
-    authority.unlock(DataDir(node.data), site, RecoveryKey(rsite.mesh.recovery_key))
+    site = rsite.admin_site()
     assert printer_urls.owner_of(site.directory(), secret) == "alice"
     shown = html.unescape(page)
     assert f'Add-Printer -Name "Secure Print" -IppURL "{url}"' in shown
