@@ -109,7 +109,7 @@ class _RasterWalk:
     @property
     def pages(self) -> int | None:
         """Whole pages walked; None if the stream was not a raster or ended mid-page."""
-        if self.bad or self.state != "header" or self.buf:
+        if self.bad or self.state != "header" or self.buf or self.skip:
             return None
         return self.pages_done or None
 
@@ -185,11 +185,13 @@ class _RasterWalk:
             bits_per_pixel = header[0]
             width, height = struct.unpack(">II", header[12:20])
             line_bytes = width * (bits_per_pixel // 8)
-        if not (0 < width <= 100_000 and 0 < height <= 1_000_000 and bits_per_pixel % 8 == 0):
+        whole = bits_per_pixel % 8 == 0 or (self.pwg and bits_per_pixel in (1, 2, 4))
+        if not (0 < width <= 100_000 and 0 < height <= 1_000_000 and bits_per_pixel and whole):
             raise ValueError("an implausible raster page header")
+        # The runs repeat whole pixels, or whole bytes below 8 bits a pixel (black_1).
         self.pixel = max(bits_per_pixel // 8, 1)
         self.line_bytes = line_bytes
-        if self.line_bytes != width * self.pixel:
+        if self.line_bytes != (width * bits_per_pixel + 7) // 8:
             raise ValueError("the raster line size does not match its width")
         self.lines_left = height
         self.state = "line"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 
 import pytest
 
@@ -71,18 +72,25 @@ def test_endless_attributes_are_too_large() -> None:
         read_request(Trickle(endless, step=65536))
 
 
-def test_gzip_is_undone_as_it_streams_and_a_cut_is_refused() -> None:
+def _deflate(data: bytes) -> bytes:
+    """Raw deflate (RFC 1951), as libcups sends `compression=deflate`."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("compression", ["gzip", "deflate"])
+def test_compression_is_undone_as_it_streams_and_a_cut_is_refused(compression: str) -> None:
     data = os.urandom(300_000) + bytes(700_000)
-    packed = gzip.compress(data)
-    document = Document(Trickle(packed[100:], step=4096), packed[:100], gzip=True)
+    packed = gzip.compress(data) if compression == "gzip" else _deflate(data)
+    document = Document(Trickle(packed[100:], step=4096), packed[:100], compression)
     out = bytearray()
     while piece := document.read(65536):
         assert len(piece) <= 65536
         out += piece
     assert bytes(out) == data
-    cut = Document(Trickle(packed[: len(packed) // 2], step=4096), b"", gzip=True)
-    with pytest.raises(BadRequest):
+    cut = Document(Trickle(packed[: len(packed) // 2], step=4096), b"", compression)
+    with pytest.raises(BadRequest, match=f"{compression}-compressed document is cut off"):
         while cut.read(65536):
             pass
-    with pytest.raises(BadRequest):
-        Document(Trickle(b"not gzip at all"), b"", gzip=True).read(100)
+    with pytest.raises(BadRequest, match=f"not valid {compression}"):
+        Document(Trickle(b"\xff\xfe not compressed at all"), b"", compression).read(100)

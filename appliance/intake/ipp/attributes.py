@@ -16,6 +16,7 @@ from appliance.printers.ipp.serializer import attr
 from appliance.printoptions import COPIES_MAX, SIDES
 
 FORMATS = ("application/pdf", "image/urf", "image/pwg-raster", "image/jpeg")
+COMPRESSIONS = ("gzip", "deflate")
 FORMAT_DEFAULT = "application/octet-stream"  # sniffed at intake
 MARGIN = 423  # hundredths of a millimetre
 # name → (width, height) in hundredths of a millimetre
@@ -103,7 +104,7 @@ def printer_attributes(me: Identity, jobs_queued: int) -> list[Attribute]:
         attr("charset-configured", "utf-8", ValueTag.CHARSET),
         attr("charset-supported", "utf-8", ValueTag.CHARSET),
         attr("color-supported", True),
-        _keywords("compression-supported", ["none", "gzip"]),
+        _keywords("compression-supported", ["none", *COMPRESSIONS]),
         attr("copies-default", 1),
         attr("copies-supported", IntRange(1, COPIES_MAX)),
         attr("document-format-default", FORMAT_DEFAULT, ValueTag.MIME_MEDIA_TYPE),
@@ -231,12 +232,53 @@ def printer_attributes(me: Identity, jobs_queued: int) -> list[Attribute]:
     ]
 
 
-DESCRIPTION_GROUPS = {"all", "printer-description", "job-template", "media-col-database"}
+# Job Template attributes (RFC 8011 5.2, PWG 5100.7): their -default, -supported, -ready
+# and -database printer attributes make the "job-template" group; the rest are
+# "printer-description" (RFC 8011 4.2.5.1).
+TEMPLATE_NAMES = {
+    "copies",
+    "finishings",
+    "job-hold-until",
+    "job-priority",
+    "job-sheets",
+    "media",
+    "media-bottom-margin",
+    "media-col",
+    "media-left-margin",
+    "media-right-margin",
+    "media-size",
+    "media-source",
+    "media-top-margin",
+    "media-type",
+    "multiple-document-handling",
+    "number-up",
+    "orientation-requested",
+    "output-bin",
+    "page-ranges",
+    "print-color-mode",
+    "print-content-optimize",
+    "print-quality",
+    "print-rendering-intent",
+    "printer-resolution",
+    "sides",
+}
+TEMPLATE_SUFFIXES = {"default", "supported", "ready", "database"}
+
+
+def is_job_template(name: str) -> bool:
+    base, _, suffix = name.rpartition("-")
+    return suffix in TEMPLATE_SUFFIXES and base in TEMPLATE_NAMES
 
 
 def select(attributes: list[Attribute], requested: list[str]) -> list[Attribute]:
-    """The attributes a Get-Printer-Attributes asked for (`requested-attributes`)."""
-    if not requested or any(r in DESCRIPTION_GROUPS for r in requested):
+    """The attributes a Get-Printer-Attributes asked for (`requested-attributes`): names,
+    and the groups `all`, `job-template` and `printer-description`."""
+    if not requested or "all" in requested:
         return attributes
     wanted = set(requested)
-    return [a for a in attributes if a.name in wanted]
+    template, description = "job-template" in wanted, "printer-description" in wanted
+    return [
+        a
+        for a in attributes
+        if a.name in wanted or (template if is_job_template(a.name) else description)
+    ]

@@ -155,7 +155,7 @@ class Printer:
             return self._ipp(answer, request, str(err), None)
         try:
             answer = self.operate(
-                request, message, Document(request.body, first, self._gzip(message))
+                request, message, Document(request.body, first, self._compression(message))
             )
         except HttpRefusal as refusal:
             body = f"{refusal}\n".encode()
@@ -193,8 +193,8 @@ class Printer:
         return Response(200, bytes(data), "application/ipp")
 
     @staticmethod
-    def _gzip(message: IppMessage) -> bool:
-        return message.first("compression", OPERATION_GROUP) == "gzip"
+    def _compression(message: IppMessage) -> str:
+        return str(message.first("compression", OPERATION_GROUP) or "")
 
     # Dispatch
 
@@ -453,9 +453,9 @@ class Printer:
                 f"{str(fmt)[:60]} is not supported: send PDF, Apple or PWG raster, or JPEG",
             )
         compression = message.first("compression", OPERATION_GROUP)
-        if compression not in (None, "none", "gzip"):
+        if compression not in (None, "none", *attributes.COMPRESSIONS):
             raise IppRefusal(
-                Status.CLIENT_ERROR_COMPRESSION_NOT_SUPPORTED, "compression: none or gzip"
+                Status.CLIENT_ERROR_COMPRESSION_NOT_SUPPORTED, "compression: none, gzip or deflate"
             )
         return str(fmt)
 

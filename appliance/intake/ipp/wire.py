@@ -2,7 +2,8 @@
 
 The attributes are read (at most ATTRIBUTES_MAX bytes) until their end tag and decoded
 with the IPP codec; what follows is the document, passed on as a stream (`Document`)
-that undoes gzip as it is read and never holds more than a chunk.
+that undoes gzip or deflate (RFC 1951, what `compression=deflate` is) as it is read and
+never holds more than a chunk.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from appliance.printers.ipp.parser import parse_with_data
 ATTRIBUTES_MAX = 256 * 1024  # a request's attributes (a phone's are ~2 KB)
 READ_SIZE = 64 * 1024
 GZIP_CHUNK = 256 * 1024  # the most one read inflates at a time
+WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": -zlib.MAX_WBITS}  # zlib's for each
 
 
 class Malformed(BadRequest):
@@ -82,15 +84,17 @@ def read_request(body: Upload) -> tuple[IppMessage, bytes]:
 
 
 class Document:
-    """The document after the attributes, as an `Upload` (`length` None: unknown), gzip
-    undone as it streams when `gzip`."""
+    """The document after the attributes, as an `Upload` (`length` None: unknown), its
+    `compression` ("gzip" or "deflate"; "" or "none": none) undone as it streams."""
 
     length: int | None = None
 
-    def __init__(self, body: Upload, first: bytes, gzip: bool = False) -> None:
+    def __init__(self, body: Upload, first: bytes, compression: str = "") -> None:
         self._body = body
         self._pending = first
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        self.compression = compression if compression in WBITS else ""
+        wbits = WBITS.get(compression)
+        self._inflate = zlib.decompressobj(wbits) if wbits is not None else None
         self._ended = False
         self.received = 0  # bytes of the document as sent (compressed, if it was)
 
@@ -113,12 +117,12 @@ class Document:
                 if not data:
                     self._ended = True
                     if not self._inflate.eof:
-                        raise BadRequest("the gzip-compressed document is cut off")
+                        raise BadRequest(f"the {self.compression}-compressed document is cut off")
                     return self._inflate.flush()
             try:
                 out = self._inflate.decompress(data, min(n, GZIP_CHUNK))
             except zlib.error:
-                raise BadRequest("the document is not valid gzip") from None
+                raise BadRequest(f"the document is not valid {self.compression}") from None
             if self._inflate.eof and not self._inflate.unconsumed_tail:
                 self._ended = True
             if out:
