@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import struct
@@ -18,6 +19,8 @@ import pytest
 
 from appliance.printers.ipp.parser import parse
 from appliance.site import admin
+from appliance.site.state import open_site
+from tests.fixtures.ipp_samples import write_samples
 from tests.integration.conftest import PASSWORDS, Site, wait_for
 
 pytestmark = pytest.mark.integration
@@ -193,18 +196,90 @@ def test_refusals_are_ipp_answers_and_hold_nothing(site3: Site, tmp_path: Path) 
     assert parse(last_body).code == 0
 
 
-@pytest.mark.parametrize("suite", ["ipp-1.1.test", "ipp-2.0.test"])
-def test_cups_conformance_files_pass(site4: Site, tmp_path: Path, suite: str) -> None:
-    """CUPS's own conformance files (their print tests print a PDF, as a Mac would)."""
-    doc = tmp_path / "doc.pdf"
-    doc.write_bytes(PDF)
+IPPTOOL = Path("/usr/share/cups/ipptool")
+# CUPS's files that apply to a printer whose jobs are held (each passes with no [FAIL]);
+# ipp-everywhere.test INCLUDEs ipp-2.0.test, which INCLUDEs ipp-1.1.test.
+SUITES = (
+    "ipp-everywhere.test",
+    "print-job.test",
+    "print-job-gzip.test",
+    "print-job-deflate.test",
+    "print-job-letter.test",
+    "print-job-media-col.test",
+    "print-job-and-wait.test",
+    "create-job.test",
+    "validate-job.test",
+    "get-jobs.test",
+    "get-completed-jobs.test",
+    "get-printer-attributes.test",
+    "get-printer-description-attributes.test",
+    "get-job-template-attributes.test",
+    "identify-printer.test",
+    "identify-printer-display.test",
+    "identify-printer-multiple.test",
+)
+ON_A_JOB_URI = ("get-job-attributes.test", "get-job-attributes2.test")  # run at a job's URI
+
+
+def run_suites(uri: str, samples: Path, *suites: str) -> subprocess.CompletedProcess[str]:
+    """ipptool in the samples' directory (it reads a relative FILE from there first)."""
+    return subprocess.run(
+        ["ipptool", "-t", "-f", "document-a4.pdf", "-d", "filetype=application/pdf", uri]
+        + [str(IPPTOOL / suite) for suite in suites],
+        capture_output=True,
+        cwd=samples,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_cups_ipptool_suites_pass_and_every_job_is_held_sealed(site4: Site, tmp_path: Path) -> None:
+    """CUPS's own conformance files, their print tests included: PWG raster of every type
+    and resolution the printer advertises, plain, gzip and deflate, PDF and JPEG; every
+    job they print is held, sealed, for the signed-in user, and none of it is on disk
+    in the clear."""
+    samples = tmp_path / "samples"
+    written = write_samples(samples, IPPTOOL / "ipp-everywhere.test")
     port = site4.mesh.nodes[0].ipp_port
     uri = f"ipps://alice:{PASSWORDS['alice']}@127.0.0.1:{port}/ipp/print"
-    result = ipptool(uri, Path("/usr/share/cups/ipptool") / suite, str(doc))
-    # (ipptool's exit status is not 0 here although no test fails: the tests it skips,
-    # Print-URI and my-jobs among them, are counted; so the verdicts are read.)
-    assert "[FAIL]" not in result.stdout, result.stdout[-3000:]
-    assert "[FAIL]" not in result.stdout and result.stdout.count("[PASS]") >= 7
+    result = run_suites(uri, samples, *SUITES)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0 and "[FAIL]" not in report, report[-4000:]
+    assert "cannot be read" not in report  # no test file stopped at a missing document
+    for printed in (
+        "Print-Job with A4 PDF, Duplex",
+        "Print-Job with Grayscale JPEG on US Letter",
+        "Print onepage-letter @ 600dpi, black-1, deflate",
+        "Print document-a4 @ 300dpi, srgb-8, gzip",
+        "Print file using Print-Job and compression=deflate",
+        "... and send-document",
+    ):
+        assert re.search(rf"{re.escape(printed)}\s+\[PASS\]", report), printed
+    # 2 resolutions x 17 documents x (plain, gzip, deflate), then the rest
+    assert len(re.findall(r"Print \S+ @ \d+dpi.*\[PASS\]", report)) == 102
+    # A job's URI, for the files that address a job by it.
+    jobs = wait_for(lambda: len(site4.jobs(0)) >= 102 and site4.jobs(0))
+    by_uri = run_suites(f"{uri}/1", samples, *ON_A_JOB_URI)
+    assert by_uri.returncode == 0 and "[FAIL]" not in by_uri.stdout, by_uri.stdout[-2000:]
+    # Held for alice (whatever requesting-user-name said), on three holders, with its
+    # options; a compressed job holds the document itself.
+    assert {j["owner"] for j in jobs} == {"alice"}
+    letters = [j for j in jobs if j["title"] == "onepage-letter"]
+    assert len(letters) == 2 * 3 * 3 and {j["format"] for j in letters} == {"image/pwg-raster"}
+    # the last two: 600 dpi srgb-8, deflate then gzip
+    for job in sorted(letters, key=lambda j: j["created_at"])[-2:]:
+        wait_for(lambda job=job: len(site4.held_on(job["id"])) == 3)
+        sample = samples / "pwg-raster-samples-600dpi/srgb-8/onepage-letter-srgb-8-600dpi.pwg"
+        assert site4.release(1, job["id"]) == sample.read_bytes()
+    # Nothing in the clear on any node's disk: the JPEGs and PDFs printed.
+    plain = [p.read_bytes() for p in written if p.suffix in (".jpg", ".pdf")]
+    pieces = [doc[o : o + 48] for doc in plain for o in range(64, len(doc) - 48, 499)]
+    pieces += [b"/MediaBox [0 0 595 842]"]
+    for path in site4.mesh.root.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not any(piece in content for piece in pieces), f"plaintext in {path}"
 
 
 PRINT_JOB = """

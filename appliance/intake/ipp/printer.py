@@ -66,6 +66,10 @@ ON_A_JOB = {
     Operation.CANCEL_JOB,
     Operation.CANCEL_MY_JOBS,
 }
+# operations that show jobs: anyone may ask; only a job's owner sees who sent it and
+# its name (PRIVATE), as CUPS's JobPrivateValues default
+LOOKING = {Operation.GET_JOB_ATTRIBUTES, Operation.GET_JOBS}
+PRIVATE = ("job-name", "job-originating-user-name")
 OPERATION_GROUP = DelimiterTag.OPERATION_ATTRIBUTES
 JOB_GROUP = DelimiterTag.JOB_ATTRIBUTES
 
@@ -133,7 +137,7 @@ class Printer:
     # HTTP
 
     def app(self, request: Request) -> Response:
-        if request.path != PATH and _personal(request.path) is None:
+        if _route(request.path) is None:
             return Response(404, b"no such printer: the printer is at /ipp/print\n", "text/plain")
         if request.method != "POST":
             return Response(
@@ -209,6 +213,8 @@ class Printer:
         user = ""
         if operation in CREATING or operation in ON_A_JOB:
             user = self._sign_in(request, message)
+        elif operation in LOOKING:
+            user = self._viewer(request, message)
         handlers: dict[int, Callable[[Request, IppMessage, Document, str], IppMessage]] = {
             Operation.GET_PRINTER_ATTRIBUTES: self._get_printer_attributes,
             Operation.VALIDATE_JOB: self._validate_job,
@@ -284,6 +290,20 @@ class Printer:
             raise IppRefusal(Status.SERVER_ERROR_BUSY, str(err)) from None
         self.signed_in.remember(self.node.directory(), name, password)
         return name
+
+    def _viewer(self, request: Request, message: IppMessage) -> str:
+        """Who asks to see jobs: the owner of the personal URL asked through, or the user
+        signed in with Basic over TLS (wrong credentials get 401, as for a job); "" when
+        anonymous (then `my-jobs` asks for a sign-in: there are no jobs of nobody's)."""
+        secret = _personal(request.path)
+        if secret is not None and request.secure:
+            owner = printer_urls.owner_of(self.node.directory(), secret)
+            if owner is not None:
+                return owner
+        asks_for_mine = message.first("my-jobs", OPERATION_GROUP) is True
+        if asks_for_mine or (request.secure and request.headers.get("Authorization")):
+            return self._sign_in(request, message)
+        return ""
 
     def _personal_owner(self, request: Request, message: IppMessage, secret: str) -> str:
         """The user whose personal printer URL this is; not-authorized for a replaced,
@@ -404,7 +424,7 @@ class Printer:
     ) -> IppMessage:
         job = self._job_of(message, None)
         answer = IppMessage(Status.SUCCESSFUL_OK)
-        self._describe(request, job, answer.group(JOB_GROUP))
+        self._describe(request, job, answer.group(JOB_GROUP), private=job.owner == user)
         return answer
 
     def _get_jobs(
@@ -419,7 +439,10 @@ class Printer:
             jobs = list(reversed(self._jobs.values()))
         answer = IppMessage(Status.SUCCESSFUL_OK)
         count = 0
+        mine = message.first("my-jobs", OPERATION_GROUP) is True
         for job in jobs:
+            if mine and job.owner != user:
+                continue
             done = job.state >= CANCELED
             if (which == "completed" and not done) or (which == "not-completed" and done):
                 continue
@@ -427,7 +450,7 @@ class Printer:
                 break
             group = AttributeGroup(JOB_GROUP)  # one group per job
             answer.groups.append(group)
-            self._describe(request, job, group, brief=not requested)
+            self._describe(request, job, group, brief=not requested, private=job.owner == user)
             if not requested:  # RFC 8011 4.2.6: job-id and job-uri unless asked for more
                 group.attributes = {k: group.attributes[k] for k in ("job-id", "job-uri")}
             elif "all" not in requested and "job-description" not in requested:
@@ -580,8 +603,14 @@ class Printer:
         return answer
 
     def _describe(
-        self, request: Request, job: IppJob, group: AttributeGroup, brief: bool = False
+        self,
+        request: Request,
+        job: IppJob,
+        group: AttributeGroup,
+        brief: bool = False,
+        private: bool = False,
     ) -> None:
+        """The job's attributes; its PRIVATE ones only when `private` (its owner asks)."""
         uri = f"{self._identity(request).uris[0]}/{job.id}"
         items: list[Attribute] = [
             attr("job-id", job.id),
@@ -609,7 +638,8 @@ class Printer:
                 attr("time-at-completed", _uptime(job.completed)),
             ]
         for item in items:
-            group.add(item)
+            if private or item.name not in PRIVATE:
+                group.add(item)
 
     @staticmethod
     def _state_message(job: IppJob) -> str:
@@ -620,12 +650,26 @@ class Printer:
         )
 
 
-def _personal(path: str) -> str | None:
-    """The secret of a personal printer URL's path (`/ipp/print/SECRET`), or None."""
+def _route(path: str) -> tuple[str | None, int | None] | None:
+    """The personal URL's secret and the job id a path names, None for a path that is
+    not the printer's: `/ipp/print`, `/ipp/print/SECRET` (a personal printer URL) and
+    either followed by `/JOB-ID` (a job's URI, which clients may post to)."""
+    if path == PATH:
+        return None, None
     head, sep, rest = path.partition(f"{PATH}/")
-    if head or not sep or not rest or "/" in rest or len(rest) > 128:
+    parts = rest.split("/")
+    if head or not sep or len(parts) > 2 or not all(parts) or len(rest) > 160:
         return None
-    return rest
+    job = parts.pop() if parts[-1].isdigit() and len(parts[-1]) <= 10 else None
+    if len(parts) > 1 or (parts and parts[0].isdigit()):
+        return None
+    return (parts[0] if parts else None), (int(job) if job is not None else None)
+
+
+def _personal(path: str) -> str | None:
+    """The secret of a personal printer URL's path (`/ipp/print/SECRET[/JOB-ID]`), or None."""
+    route = _route(path)
+    return route[0] if route is not None else None
 
 
 class SignInCache:
