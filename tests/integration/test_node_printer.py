@@ -14,6 +14,7 @@ import ssl
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -449,3 +450,71 @@ def test_plain_ipp_upgrades_to_tls_on_the_same_connection(site3: Site, tmp_path:
             timeout=120,
         )
         assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+
+
+ALL_JOBS = b"\x44\x00\x0awhich-jobs\x00\x03all\x44\x00\x14requested-attributes\x00\x03all"
+
+
+def _jobs_seen(
+    port: int, *more: bytes, auth: str = "", path: str = "/ipp/print", tls: bool = True
+) -> list[dict[str, Any]]:
+    """The job groups of a Get-Jobs (which-jobs=all, requested-attributes=all) answer;
+    fails on anything but HTTP 200 with successful-ok."""
+    status, _ = raw_post(port, _request(0x000A, ALL_JOBS, *more), tls, auth, path)
+    assert status == 200, status
+    answer = parse(last_body)
+    assert answer.code == 0, hex(answer.code)
+    return [
+        {name: a.values[0] for name, a in group.attributes.items()}
+        for group in answer.groups
+        if group.tag == 0x02
+    ]
+
+
+def test_only_a_jobs_owner_sees_its_name_and_sender(site4: Site, tmp_path: Path) -> None:
+    """Get-Jobs and Get-Job-Attributes answer anyone (a phone monitors its job), but the
+    job's name and its sender's name only to its owner, signed in or through their
+    personal URL (docs/security.md)."""
+    port = site4.mesh.nodes[0].ipp_port
+    pdf, print_job = tmp_path / "p.pdf", tmp_path / "print.test"
+    pdf.write_bytes(PDF)
+    print_job.write_text(PRINT_JOB)
+    uri = f"ipps://alice:{PASSWORDS['alice']}@127.0.0.1:{port}/ipp/print"
+    named = ["-d", "user=mobile", "-d", "title=Payslip"]
+    printed = subprocess.run(
+        ["ipptool", "-t", "-f", str(pdf), *named, uri, str(print_job)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )
+    assert printed.returncode == 0, printed.stdout
+    alice, bob = _basic("alice", PASSWORDS["alice"]), _basic("bob", PASSWORDS["bob"])
+    # Anonymous, over IPPS or plain IPP, and bob signed in: the jobs, not whose or what.
+    for auth, tls in (("", True), ("", False), (bob, True)):
+        jobs = _jobs_seen(port, auth=auth, tls=tls)
+        assert jobs and all("job-state" in j and "job-uri" in j for j in jobs)
+        assert all("job-name" not in j and "job-originating-user-name" not in j for j in jobs)
+        assert b"Payslip" not in last_body and b"alice" not in last_body
+        assert b"mobile" not in last_body
+    # Its owner sees them, signed in or through the personal URL.
+    mine = {j["job-name"]: j for j in _jobs_seen(port, auth=alice)}
+    assert mine["Payslip"]["job-originating-user-name"] == "alice"
+    secret_path = "/ipp/print/" + personal_url(site4, "--rotate").rsplit("/", 1)[1]
+    assert "Payslip" in {j.get("job-name") for j in _jobs_seen(port, path=secret_path)}
+    # Get-Job-Attributes the same way (job-id of the payslip).
+    job_id = struct.pack(">I", mine["Payslip"]["job-id"])
+    ask = _request(0x0009, b"\x21\x00\x06job-id\x00\x04" + job_id)
+    assert raw_post(port, ask)[0] == 200 and parse(last_body).code == 0
+    assert b"job-state" in last_body and b"Payslip" not in last_body
+    assert raw_post(port, ask, auth=alice)[0] == 200 and b"Payslip" in last_body
+    assert raw_post(port, ask, auth=bob)[0] == 200 and b"Payslip" not in last_body
+    # my-jobs asks who "my" is; bob has none; a wrong password is 401 as for a job.
+    my_jobs = b"\x22\x00\x07my-jobs\x00\x01\x01"
+    status, headers = raw_post(port, _request(0x000A, my_jobs))
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
+    assert _jobs_seen(port, my_jobs, auth=bob) == []
+    assert {j["job-originating-user-name"] for j in _jobs_seen(port, my_jobs, auth=alice)} == {
+        "alice"
+    }
+    assert raw_post(port, _request(0x000A), auth=_basic("alice", "wrong-guess-2"))[0] == 401
