@@ -20,7 +20,6 @@ import pytest
 
 from appliance.printers.ipp.parser import parse
 from appliance.site import admin
-from appliance.site.state import open_site
 from tests.fixtures.ipp_samples import write_samples
 from tests.integration.conftest import PASSWORDS, Site, wait_for
 
