@@ -259,7 +259,7 @@ def test_cups_ipptool_suites_pass_and_every_job_is_held_sealed(site4: Site, tmp_
     # 2 resolutions x 17 documents x (plain, gzip, deflate), then the rest
     assert len(re.findall(r"Print \S+ @ \d+dpi.*\[PASS\]", report)) == 102
     # A job's URI, for the files that address a job by it.
-    jobs = wait_for(lambda: len(site4.jobs(0)) >= 102 and site4.jobs(0))
+    jobs = wait_for(lambda: (held := site4.jobs(0)) and len(held) >= 102 and held)
     by_uri = run_suites(f"{uri}/1", samples, *ON_A_JOB_URI)
     assert by_uri.returncode == 0 and "[FAIL]" not in by_uri.stdout, by_uri.stdout[-2000:]
     # Held for alice (whatever requesting-user-name said), on three holders, with its

@@ -10,7 +10,9 @@ else a client can get wrong is an IPP status, and a request that is not IPP at a
 `client-error-bad-request`; nothing is held for any of them.
 
 The job table (IPP job ids → held meshprint jobs) is this node's memory: the jobs
-themselves live on the mesh and are released from the release page.
+themselves live on the mesh and are released from the release page. Get-Jobs and
+Get-Job-Attributes answer anyone (a phone follows its job), with a job's name and sender
+(PRIVATE) only for its owner, signed in or through their personal URL.
 """
 
 from __future__ import annotations
