@@ -26,7 +26,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -47,6 +50,12 @@ from appliance.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthor
 from appliance.site import recovery
 from appliance.site.ca import SiteCA, key_pem, write_private
 from appliance.site.state import LOCKED, SiteState
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 ADMIN_KEY_CONTEXT = b"meshprint admin key\n"
 AUTHORITY_CONTEXT = b"meshprint site authority\n"
@@ -98,6 +107,20 @@ def _write(data: DataDir, found: dict[str, Any]) -> None:
     write_private(data.ca_sealed, (json.dumps(found, indent=1, sort_keys=True) + "\n").encode())
 
 
+@contextmanager
+def _editing(data: DataDir) -> Iterator[dict[str, Any]]:
+    """The file's content to change in place, written back when the block ends; one
+    change at a time across processes (the CLI and the console's workers), so none is
+    lost. (No lock where there is no fcntl: a controller is a Linux appliance.)"""
+    private_dir(data.tls)
+    with open(data.ca_sealed.with_name("ca.sealed.lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _read(data)
+        yield found
+        _write(data, found)
+
+
 def keep_sealed(data: DataDir) -> None:
     """Mark `data` a controller whose CA key is kept sealed (`site create`, restore)."""
     if not data.ca_sealed.exists():
@@ -136,8 +159,7 @@ def add_admin(
     """A new administrator: their admin key wrapped under `password`, and (with an
     unlocked `ca`) the CA key sealed under it; the admin key (for a session to keep)."""
     name = check_admin_name(name)
-    found = _read(data)
-    if name in found["admins"]:
+    if name in _read(data)["admins"]:  # said before the KDF runs
         raise Conflict(f"an administrator {name} already exists")
     admin_key = secrets.token_bytes(32)
     entry: dict[str, Any] = {
@@ -145,8 +167,10 @@ def add_admin(
     }
     if ca is not None and ca.key is not None:
         entry["authority"] = _seal_authority(admin_key, site_id, ca, name)
-    found["admins"][name] = entry
-    _write(data, found)
+    with _editing(data) as found:
+        if name in found["admins"]:
+            raise Conflict(f"an administrator {name} already exists")
+        found["admins"][name] = entry
     return admin_key
 
 
@@ -154,20 +178,18 @@ def give_authority(data: DataDir, name: str, admin_key: bytes, site: SiteState) 
     """Seal the (unlocked) CA key of `site` under administrator `name`'s admin key."""
     if site.ca.key is None:
         raise Forbidden(LOCKED)
-    found = _read(data)
-    entry = found["admins"].get(name)
-    if entry is None:
-        raise NotFound(f"no administrator {name}")
-    entry["authority"] = _seal_authority(admin_key, site.site_id, site.ca, name)
-    _write(data, found)
+    with _editing(data) as found:
+        entry = found["admins"].get(name)
+        if entry is None:
+            raise NotFound(f"no administrator {name}")
+        entry["authority"] = _seal_authority(admin_key, site.site_id, site.ca, name)
     retire_clear(data, site)
 
 
 def remove_admin(data: DataDir, name: str) -> None:
-    found = _read(data)
-    if found["admins"].pop(name, None) is None:
-        raise NotFound(f"no administrator {name}")
-    _write(data, found)
+    with _editing(data) as found:
+        if found["admins"].pop(name, None) is None:
+            raise NotFound(f"no administrator {name}")
 
 
 def open_admin_key(data: DataDir, name: str, password: str) -> bytes:
@@ -185,9 +207,11 @@ def open_admin_key(data: DataDir, name: str, password: str) -> bytes:
 def change_password(data: DataDir, name: str, current: str, new: str) -> None:
     """Wrap administrator `name`'s admin key under `new` (what it seals stays)."""
     admin_key = open_admin_key(data, name, current)
-    found = _read(data)
-    found["admins"][name]["key"] = wrap_secret(admin_key, new, _admin_context(name)).to_dict()
-    _write(data, found)
+    wrapped = wrap_secret(admin_key, new, _admin_context(name)).to_dict()
+    with _editing(data) as found:
+        if name not in found["admins"]:
+            raise NotFound(f"no administrator {name}")
+        found["admins"][name]["key"] = wrapped
 
 
 # Unlocking

@@ -146,3 +146,32 @@ def test_shred_overwrites_before_unlinking(tmp_path: Path, monkeypatch: pytest.M
     authority.shred(path)
     assert not path.exists()
     assert len(seen[0]) == 300 and b"S" * 16 not in seen[0]
+
+
+def test_administrators_added_at_the_same_moment_are_all_kept(
+    made: tuple[DataDir, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI and the console's workers may change `ca.sealed` at once: each change is
+    made on what the one before it wrote (a slow read makes a lost update certain without
+    the lock)."""
+    import threading
+    import time
+
+    data, _ = made
+    real = authority._read
+
+    def slow(data: DataDir) -> dict[str, object]:
+        found = real(data)
+        time.sleep(0.05)
+        return found
+
+    monkeypatch.setattr(authority, "_read", slow)
+    names = [f"admin{i}" for i in range(4)]
+    threads = [
+        threading.Thread(target=authority.add_admin, args=(data, n, PASSWORD)) for n in names
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert authority.admins(data) == names
