@@ -19,10 +19,10 @@ from appliance.devtools.webserver import WebServer, self_signed
 from appliance.store.db import Database
 from appliance.store.usage import UsageLog
 from tests.browser.conftest import screenshot
+from tests.fixtures.console import add_console_admin
 from tests.fixtures.documents import pdf
 from tests.fixtures.ippeve import MdnsBus, VirtualPrinter
 from webui import create_app
-from webui.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def office(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[
             token = mesh.add_user(*ALICE)
             data = mesh.nodes[0].data
             mesh.cli("printer", "add", PRINTER, "--uri", printer.uri, "--data", str(data))
-            Store(data / "webui.db").add_admin(*ADMIN)
+            add_console_admin(mesh, *ADMIN)
             app = create_app({"MESHPRINT_DATA": str(data), "RELEASE_API": mesh.nodes[0].release})
             cert, key = self_signed(root / "web")
             web = WebServer(app, "127.0.0.1", free_port(), cert, key).start()

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from appliance.site.tokens import JoinToken
+from tests.fixtures.console import add_console_admin
 from tests.integration.conftest import Site, make_site, wait_for
 from tests.webui.conftest import Browser, https_client, text
 from webui import create_app
@@ -26,15 +27,8 @@ def site2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture
 def console(site2: Site) -> Browser:
     node = site2.mesh.nodes[0]
-    store = Store(node.data / "webui.db")
-    if not store.has_admin():
-        store.add_admin(*ADMIN)
-        # a key to the site authority for that administrator (the site was made on the
-        # command line, so the console has none yet)
-        secret = site2.mesh.root / ".admin.password"
-        secret.write_text(ADMIN[1] + "\n")
-        data = str(node.data)
-        site2.mesh.cli("admin", "add", ADMIN[0], "--data", data, "--password-file", str(secret))
+    if not Store(node.data / "webui.db").has_admin():
+        add_console_admin(site2.mesh, *ADMIN)
     app: Flask = create_app({"MESHPRINT_DATA": str(node.data), "RELEASE_API": node.release})
     browser = Browser(https_client(app))
     response = browser.post("/login", {"name": ADMIN[0], "password": ADMIN[1]})
