@@ -47,6 +47,7 @@ def test_changes_reach_every_node_with_back_off_in_effect(site4q: Site, tmp_path
         "quiet-printer",
         "--uri",
         "ipp://127.0.0.1:1/ipp/print",
+        "--no-check",  # no printer is there
         "--data",
         controller,
     )
