@@ -67,15 +67,8 @@ def cmd_dnssd_records(args: argparse.Namespace) -> None:
     data = data_dir(args)
     if not data.exists():
         raise ConfigError(f"{data.root} has no meshprint node: give its --data")
-    identity = data.identity()
-    printer = dnssd.PrinterSite(
-        site_id=identity.site_id,
-        node_id=identity.node_id,
-        host=host,
-        port=args.port,
-        release_url=f"https://{host}:{args.release_port}/",
-        name=args.name,
-        location=args.location,
+    printer = dnssd.printer_site(
+        data.identity(), host, args.port, args.release_port, args.name, args.location
     )
     print(dnssd.zone_records(printer, domain), end="")
 

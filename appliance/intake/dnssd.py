@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from appliance.datadir import Identity
 from appliance.errors import ConfigError
 from appliance.intake.ipp import attributes
 from appliance.printers.ipp import Attribute
@@ -61,6 +62,22 @@ class PrinterSite:
     release_url: str = ""  # the release page: printer-more-info and adminurl
     name: str = NAME
     location: str = ""
+
+
+def printer_site(
+    node: Identity, host: str, port: int, release_port: int, name: str, location: str
+) -> PrinterSite:
+    """The record's view of this node (`node`: its data directory's identity), its printer
+    reached at `host:port` and its release page on `release_port`."""
+    return PrinterSite(
+        site_id=node.site_id,
+        node_id=node.node_id,
+        host=host,
+        port=port,
+        release_url=f"https://{host}:{release_port}/",
+        name=name,
+        location=location,
+    )
 
 
 def identity(printer: PrinterSite) -> attributes.Identity:

@@ -59,16 +59,13 @@ class Settings:
 
 
 def printer_site(settings: Settings) -> dnssd.PrinterSite:
-    identity = settings.data.identity()
-    host = settings.address
-    return dnssd.PrinterSite(
-        site_id=identity.site_id,
-        node_id=identity.node_id,
-        host=host,
-        port=settings.port,
-        release_url=f"https://{host}:{settings.release_port}/",
-        name=settings.name,
-        location=settings.location,
+    return dnssd.printer_site(
+        settings.data.identity(),
+        settings.address,
+        settings.port,
+        settings.release_port,
+        settings.name,
+        settings.location,
     )
 
 
