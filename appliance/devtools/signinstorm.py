@@ -30,6 +30,7 @@ class Answer:
     status: int  # 0: no HTTP answer (connection refused or reset)
     retry_after: str | None = None
     seconds: float = 0.0
+    source: str | None = None  # the client address it was sent from
 
 
 def sign_in(
@@ -52,10 +53,13 @@ def sign_in(
         response = conn.getresponse()
         response.read()
         return Answer(
-            response.status, response.getheader("Retry-After"), time.perf_counter() - started
+            response.status,
+            response.getheader("Retry-After"),
+            time.perf_counter() - started,
+            source,
         )
     except (OSError, http.client.HTTPException):
-        return Answer(0, None, time.perf_counter() - started)
+        return Answer(0, None, time.perf_counter() - started, source)
     finally:
         conn.close()
 
