@@ -174,4 +174,4 @@ def test_administrators_added_at_the_same_moment_are_all_kept(
         t.start()
     for t in threads:
         t.join()
-    assert authority.admins(data) == names
+    assert sorted(authority.admins(data)) == names  # in whichever order they got the lock
