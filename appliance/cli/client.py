@@ -31,7 +31,7 @@ from appliance.errors import BadRequest, ConfigError, MeshprintError
 from appliance.https.client import describe
 from appliance.humanize import human_duration, human_size, plain
 from appliance.jobs.intake import check_idempotency_key
-from appliance.printoptions import SIDES, describe_options
+from appliance.printoptions import MEDIA, SIDES, describe_options
 from appliance.site.directory import Directory
 from appliance.site.state import open_site
 from appliance.store.states import JobState, Stage
@@ -136,7 +136,12 @@ def cmd_release(args: argparse.Namespace) -> None:
             "release_id": args.release_id or secrets.token_hex(16),
         }
         # Left out, the job's own defaults apply (what its sender asked for).
-        chosen = {"copies": args.copies, "sides": args.sides, "mono": args.mono}
+        chosen = {
+            "copies": args.copies,
+            "sides": args.sides,
+            "mono": args.mono,
+            "media": args.media,
+        }
         request.update({k: v for k, v in chosen.items() if v is not None})
     credentials = None
     if args.user:
@@ -347,6 +352,11 @@ def register(sub: Any) -> None:
         "--mono",
         action=argparse.BooleanOptionalAction,
         help="with --printer: black and white (default: as sent, else colour)",
+    )
+    p.add_argument(
+        "--media",
+        choices=MEDIA,
+        help="with --printer: the paper size (default: as sent, else the printer's)",
     )
     p.add_argument(
         "--reprint",

@@ -47,7 +47,7 @@ from appliance.printers import registry
 from appliance.printers.delivery import PrintOptions, Submitted
 from appliance.printers.drivers import driver_for, preflight
 from appliance.printers.errors import PrinterUnreachable
-from appliance.printoptions import SIDES, clean_options
+from appliance.printoptions import MEDIA, SIDES, clean_options
 from appliance.store.deliveries import Delivery
 from appliance.store.jobs import Job
 from appliance.store.states import DeliveryStep, JobState, Stage
@@ -77,9 +77,9 @@ def check_release_id(release_id: str) -> str:
 
 
 def print_options(data: dict[str, Any], job: FoundJob) -> PrintOptions:
-    """Copies, sides and colour from a release request, checked; what the request leaves
-    out comes from the job's default options (what its sender asked for), then 1 copy,
-    one-sided, colour."""
+    """Copies, sides, colour and paper size from a release request, checked; what the
+    request leaves out comes from the job's default options (what its sender asked for),
+    then 1 copy, one-sided, colour, the printer's own paper."""
     defaults = clean_options(job.options)
     copies = data.get("copies", defaults.get("copies", 1))
     if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 99:
@@ -88,10 +88,14 @@ def print_options(data: dict[str, Any], job: FoundJob) -> PrintOptions:
     if sides not in SIDES:
         raise BadRequest(f"sides must be one of {', '.join(SIDES)}")
     color = not data["mono"] if "mono" in data else defaults.get("color", True)
+    media = data.get("media", defaults.get("media"))
+    if media is not None and media not in MEDIA:
+        raise BadRequest(f"media must be one of {', '.join(MEDIA)}")
     return PrintOptions(
         copies=copies,
         sides=sides,
         color=bool(color),
+        media=media,
         title=job.title,
         user=job.owner,
         document_format=job.format,

@@ -107,7 +107,7 @@ def _release(
     target = deliver.queue_node(node, printer)
     if target is not None:
         handed: dict[str, Any] = {
-            **{key: data[key] for key in ("copies", "sides", "mono") if key in data},
+            **{key: data[key] for key in ("copies", "sides", "mono", "media") if key in data},
             "printer": printer,
             "release_id": release_id,
             "reprint": bool(data.get("reprint")),

@@ -51,6 +51,10 @@ IPHONE = """
   GROUP job-attributes-tag
   ATTR integer copies 2
   ATTR keyword sides two-sided-long-edge
+  ATTR collection media-col {
+    MEMBER collection media-size { MEMBER integer x-dimension 21590
+                                   MEMBER integer y-dimension 27940 }
+    MEMBER keyword media-source auto }
   STATUS successful-ok
   EXPECT job-id OF-TYPE integer }
 { NAME "Send-Document" OPERATION Send-Document
@@ -153,7 +157,11 @@ def test_an_iphone_prints_through_the_nodes_printer(site3: Site, tmp_path: Path)
     assert result.returncode == 0, result.stdout
     jobs = wait_for(lambda: site3.jobs(0) or None)
     assert [j["title"] for j in jobs] == ["From an iPhone"]
-    assert jobs[0]["options"] == {"copies": 2, "sides": "two-sided-long-edge"}
+    assert jobs[0]["options"] == {
+        "copies": 2,
+        "sides": "two-sided-long-edge",
+        "media": "na_letter_8.5x11in",  # from media-col's size, as iOS sends it
+    }
     assert (
         len(
             wait_for(
@@ -245,7 +253,12 @@ def test_cups_ipptool_suites_pass_and_every_job_is_held_sealed(site4: Site, tmp_
     uri = f"ipps://alice:{PASSWORDS['alice']}@127.0.0.1:{port}/ipp/print"
     result = run_suites(uri, samples, *SUITES)
     report = result.stdout + result.stderr
-    assert result.returncode == 0 and "[FAIL]" not in report, report[-4000:]
+    failed = [
+        line
+        for line in report.splitlines()
+        if "[FAIL]" in line or "EXPECTED" in line or "GOT" in line
+    ]
+    assert result.returncode == 0 and "[FAIL]" not in report, (failed, report[-4000:])
     assert "cannot be read" not in report  # no test file stopped at a missing document
     for printed in (
         "Print-Job with A4 PDF, Duplex",

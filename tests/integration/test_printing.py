@@ -58,11 +58,13 @@ def test_release_prints_once_on_an_ipp_printer_with_the_options(
         _name(printer),
         copies=2,
         sides="two-sided-long-edge",
+        media="na_legal_8.5x14in",
         release_id="rel-ipp-0001",
     )
     assert delivery["stage"] == "printed", delivery
     at_printer = printer.client().get_job_attributes(int(delivery["printer_job"]))
     assert (at_printer.copies, at_printer.sides) == (2, "two-sided-long-edge")
+    assert at_printer.attributes["media"].values == ["na_legal_8.5x14in"]
     assert at_printer.user == "alice" and at_printer.name == "Board minutes"
     assert printer.document(int(delivery["printer_job"])).read_bytes() == data
     wait_for(lambda: psite.held_on(receipt["id"]) == [])

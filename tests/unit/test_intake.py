@@ -14,14 +14,21 @@ import pytest
 from appliance.clients.node import INTAKE_SECRET_HEADER
 from appliance.datadir import DataDir
 from appliance.endpoint import Endpoint
-from appliance.errors import ConfigError, Forbidden, MeshprintError, NotFound, Unauthorized
+from appliance.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    MeshprintError,
+    NotFound,
+    Unauthorized,
+)
 from appliance.https.server import Request
 from appliance.intake import backend, door
 from appliance.jobs.deliver import print_options
 from appliance.jobs.intake import ingest_on_behalf
 from appliance.jobs.options import from_query
 from appliance.jobs.release import FoundJob
-from appliance.printoptions import clean_options
+from appliance.printoptions import clean_options, describe_options, media_of_size
 from appliance.store.db import SCHEMA, Database
 from appliance.store.jobs import JobStore
 
@@ -39,12 +46,28 @@ def test_clean_options_keeps_only_valid_values() -> None:
     assert clean_options({"copies": 0, "sides": "sideways", "color": "no", "x": 1}) == {}
     assert clean_options({"copies": True}) == {} and clean_options({"copies": 100}) == {}
     assert clean_options("copies=2") == {} and clean_options(None) == {}
+    assert clean_options({"media": "na_letter_8.5x11in"}) == {"media": "na_letter_8.5x11in"}
+    assert clean_options({"media": "iso_a3_297x420mm"}) == {}  # not a size we offer
+
+
+def test_paper_sizes_by_their_dimensions_and_in_words() -> None:
+    assert media_of_size(21000, 29700) == "iso_a4_210x297mm"
+    assert media_of_size(27940, 21590) == "na_letter_8.5x11in"  # landscape, same paper
+    assert media_of_size(21590, 27900) == "na_letter_8.5x11in"  # rounded to 279 mm
+    assert media_of_size(10160, 15240) is None  # 4x6 photo paper: not offered
+    assert media_of_size("21000", 29700) is None
+    assert describe_options({"copies": 2, "media": "iso_a5_148x210mm"}) == (
+        "2 copies, one-sided, colour, A5"
+    )
+    assert describe_options({}) == "1 copy, one-sided, colour"
 
 
 def test_options_from_an_intake_query() -> None:
     query = {"copies": "3", "sides": "two-sided-short-edge", "color": "0"}
     assert from_query(query) == {"copies": 3, "sides": "two-sided-short-edge", "color": False}
     assert from_query({"copies": "-1", "color": "maybe"}) == {}
+    assert from_query({"media": "iso_a4_210x297mm"}) == {"media": "iso_a4_210x297mm"}
+    assert from_query({"media": "A4"}) == {}
 
 
 def test_release_uses_the_job_defaults_unless_the_owner_chooses(make_job: JobFactory) -> None:
@@ -59,6 +82,17 @@ def test_release_uses_the_job_defaults_unless_the_owner_chooses(make_job: JobFac
     assert (chosen.copies, chosen.sides, chosen.color) == (1, "one-sided", True)
     plain = print_options({}, FoundJob.from_info(make_job().holder_info()))
     assert (plain.copies, plain.sides, plain.color) == (1, "one-sided", True)
+    assert plain.media is None  # the printer's own paper
+
+
+def test_release_keeps_the_jobs_paper_size_unless_the_owner_chooses(
+    make_job: JobFactory,
+) -> None:
+    meta = FoundJob.from_info(make_job(options={"media": "na_letter_8.5x11in"}).holder_info())
+    assert print_options({}, meta).media == "na_letter_8.5x11in"
+    assert print_options({"media": "iso_a4_210x297mm"}, meta).media == "iso_a4_210x297mm"
+    with pytest.raises(BadRequest, match="media must be one of"):
+        print_options({"media": "tabloid"}, meta)
 
 
 def test_options_are_stored_and_sent_to_replicas(store: JobStore, make_job: JobFactory) -> None:
@@ -134,6 +168,10 @@ def test_job_options_from_cups_arguments() -> None:
     }
     assert backend.job_options("0", "print-color-mode=color") == {"copies": "1", "color": "1"}
     assert backend.job_options("x", "unbalanced='quote") == {"copies": "1"}
+    # The paper size as CUPS names it (IPP media, or a PPD PageSize); unknown ones dropped.
+    assert backend.job_options("1", "media=iso_a4_210x297mm")["media"] == "iso_a4_210x297mm"
+    assert backend.job_options("1", "PageSize=Letter")["media"] == "na_letter_8.5x11in"
+    assert "media" not in backend.job_options("1", "media=Tabloid")
 
 
 def test_backend_without_a_node_asks_cups_to_retry(

@@ -13,19 +13,12 @@ from typing import Any
 
 from appliance.printers.ipp import Attribute, IntRange, OutOfBand, Resolution, ValueTag
 from appliance.printers.ipp.serializer import attr
-from appliance.printoptions import COPIES_MAX, SIDES
+from appliance.printoptions import COPIES_MAX, MEDIA, SIDES
 
 FORMATS = ("application/pdf", "image/urf", "image/pwg-raster", "image/jpeg")
 COMPRESSIONS = ("gzip", "deflate")
 FORMAT_DEFAULT = "application/octet-stream"  # sniffed at intake
 MARGIN = 423  # hundredths of a millimetre
-# name → (width, height) in hundredths of a millimetre
-MEDIA = {
-    "iso_a4_210x297mm": (21000, 29700),
-    "na_letter_8.5x11in": (21590, 27940),
-    "na_legal_8.5x14in": (21590, 35560),
-    "iso_a5_148x210mm": (14800, 21000),
-}
 MEDIA_READY = ("iso_a4_210x297mm", "na_letter_8.5x11in")
 MEDIA_DEFAULT = "iso_a4_210x297mm"
 OPERATIONS = (

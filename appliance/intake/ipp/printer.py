@@ -51,7 +51,14 @@ from appliance.printers.ipp import (
 )
 from appliance.printers.ipp.message import AttributeGroup
 from appliance.printers.ipp.serializer import attr, encode
-from appliance.printoptions import COPIES_MAX, SIDES, clean_options
+from appliance.printoptions import (
+    COPIES_MAX,
+    MEDIA,
+    MEDIA_NAMES,
+    SIDES,
+    clean_options,
+    media_of_size,
+)
 from appliance.ratelimit import Limiter, MemoryAttempts
 from appliance.site import printer_urls
 from appliance.site.directory import Directory
@@ -486,8 +493,8 @@ class Printer:
 
     @staticmethod
     def _options(message: IppMessage) -> dict[str, Any]:
-        """The job's defaults for release: copies, sides, colour (the rest is ignored,
-        as `ipp-attribute-fidelity` false allows)."""
+        """The job's defaults for release: copies, sides, colour and paper size (the rest
+        is ignored, as `ipp-attribute-fidelity` false allows)."""
         raw: dict[str, Any] = {}
         copies = message.first("copies", JOB_GROUP)
         if copies is not None:
@@ -507,6 +514,9 @@ class Printer:
             raw["color"] = False
         elif mode == "color":
             raw["color"] = True
+        media = _media(message)
+        if media is not None:
+            raw["media"] = media
         return clean_options(raw)
 
     def _new_job(self, message: IppMessage, user: str) -> IppJob:
@@ -633,6 +643,11 @@ class Printer:
                 attr("job-k-octets", (job.size + 1023) // 1024),
                 attr("copies", int(job.options.get("copies", 1))),
                 attr("sides", str(job.options.get("sides", "one-sided")), ValueTag.KEYWORD),
+                attr(
+                    "media",
+                    str(job.options.get("media", attributes.MEDIA_DEFAULT)),
+                    ValueTag.KEYWORD,
+                ),
                 attr("job-state-message", self._state_message(job), ValueTag.TEXT_WITHOUT_LANGUAGE),
             ]
             items += [
@@ -720,6 +735,33 @@ class SignInCache:
                 del self._entries[tag]
                 return False
         return True
+
+
+def _media(message: IppMessage) -> str | None:
+    """The paper size a job asks for: `media`, or the `media-size` of `media-col` (what
+    AirPrint and Mopria send); None when it asks for none. A size the printer does not
+    offer is ignored (the printer's own paper), as `ipp-attribute-fidelity` false allows;
+    with fidelity true the job is refused at submission."""
+    media = message.first("media", JOB_GROUP)
+    if media is None:
+        size = _member(message.first("media-col", JOB_GROUP), "media-size")
+        if size is None:
+            return None
+        media = media_of_size(_member(size, "x-dimension"), _member(size, "y-dimension"))
+    if media in MEDIA:
+        return str(media)
+    if message.first("ipp-attribute-fidelity", OPERATION_GROUP) is True:
+        raise IppRefusal(
+            Status.CLIENT_ERROR_ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+            f"paper size: {', '.join(MEDIA_NAMES.values())} ({', '.join(MEDIA)})",
+        )
+    return None
+
+
+def _member(collection: object, name: str) -> object:
+    """The first value of a collection's member, or None."""
+    member = collection.get(name) if isinstance(collection, dict) else None
+    return member.values[0] if member is not None and member.values else None
 
 
 def _uptime(at: float | None) -> int | OutOfBand:

@@ -19,6 +19,7 @@ class PrintOptions:
     copies: int = 1
     sides: str = "one-sided"
     color: bool = True
+    media: str | None = None  # a PWG media name (iso_a4_210x297mm); None: the printer's default
     title: str = "meshprint job"
     user: str = "meshprint"
     document_format: str = "application/octet-stream"  # MIME type, e.g. application/pdf

@@ -253,6 +253,8 @@ class CupsDriver:
         cups_options = {"copies": str(options.copies), "sides": options.sides}
         if not options.color:
             cups_options["print-color-mode"] = "monochrome"
+        if options.media:
+            cups_options["media"] = options.media
         title = job_name(options.user, options.title or "meshprint job")
         what = f"printing on CUPS queue {self.queue}"
         with CUPS_LOCK:

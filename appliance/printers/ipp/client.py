@@ -60,6 +60,8 @@ class JobOptions(Protocol):
     @property
     def color(self) -> bool: ...  # False asks for print-color-mode monochrome
     @property
+    def media(self) -> str | None: ...  # a PWG media name; None leaves the printer's default
+    @property
     def title(self) -> str: ...  # job-name
     @property
     def user(self) -> str: ...  # requesting-user-name
@@ -269,10 +271,13 @@ class IppClient:
 
 
 def job_attributes(options: JobOptions) -> dict[str, object]:
-    """Job template attributes for the options: copies, sides, and monochrome if not color."""
+    """Job template attributes for the options: copies, sides, monochrome if not color,
+    and the paper size if one is asked for."""
     attributes: dict[str, object] = {"copies": options.copies, "sides": options.sides}
     if not options.color:
         attributes["print-color-mode"] = "monochrome"
+    if options.media:
+        attributes["media"] = options.media
     return attributes
 
 
