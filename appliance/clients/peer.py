@@ -57,9 +57,7 @@ class PeerClient(ApiClient):
         self, job_id: str, meta: str, sealed: Iterable[bytes], length: int | None
     ) -> None:
         """Store a sealed replica (streamed) with its encoded metadata `meta`."""
-        response = self.http.request("PUT", _job(job_id), sealed, {META_HEADER: meta}, length)
-        with response:
-            response.read()
+        self.http.exchange("PUT", _job(job_id), sealed, {META_HEADER: meta}, length)
 
     def jobs(self, owner: str | None = None) -> list[JobInfo]:
         query = f"?{urlencode({'owner': owner})}" if owner else ""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,6 +44,7 @@ class _Connection(http.client.HTTPSConnection):
         self._check_peer = check_peer
         self._sessions = sessions
         self._key = (host, port, server_name)
+        self.peer: Any = None  # what check_peer's caller learnt of the server, for reuse
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), CONNECT_TIMEOUT)
@@ -85,6 +89,53 @@ class _Connection(http.client.HTTPSConnection):
         super().close()
 
 
+class ConnectionPool:
+    """Idle kept-alive connections to one server, for any thread: each serves one
+    request at a time and comes back once its answer was read whole. One idle past
+    `idle_for` seconds (the server closes its side after a while) or that the server
+    closed meanwhile is not used again."""
+
+    def __init__(self, size: int = 4, idle_for: float = 60.0) -> None:
+        self.size, self.idle_for = size, idle_for
+        self._lock = threading.Lock()
+        self._idle: list[tuple[_Connection, float]] = []
+
+    def take(self) -> _Connection | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn, since = self._idle.pop()
+            if time.monotonic() - since < self.idle_for and not _dropped(conn):
+                return conn
+            conn.close()
+
+    def give(self, conn: _Connection) -> None:
+        with self._lock:
+            if len(self._idle) < self.size:
+                self._idle.append((conn, time.monotonic()))
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            conn.close()
+
+
+def _dropped(conn: _Connection) -> bool:
+    """Whether the server closed an idle connection (or said something unasked on it)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 class Client:
     def __init__(
         self,
@@ -96,6 +147,7 @@ class Client:
         keep_alive: bool = False,
         check_peer: PeerCheck | None = None,
         sessions: TLSSessions | None = None,
+        pool: ConnectionPool | None = None,
     ) -> None:
         self.host, self.port = host, port
         # sessions: where TLS sessions are kept for resumption (shared by the clients of
@@ -106,9 +158,11 @@ class Client:
         self.timeout = timeout
         # check_peer: called on every connection's server certificate before sending.
         self.check_peer = check_peer
-        # keep_alive: `json` calls reuse one connection (for one thread at a time).
-        self.keep_alive = keep_alive
-        self._idle: _Connection | None = None
+        # Connections answered calls leave for the next: `pool`, shared (e.g. by the
+        # threads of a node calling one peer); keep_alive, one of this client's own (for
+        # one thread at a time); neither, a connection per call.
+        self._own_pool = pool is None and keep_alive
+        self.pool = ConnectionPool(size=1) if self._own_pool else pool
         self._last: _Connection | None = None
 
     @property
@@ -140,7 +194,13 @@ class Client:
         Raises the server's own error (a RemoteError of its class), or Unavailable when
         it can't be reached.
         """
-        reused, self._idle = self._idle, None
+        reused = self.pool.take() if self.pool is not None else None
+        if reused is not None and not self._reusable(reused):
+            reused.close()
+            reused = None
+        if reused is not None and reused.sock is not None:
+            reused.timeout = self.timeout
+            reused.sock.settimeout(self.timeout)
         conn = reused or self.open()
         try:
             try:
@@ -161,11 +221,18 @@ class Client:
             if reused is not None and (body is None or isinstance(body, bytes)):
                 return self.request(method, path, body, headers, length)  # it had timed out
             raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
-        if self.keep_alive:
-            self._last = conn  # `json` hands it back once the answer is read
         if response.status >= 400:
-            raise _error_from(response, self.where)
+            error = _error_from(response, self.where)
+            conn.close()
+            raise error
+        if self.pool is not None:
+            self._last = conn  # `exchange` hands it back once the answer is read
         return response
+
+    def _reusable(self, conn: _Connection) -> bool:
+        """Whether a connection from the pool may serve this call (subclasses check the
+        server they met on it)."""
+        return True
 
     @staticmethod
     def _send(
@@ -193,29 +260,43 @@ class Client:
         if length is None:
             conn.send(b"0\r\n\r\n")
 
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> bytes:
+        """`request`, with the whole answer read here; the connection goes back to the
+        pool for the next call."""
+        response = self.request(method, path, body, headers, length)
+        conn, self._last = self._last, None
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as err:
+            raise Unavailable(f"{self.where} stopped answering: {describe(err)}") from None
+        finally:
+            response.close()
+        if conn is not None and self.pool is not None and not response.will_close:
+            self.pool.give(conn)
+        return data
+
     def json(
         self, method: str, path: str, data: Any = None, headers: dict[str, str] | None = None
     ) -> Any:
         body = None if data is None else json.dumps(data).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
-        response = self.request(method, path, body, hdrs)
+        answer = self.exchange(method, path, body, hdrs)
         try:
-            answer = json.loads(response.read() or b"null")
-            if self.keep_alive and not response.will_close:
-                self._idle, self._last = self._last, None
-            return answer
-        except (OSError, http.client.HTTPException) as err:
-            raise Unavailable(f"{self.where} stopped answering: {describe(err)}") from None
+            return json.loads(answer or b"null")
         except ValueError:
             raise Unavailable(f"{self.where} answered something that is not JSON") from None
-        finally:
-            response.close()
 
     def close(self) -> None:
-        """Close the connection kept open for reuse, if any."""
-        if self._idle is not None:
-            self._idle.close()
-            self._idle = None
+        """Close the connections kept open for this client's own reuse, if any."""
+        if self._own_pool and self.pool is not None:
+            self.pool.close()
 
 
 def _early_response(conn: _Connection) -> http.client.HTTPResponse | None:

@@ -39,7 +39,7 @@ from typing import Any
 
 from appliance.clients.peer import PeerClient
 from appliance.errors import Forbidden, MeshprintError, RemoteError, Unavailable
-from appliance.https.client import Client, TLSSessions
+from appliance.https.client import Client, ConnectionPool, TLSSessions
 from appliance.site.directory import Directory, NodeRecord
 from appliance.site.tls import CertIdentity, cert_identity
 
@@ -72,7 +72,9 @@ class Peers:
         self._online: set[str] = set()  # retained presence "online" at the site broker
         self._suspect: dict[str, float] = {}  # reported offline by the broker: check them
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple[NodeRecord, _MemberConnection]] = {}
+        # Idle kept-alive connections to each member, for every thread's calls; replaced
+        # when the member's record (address, certificate) changes.
+        self._pools: dict[str, tuple[NodeRecord, ConnectionPool]] = {}
         # TLS sessions to resume with each peer: a call after a quiet spell (the server
         # closed the idle connection) costs no certificate signatures on either side.
         self.tls_sessions: TLSSessions = {}
@@ -199,26 +201,23 @@ class Peers:
         if not record.reachable:
             raise Unavailable(f"node {node_id} has not announced an address yet")
         assert record.host and record.peer_port
-        return PeerClient(_MemberConnection(self, record, timeout))
+        return PeerClient(_MemberConnection(self, record, timeout, self._pool(record)))
 
-    def kept(self, node_id: str) -> PeerClient:
-        """Member `node_id`'s peer API over a connection kept alive between calls, for
-        the maintenance loop alone (one thread: a kept connection is not shared)."""
-        record = self.directory().node(node_id)
-        entry = self._kept.get(node_id)
-        if entry is not None and entry[0] != record:
+    def _pool(self, record: NodeRecord) -> ConnectionPool:
+        with self._lock:
+            entry = self._pools.get(record.id)
+            if entry is not None and entry[0] == record:
+                return entry[1]
+            pool = ConnectionPool()
+            self._pools[record.id] = (record, pool)
+        if entry is not None:
             entry[1].close()  # a new address or certificate: connect afresh
-            entry = None
-        if entry is None:
-            self.client(node_id)  # the same refusals as a one-off call
-            assert record is not None
-            entry = (record, _MemberConnection(self, record, 3.0, keep_alive=True))
-            self._kept[node_id] = entry
-        return PeerClient(entry[1])
+        return pool
 
     def forget(self, node_id: str) -> None:
-        """Close the kept connection to `node_id`, if any."""
-        entry = self._kept.pop(node_id, None)
+        """Close the idle connections to `node_id` (after a failed call)."""
+        with self._lock:
+            entry = self._pools.pop(node_id, None)
         if entry is not None:
             entry[1].close()
 
@@ -237,7 +236,7 @@ class _MemberConnection(Client):
     """A Client that checks the answering member and records liveness."""
 
     def __init__(
-        self, peers: Peers, record: NodeRecord, timeout: float, keep_alive: bool = False
+        self, peers: Peers, record: NodeRecord, timeout: float, pool: ConnectionPool
     ) -> None:
         assert record.host and record.peer_port
         super().__init__(
@@ -246,12 +245,11 @@ class _MemberConnection(Client):
             peers.context,
             record.id,
             timeout,
-            keep_alive,
             sessions=peers.tls_sessions,
+            pool=pool,
         )
         self.peers = peers
         self.node_id = record.id
-        self._identity: CertIdentity | None = None  # of the connection kept for reuse
 
     def open(self) -> Any:
         conn = super().open()
@@ -268,16 +266,17 @@ class _MemberConnection(Client):
                     f"node {self.node_id} presented a certificate that is not its own "
                     "(revoked, or another key)"
                 )
-            self._identity = identity
+            conn.peer = identity
 
         conn.connect = checked_connect  # type: ignore[method-assign]
         return conn
 
+    def _reusable(self, conn: Any) -> bool:
+        """A kept connection serves only while the member met on it still is one (not
+        revoked since the handshake: a fresh handshake refuses it)."""
+        return isinstance(conn.peer, CertIdentity) and self.peers.directory().is_member(conn.peer)
+
     def request(self, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
-        if self._idle is not None and (
-            self._identity is None or not self.peers.directory().is_member(self._identity)
-        ):
-            self.close()  # revoked since the handshake: the fresh handshake refuses it
         try:
             response = super().request(*args, **kwargs)
         except RemoteError:

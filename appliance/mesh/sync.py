@@ -186,7 +186,7 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
         }
         now = time.time()
         try:
-            answer = peers.kept(peer_id).sync(request)
+            answer = peers.client(peer_id, timeout=3.0).sync(request)
         except Forbidden:
             peers.forget(peer_id)
             _introduce(node, peer_id)
@@ -284,11 +284,11 @@ def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
     if theirs > ours.version or (
         theirs == ours.version and their_addresses not in (None, digest(ours.announced))
     ):
-        doc = node.peers.kept(peer_id).directory()
+        doc = node.peers.client(peer_id, timeout=3.0).directory()
         if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"]), doc.get("addresses")):
             log.info("directory version %d from %s", theirs, peer_id)
     ours = node.directory()
     if ours.version > theirs or (
         ours.version == theirs and their_addresses not in (None, digest(ours.announced))
     ):
-        node.peers.kept(peer_id).offer_directory(ours.signed())
+        node.peers.client(peer_id, timeout=3.0).offer_directory(ours.signed())

@@ -30,6 +30,7 @@ from appliance.store.submissions import SubmissionKey, SubmissionLog
 
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
+PRUNE_EVERY = 600.0  # seconds between prunings of old tombstones
 WRITEBACK_EVERY = 16 * 1024 * 1024
 _datasync = getattr(os, "fdatasync", os.fsync)
 
@@ -258,6 +259,7 @@ class JobStore:
         self.incoming = root / "incoming"
         self.db = db
         self.submissions = SubmissionLog(db)
+        self._pruned_at = 0.0
         private_dir(self.jobs)
         private_dir(self.incoming)
 
@@ -403,6 +405,11 @@ class JobStore:
         return [r["id"] for r in self.db.query("SELECT id FROM jobs WHERE expires_at<=?", (now,))]
 
     def prune_tombstones(self, now: float) -> None:
+        """Forget tombstones and idempotency keys older than TOMBSTONE_DAYS; at most once
+        per PRUNE_EVERY (the maintenance loop asks every tick)."""
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM tombstones WHERE at<?", (now - TOMBSTONE_DAYS * 86400,))
             self.submissions.prune(conn, now - TOMBSTONE_DAYS * 86400)
