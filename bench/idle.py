@@ -5,9 +5,12 @@ Run from the repository root:  .venv/bin/python bench/idle.py [--quick] [--sizes
 
 For each size a LocalMesh of real node processes on loopback is created (node 0 the
 controller, node 1 a super node, the rest edge nodes), left to settle (`--settle`, so the
-joins' directory changes are over and back-off, where the sync has one, is in effect),
-and then watched for `--window` seconds: each node's CPU time (utime + stime from
-/proc/PID/stat) at the start and the end of the window, and its RSS (VmRSS) at the end.
+joins' directory changes are over and back-off, where the sync has one, is in effect;
+by default 30 s, or two gossip cycles, 2 x (N - 1) x GOSSIP_INTERVAL, when that is longer:
+until then members still meet some peers for the first time, with a TLS handshake each,
+which is the cost of a mesh starting, not of one idling), and then watched for
+`--window` seconds: each node's CPU time (utime + stime from /proc/PID/stat) at the start
+and the end of the window, and its RSS (VmRSS) at the end.
 
 Printed per size: CPU-s per node per minute (mean and the busiest node), the whole
 mesh's CPU-s per minute, mean RSS, and the machine's load average over the window (the
@@ -35,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from appliance.devtools.localmesh import LocalMesh  # noqa: E402
 from appliance.errors import MeshprintError  # noqa: E402
+from appliance.mesh.peers import GOSSIP_INTERVAL  # noqa: E402
 from bench.harness import run_in_scratch  # noqa: E402
 
 TARGET = 0.1  # CPU-s per node per minute, at 10 nodes and more
@@ -130,10 +134,17 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=None, help="seconds measured")
     args = parser.parse_args()
     sizes = [int(s) for s in (args.sizes or ("3" if args.quick else "3,10,30")).split(",")]
-    settle = args.settle if args.settle is not None else (5.0 if args.quick else 30.0)
+    least = 5.0 if args.quick else 30.0
+
+    def settle_for(size: int) -> float:
+        if args.settle is not None:
+            return float(args.settle)
+        return least if args.quick else max(least, 2 * (size - 1) * GOSSIP_INTERVAL)
+
     window = args.window if args.window is not None else (10.0 if args.quick else 60.0)
     print(
-        f"idle mesh: sizes {sizes}, settle {settle:.0f}s, window {window:.0f}s, "
+        f"idle mesh: sizes {sizes}, settle {', '.join(f'{settle_for(n):.0f}' for n in sizes)}s, "
+        f"window {window:.0f}s, "
         f"{os.cpu_count()} cores, load {load_average():.2f}",
         flush=True,
     )
@@ -142,10 +153,10 @@ def main() -> int:
         figures = []
         for size in sizes:
             try:
-                figures.append(measure(root, sessions, size, settle, window))
+                figures.append(measure(root, sessions, size, settle_for(size), window))
             except MeshprintError as err:  # e.g. a free port taken meanwhile by another run
                 print(f"  {size} nodes: {err}; once more", flush=True)
-                figures.append(measure(root / "again", sessions, size, settle, window))
+                figures.append(measure(root / "again", sessions, size, settle_for(size), window))
             f = figures[-1]
             print(
                 f"  {size} nodes: {f.cpu_mean:.3f} CPU-s/node/min, {f.rss_mb:.0f} MB",

@@ -95,7 +95,8 @@ class ConnectionPool:
     `idle_for` seconds (the server closes its side after a while) or that the server
     closed meanwhile is not used again."""
 
-    def __init__(self, size: int = 4, idle_for: float = 60.0) -> None:
+    # idle_for: under the server's idle keep-alive (5 s on the node's client ports)
+    def __init__(self, size: int = 4, idle_for: float = 4.0) -> None:
         self.size, self.idle_for = size, idle_for
         self._lock = threading.Lock()
         self._idle: list[tuple[_Connection, float]] = []

@@ -49,9 +49,13 @@ IDLE_TICK = 2.0  # the maintenance loop's tick on a node that holds no job
 GOSSIP_INTERVAL = 3.0  # a gossip round: this node syncs with FANOUT peers in turn
 FANOUT = 1  # push-pull: each round this node calls one peer and is called by ~one
 # A member's kept connection to our peer port may sit idle this long (a member is called
-# about every (N - 1) x GOSSIP_INTERVAL / FANOUT s by each other one); after that a call
-# resumes the TLS session (`tls_sessions`) instead of a full handshake.
-PEER_IDLE_TIMEOUT = 120.0
+# about every (N - 1) x GOSSIP_INTERVAL / FANOUT s by each other one: 87 s at 30 members,
+# so up to ~100 members every gossip call finds its connection open); after that a call
+# resumes the TLS session (`tls_sessions`) instead of a full handshake. The caller's pool
+# lets a connection go a little earlier (POOL_IDLE), so it never sends on one the peer is
+# closing.
+PEER_IDLE_TIMEOUT = 300.0
+POOL_IDLE = PEER_IDLE_TIMEOUT - 10.0
 LIVE_WINDOW = 30.0  # heard from (directly or by rumour) within this long: live
 MAX_SKEW = 60.0  # a rumoured heartbeat further ahead of our clock than this is ignored
 
@@ -208,7 +212,7 @@ class Peers:
             entry = self._pools.get(record.id)
             if entry is not None and entry[0] == record:
                 return entry[1]
-            pool = ConnectionPool()
+            pool = ConnectionPool(idle_for=POOL_IDLE)
             self._pools[record.id] = (record, pool)
         if entry is not None:
             entry[1].close()  # a new address or certificate: connect afresh
