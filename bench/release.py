@@ -32,9 +32,10 @@ exit status is 0 either way (1 only when the benchmark itself could not run).
 Also shown: what each side actually sent to the printer (document-format, size, identical
 to the file or not, the filters cupsd ran); when the printer finished, so the ratio of the
 data path alone (INFO) and how late each side noticed; the cost of meshprint's password
-check (scrypt), which every user-present release pays. Every process started runs in a
-session of its own (listed on the SESSIONS line); all are stopped, also on SIGTERM, the
-directory is removed and the last line says whether anything was left.
+check (Argon2id), which a one-off release pays and a signed-in session paid once. Every
+process started runs in a session of its own (listed on the SESSIONS line); all are
+stopped, also on SIGTERM, the directory is removed and the last line says whether
+anything was left.
 """
 
 from __future__ import annotations
