@@ -28,6 +28,7 @@ MEDIA_NAMES = {
     "na_legal_8.5x14in": "Legal",
     "iso_a5_148x210mm": "A5",
 }
+MEDIA_BY_NAME = {name.lower(): pwg for pwg, name in MEDIA_NAMES.items()}  # "a4" → PWG
 _SIZE_SLACK = 100  # 1 mm: clients round inches to hundredths of a millimetre differently
 
 

@@ -40,7 +40,7 @@ from appliance.datadir import DataDir
 from appliance.errors import MeshprintError, RemoteError
 from appliance.https.client import Client
 from appliance.intake import door
-from appliance.printoptions import MEDIA, MEDIA_NAMES
+from appliance.printoptions import MEDIA, MEDIA_BY_NAME
 from appliance.site.answering import own_node_check
 from appliance.site.tls import client_context
 
@@ -105,8 +105,7 @@ def job_options(copies: str, options: str) -> dict[str, str]:
     elif given.get("ColorModel") == "Gray":
         out["color"] = "0"
     media = given.get("media") or given.get("PageSize") or ""
-    by_name = {name.lower(): pwg for pwg, name in MEDIA_NAMES.items()}
-    media = media if media in MEDIA else by_name.get(media.lower(), "")
+    media = media if media in MEDIA else MEDIA_BY_NAME.get(media.lower(), "")
     if media:
         out["media"] = media
     return out

@@ -43,6 +43,7 @@ from appliance.mesh.peers import FANOUT, GOSSIP_INTERVAL, MAX_SYNC_INTERVAL, SYN
 from appliance.site.addresses import digest
 from appliance.store.jobs import JOB_ID_RE, Job, holders_to_list
 
+SYNC_TIMEOUT = 3.0  # seconds a sync call (or the directory fetch after it) may take
 log = logging.getLogger(__name__)
 MAX_RETRY_INTERVAL = 30.0  # back-off for a member that could not be reached
 JITTER = 0.05  # a tick's jitter does not skip one
@@ -186,7 +187,7 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
         }
         now = time.time()
         try:
-            answer = peers.client(peer_id, timeout=3.0).sync(request)
+            answer = peers.client(peer_id, timeout=SYNC_TIMEOUT).sync(request)
         except Forbidden:
             peers.forget(peer_id)
             _introduce(node, peer_id)
@@ -284,11 +285,11 @@ def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
     if theirs > ours.version or (
         theirs == ours.version and their_addresses not in (None, digest(ours.announced))
     ):
-        doc = node.peers.client(peer_id, timeout=3.0).directory()
+        doc = node.peers.client(peer_id, timeout=SYNC_TIMEOUT).directory()
         if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"]), doc.get("addresses")):
             log.info("directory version %d from %s", theirs, peer_id)
     ours = node.directory()
     if ours.version > theirs or (
         ours.version == theirs and their_addresses not in (None, digest(ours.announced))
     ):
-        node.peers.client(peer_id, timeout=3.0).offer_directory(ours.signed())
+        node.peers.client(peer_id, timeout=SYNC_TIMEOUT).offer_directory(ours.signed())
