@@ -16,8 +16,9 @@ import copy
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from appliance.clients.models import SignedDirectory
@@ -155,7 +156,7 @@ class MemberView:
             for node_id, one in (announced or {}).items()
             if node_id in nodes and one.applies_to(nodes[node_id], revoked)
         }
-        self._nodes: dict[str, Any] | None = None
+        self._records: Mapping[str, NodeRecord] | None = None
 
     def signed(self) -> SignedDirectory:
         """The document as it travels: the signed bytes and the signature, base64, and
@@ -164,11 +165,6 @@ class MemberView:
         if self.announced:
             out["addresses"] = [a.to_wire() for _, a in sorted(self.announced.items())]
         return out
-
-    def _node_entries(self) -> dict[str, Any]:
-        if self._nodes is None:
-            self._nodes = addresses.overlay(self.doc["nodes"], self.announced, self.revoked)
-        return self._nodes
 
     @property
     def version(self) -> int:
@@ -179,12 +175,18 @@ class MemberView:
         return str(self.doc["site_id"])
 
     @property
-    def nodes(self) -> dict[str, NodeRecord]:
-        return {k: NodeRecord.from_dict(v) for k, v in self._node_entries().items()}
+    def nodes(self) -> Mapping[str, NodeRecord]:
+        """The members' records (made once per directory version: the mesh asks for them
+        on every call it makes or answers)."""
+        if self._records is None:
+            entries = addresses.overlay(self.doc["nodes"], self.announced, self.revoked)
+            self._records = MappingProxyType(
+                {k: NodeRecord.from_dict(v) for k, v in entries.items()}
+            )
+        return self._records
 
     def node(self, node_id: str) -> NodeRecord | None:
-        data = self._node_entries().get(node_id)
-        return NodeRecord.from_dict(data) if data else None
+        return self.nodes.get(node_id)
 
     def verified_addresses(self, wire: Any, ca: SiteCA) -> dict[str, Announcement]:
         """The announcements in `wire` (a `signed()` form's "addresses") that verify as

@@ -29,6 +29,10 @@ MIRRORS = [
     "deb http://deb.debian.org/debian-security bookworm-security main",
 ]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, nspawn)")
+# These tests run Ansible against whole Debian trees: the first one also waits for the
+# session's `provisioned` tree (site.yml twice, ~5 min here), an update test runs the
+# roles twice over SSH (~4 min). The suite's 300 s is for everything else.
+SLOW = pytest.mark.timeout(1500)
 
 
 def ansible_env() -> dict[str, str]:

@@ -16,9 +16,9 @@ import pytest
 
 from appliance.devtools.localmesh import LocalMesh
 from tests.integration.conftest import Site, wait_for
-from tests.provisioning.conftest import REPO, base_rootfs, needs_root, run
+from tests.provisioning.conftest import REPO, SLOW, base_rootfs, needs_root, run
 
-pytestmark = [pytest.mark.provisioning, needs_root]
+pytestmark = [pytest.mark.provisioning, SLOW, needs_root]
 VENV = "/opt/meshprint-edge/venv"
 SITE_PACKAGES = f"{VENV}/lib/python3.11/site-packages"  # Debian bookworm's Python
 

@@ -22,13 +22,14 @@ from tests.provisioning.conftest import (
     BIN,
     PROVISIONING,
     REPO,
+    SLOW,
     UNITS,
     ansible_env,
     needs_root,
     run,
 )
 
-pytestmark = pytest.mark.provisioning
+pytestmark = [pytest.mark.provisioning, SLOW]
 
 # What the roles must leave enabled (socket- and service-level).
 ENABLED = {

@@ -26,13 +26,14 @@ from tests.provisioning.conftest import (
     BIN,
     PROVISIONING,
     REPO,
+    SLOW,
     ansible_env,
     apply_site,
     needs_root,
     run,
 )
 
-pytestmark = pytest.mark.provisioning
+pytestmark = [pytest.mark.provisioning, SLOW]
 
 MACHINE = "mpupdate"
 HOST_SIDE = f"ve-{MACHINE}"
