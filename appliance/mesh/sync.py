@@ -40,7 +40,6 @@ from appliance.mesh.budget import room
 from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import accept_tombstone, adopt_holders
 from appliance.mesh.peers import FANOUT, GOSSIP_INTERVAL, MAX_SYNC_INTERVAL, SYNC_INTERVAL
-from appliance.site.addresses import digest
 from appliance.store.jobs import JOB_ID_RE, Job, holders_to_list
 
 SYNC_TIMEOUT = 3.0  # seconds a sync call (or the directory fetch after it) may take
@@ -165,7 +164,7 @@ def run(node: MeshContext, schedule: Schedule | None = None) -> None:
     directory = node.directory()
     jobs = node.store.all()
     held = {job.id: job.holders_version for job in jobs}
-    mine = digest(directory.announced)
+    mine = directory.addresses_digest
     shared = shared_jobs(node.id, jobs)
     peers = node.peers
     others = [p.id for p in peers.others() if p.reachable]
@@ -260,7 +259,7 @@ def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
     directory = node.directory()
     return {
         "directory_version": directory.version,
-        "addresses": digest(directory.announced),
+        "addresses": directory.addresses_digest,
         "tombstoned": tombstoned,
         "holders": holders,
         "missing": missing,
@@ -283,13 +282,13 @@ def apply(node: MeshContext, peer_id: str, answer: dict[str, Any]) -> None:
     theirs = int(answer.get("directory_version", 0))
     their_addresses = answer.get("addresses")
     if theirs > ours.version or (
-        theirs == ours.version and their_addresses not in (None, digest(ours.announced))
+        theirs == ours.version and their_addresses not in (None, ours.addresses_digest)
     ):
         doc = node.peers.client(peer_id, timeout=SYNC_TIMEOUT).directory()
         if node.site.adopt(unb64(doc["raw"]), unb64(doc["signature"]), doc.get("addresses")):
             log.info("directory version %d from %s", theirs, peer_id)
     ours = node.directory()
     if ours.version > theirs or (
-        ours.version == theirs and their_addresses not in (None, digest(ours.announced))
+        ours.version == theirs and their_addresses not in (None, ours.addresses_digest)
     ):
         node.peers.client(peer_id, timeout=SYNC_TIMEOUT).offer_directory(ours.signed())

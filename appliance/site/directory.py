@@ -13,6 +13,7 @@ without ever seeing the users' wrapped keys.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import time
@@ -157,6 +158,12 @@ class MemberView:
             if node_id in nodes and one.applies_to(nodes[node_id], revoked)
         }
         self._records: Mapping[str, NodeRecord] | None = None
+
+    @functools.cached_property
+    def addresses_digest(self) -> str:
+        """A short summary of the address announcements (`addresses.digest`): two nodes
+        with the same have the same."""
+        return addresses.digest(self.announced)
 
     def signed(self) -> SignedDirectory:
         """The document as it travels: the signed bytes and the signature, base64, and
