@@ -22,9 +22,9 @@ a holder change (`gone_for`, used by repair) rests on this node's own direct che
 alone (docs/security.md): a member lying in gossip can neither get a holder replaced nor
 keep a dead one from being replaced.
 
-The maintenance loop's calls (sync, directory exchange) go over one kept-alive
-connection per peer (`Peers.kept`), so an idle mesh does not pay a mutual-TLS handshake
-per call; before each reuse the answering member's certificate, as the handshake proved
+Every call to a peer (sync, directory exchange, replica uploads, release calls) takes a
+kept-alive connection from that peer's pool (`Peers.client`, `https.client.ConnectionPool`),
+so an idle mesh does not pay a mutual-TLS handshake per call; before each reuse the answering member's certificate, as the handshake proved
 it, is checked again against the current directory (a member revoked since is refused).
 """
 

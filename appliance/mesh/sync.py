@@ -22,7 +22,7 @@ size of the site (issue 15):
   list: its co-holders are due at once; a new directory version: the controller, which
   makes them, pushes it to every peer at once, any other node starts a gossip round).
 
-The calls go over kept-alive connections (`Peers.kept`).
+The calls go over kept-alive connections (`Peers.client`).
 """
 
 from __future__ import annotations
