@@ -24,8 +24,9 @@ keep a dead one from being replaced.
 
 Every call to a peer (sync, directory exchange, replica uploads, release calls) takes a
 kept-alive connection from that peer's pool (`Peers.client`, `https.client.ConnectionPool`),
-so an idle mesh does not pay a mutual-TLS handshake per call; before each reuse the answering member's certificate, as the handshake proved
-it, is checked again against the current directory (a member revoked since is refused).
+so an idle mesh does not pay a mutual-TLS handshake per call; before each reuse the
+answering member's certificate, as the handshake proved it, is checked again against the
+current directory (a member revoked since is refused).
 """
 
 from __future__ import annotations
