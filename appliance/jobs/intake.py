@@ -2,7 +2,8 @@
 up to three holders at once. The key is split 2-of-4 (three holders + the owner); each
 holder receives only its own share. The job is acknowledged once two holders have it
 durably (the third may follow); a holder that fails is dropped from the job's holder
-list so repair can replace it.
+list so repair can replace it. The peers' copies are never whole before this node's:
+they get the last piece once the job is committed here.
 
 A submission may carry an idempotency key (the client's choice, header
 `Idempotency-Key`): the key is recorded with the job as it becomes held, so the same
@@ -175,11 +176,18 @@ def ingest(
     incoming = node.store.receive(job_id)
     for upload in uploads:
         upload.start()
+    # The peers get each piece as it is sealed, except the last, which they get only once
+    # the job (and its idempotency key) is committed here: so no peer ever keeps a copy of
+    # a job this node might not have recorded (killed in between, a retry with the same
+    # key would make a second job beside the peers' copies).
+    last = b""
     try:
         for piece in sealed:
             incoming.write(piece)
-            for upload in uploads:
-                upload.put(piece)
+            if last:
+                for upload in uploads:
+                    upload.put(last)
+            last = piece
         job.size = source.size
         job.pages = source.pages.pages if source.pages is not None else None
         job.sealed_size = ciphertext_size(job.size)
@@ -192,11 +200,13 @@ def ingest(
         for upload in uploads:
             upload.abort()
         if isinstance(err, KeyTaken):  # the same request, at the same time
-            # Copies the peers may have completed are deleted by the tombstone (sync).
+            # The peers never got the last piece, so they keep nothing; the tombstone
+            # says so to any that asks.
             node.store.delete(job_id, "repeated submission")
             return _repeated(node, err.earlier, source.digest())
         raise
     for upload in uploads:
+        upload.put(last)
         upload.end()
 
     with done:
