@@ -240,7 +240,14 @@ def delete_from(
     owner_asked = reason == OWNER_DELETE and _owner_proved(mesh, job_id, member, proof)
     if not (owner_asked or may_delete(mesh, job, member)):
         raise Forbidden(f"node {member} may not delete job {job_id}")
-    return mesh.store.delete(job_id, reason)
+    if member in {h.node for h in job.holders}:
+        return mesh.store.delete(job_id, reason)
+    # A member that holds no copy (the node a release was served to, the owner's
+    # delete through it) cannot delete the other holders' copies with its word alone; a
+    # holder's word can: at once, not at their next sync with us (meanwhile a copy there
+    # could be released a second time).
+    delete_everywhere(mesh, job_id, reason)
+    return True
 
 
 def accept_tombstone(mesh: MeshContext, job_id: str, member: str, reason: str) -> None:
