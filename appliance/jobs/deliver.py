@@ -495,6 +495,14 @@ def resume(node: JobsContext, tell_for: float = RESUME_TELL_FOR) -> None:
     to `tell_for` seconds; a holder told nothing by then asks this node itself
     (`ClaimWatch`)."""
     to_tell: list[tuple[Claim, DeliveryStep, str, list[str]]] = []
+    for held in node.store.all():
+        printed = [d for d in node.deliveries.for_job(held.id) if d.stage is Stage.PRINTED]
+        if printed:  # stopped between recording it printed and deleting it everywhere
+            threading.Thread(
+                target=_finish_printed,
+                args=(node, held, printed[0].release_id, tell_for),
+                daemon=True,
+            ).start()
     for delivery in node.deliveries.open():
         job = node.store.get(delivery.job_id)
         holders = [h.node for h in job.holders] if job else [node.id]
@@ -519,6 +527,19 @@ def resume(node: JobsContext, tell_for: float = RESUME_TELL_FOR) -> None:
             daemon=True,
         ).start()
     _tell(node, to_tell, tell_for)
+
+
+def _finish_printed(node: JobsContext, job: Job, release_id: str, for_s: float) -> None:
+    """What `track` does after "printed", for a job this node stopped in between: its
+    usage record, then the job deleted everywhere, once its holders count as live (none
+    does at start) or after `for_s` seconds (the others then learn it at their sync)."""
+    usage.printed(node, job.id, release_id, None)
+    others = [h.node for h in job.holders if h.node != node.id]
+    deadline = time.monotonic() + for_s
+    while not all(node.peers.is_live(h) for h in others) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    log.info("job %s printed before this node stopped: deleting it everywhere", job.id)
+    delete_everywhere(node, job.id, "printed", [h.node for h in job.holders])
 
 
 def _tell(
