@@ -51,7 +51,7 @@ from bench.harness import run_in_scratch  # noqa: E402
 from tests.fixtures.rawsink import RawSink  # noqa: E402
 
 USER = "kill"
-PASSWORD = "kill-password-0123456789"
+PASSWORD = "granite-falcon-0123456789"  # passes the password policy (not the user name)
 PRINTER = "slow-raw"
 DELIVERING = 1  # the node the release goes through, and the one killed
 REPRINTING = 2
