@@ -157,7 +157,6 @@ class MemberView:
             for node_id, one in (announced or {}).items()
             if node_id in nodes and one.applies_to(nodes[node_id], revoked)
         }
-        self._records: Mapping[str, NodeRecord] | None = None
 
     @functools.cached_property
     def addresses_digest(self) -> str:
@@ -181,16 +180,12 @@ class MemberView:
     def site_id(self) -> str:
         return str(self.doc["site_id"])
 
-    @property
+    @functools.cached_property
     def nodes(self) -> Mapping[str, NodeRecord]:
         """The members' records (made once per directory version: the mesh asks for them
         on every call it makes or answers)."""
-        if self._records is None:
-            entries = addresses.overlay(self.doc["nodes"], self.announced, self.revoked)
-            self._records = MappingProxyType(
-                {k: NodeRecord.from_dict(v) for k, v in entries.items()}
-            )
-        return self._records
+        entries = addresses.overlay(self.doc["nodes"], self.announced, self.revoked)
+        return MappingProxyType({k: NodeRecord.from_dict(v) for k, v in entries.items()})
 
     def node(self, node_id: str) -> NodeRecord | None:
         return self.nodes.get(node_id)
