@@ -178,7 +178,8 @@ def claim_here(node: JobsContext, claim: Claim) -> Job:
 def settle_claim(node: JobsContext, job: Job, unrecorded_frees: bool = True) -> Job:
     """A job claimed ("delivering") on this holder, brought up to date with what the
     delivering node recorded of that release: failed (also: it stopped before sending)
-    puts it back to held, unknown makes it unknown, and so does no record at all when
+    puts it back to held, printed deletes it here (its node stopped before it could, or
+    this holder was away), unknown makes it unknown, and so does no record at all when
     `unrecorded_frees` (a node records a delivery before it claims, and forgets it only
     once its claims were taken back, so a claim it has no record of is left over or
     forged). While the delivery is open, or its node cannot be asked, the claim stands."""
@@ -211,8 +212,12 @@ def settle_claim(node: JobsContext, job: Job, unrecorded_frees: bool = True) -> 
         node.store.unclaim(job.id, release_id, claimant, info.get("reason") or "")
     elif info["stage"] == Stage.UNKNOWN:
         node.store.mark_unknown(job.id, release_id, claimant, info.get("reason") or "")
+    elif info["stage"] == Stage.PRINTED:
+        # Its node deletes it everywhere once printed, unless it stopped in between (or
+        # this holder was away): its record, the word of the node delivering it, is enough.
+        node.store.delete(job.id, "printed")
     else:
-        return job  # still open (or printed: the job is deleted everywhere next)
+        return job  # still open
     log.info("job %s: claim %s of node %s settled: %s", job.id, release_id, claimant, info)
     return node.store.get(job.id) or job
 
@@ -495,14 +500,10 @@ def resume(node: JobsContext, tell_for: float = RESUME_TELL_FOR) -> None:
     to `tell_for` seconds; a holder told nothing by then asks this node itself
     (`ClaimWatch`)."""
     to_tell: list[tuple[Claim, DeliveryStep, str, list[str]]] = []
-    for held in node.store.all():
-        printed = [d for d in node.deliveries.for_job(held.id) if d.stage is Stage.PRINTED]
-        if printed:  # stopped between recording it printed and deleting it everywhere
-            threading.Thread(
-                target=_finish_printed,
-                args=(node, held, printed[0].release_id, tell_for),
-                daemon=True,
-            ).start()
+    for held in node.store.delivering():  # stopped after recording it printed: its usage
+        for delivery in node.deliveries.for_job(held.id):
+            if delivery.stage is Stage.PRINTED:  # (the claim watch deletes it everywhere)
+                usage.printed(node, held.id, delivery.release_id, None)
     for delivery in node.deliveries.open():
         job = node.store.get(delivery.job_id)
         holders = [h.node for h in job.holders] if job else [node.id]
@@ -527,19 +528,6 @@ def resume(node: JobsContext, tell_for: float = RESUME_TELL_FOR) -> None:
             daemon=True,
         ).start()
     _tell(node, to_tell, tell_for)
-
-
-def _finish_printed(node: JobsContext, job: Job, release_id: str, for_s: float) -> None:
-    """What `track` does after "printed", for a job this node stopped in between: its
-    usage record, then the job deleted everywhere, once its holders count as live (none
-    does at start) or after `for_s` seconds (the others then learn it at their sync)."""
-    usage.printed(node, job.id, release_id, None)
-    others = [h.node for h in job.holders if h.node != node.id]
-    deadline = time.monotonic() + for_s
-    while not all(node.peers.is_live(h) for h in others) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    log.info("job %s printed before this node stopped: deleting it everywhere", job.id)
-    delete_everywhere(node, job.id, "printed", [h.node for h in job.holders])
 
 
 def _tell(

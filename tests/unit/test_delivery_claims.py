@@ -113,6 +113,7 @@ def test_peer_step_acts_for_the_caller_only(
         (Stage.QUEUED, JobState.DELIVERING),
         (Stage.FAILED, JobState.HELD),
         (Stage.UNKNOWN, JobState.UNKNOWN),
+        (Stage.PRINTED, None),
     ],
 )
 def test_a_claim_follows_its_delivering_nodes_record(
@@ -121,16 +122,40 @@ def test_a_claim_follows_its_delivering_nodes_record(
     other_log: DeliveryLog,
     make_job: JobFactory,
     stage: Stage,
-    expected: JobState,
+    expected: JobState | None,
 ) -> None:
     job = held(store, make_job)
     other_log.start("release-1", job.id, "p1")
     other_log.update("release-1", stage, reason="why")
     store.claim(job.id, "release-1", OTHER, may_take_over=False)
     after = settle_claim(node, store.require(job.id))
+    if expected is None:  # printed: deleted here, as its node would have done
+        assert store.get(job.id) is None and store.is_tombstoned(job.id)
+        return
     assert after.state == expected
     if expected != JobState.DELIVERING:
         assert after.reason == "why"
+
+
+def test_a_job_this_node_printed_but_did_not_delete_before_it_stopped_is_deleted(
+    node: FakeNode, store: JobStore, make_job: JobFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed between recording the delivery printed and deleting the job everywhere: its
+    # own claim watch reads its own record and deletes it; another release finds no job.
+    job = held(store, make_job)
+    node.deliveries.start("release-1", job.id, "p1")
+    store.claim(job.id, "release-1", ME, may_take_over=False)
+    node.deliveries.update("release-1", Stage.PRINTED)
+    clock = [1000.0]
+    monkeypatch.setattr(deliver.time, "monotonic", lambda: clock[0])
+    watch = ClaimWatch()
+    watch.run(node)
+    assert store.require(job.id).state == JobState.DELIVERING
+    clock[0] += deliver.CLAIM_CHECK_AFTER
+    watch.run(node)
+    assert store.get(job.id) is None
+    with pytest.raises(NotFound):
+        deliver.claim_here(node, Claim(job.id, "release-2", OTHER, reprint=True))
 
 
 def test_a_claim_its_node_has_no_record_of_is_freed_only_by_the_watch(
