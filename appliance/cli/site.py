@@ -27,6 +27,7 @@ from appliance.endpoint import (
 from appliance.errors import BadRequest, ConfigError
 from appliance.humanize import human_size
 from appliance.node import Node
+from appliance.portable import tune_malloc
 from appliance.sdnotify import Notifier
 from appliance.service import wait_for_site
 from appliance.site import admin, authority, printer_urls, release_authority
@@ -98,6 +99,7 @@ def cmd_join(args: argparse.Namespace) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> None:
+    tune_malloc()
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -176,11 +176,12 @@ def ingest(
     incoming = node.store.receive(job_id)
     for upload in uploads:
         upload.start()
-    # The peers get each piece as it is sealed, except the last, which they get only once
-    # the job (and its idempotency key) is committed here: so no peer ever keeps a copy of
-    # a job this node might not have recorded (killed in between, a retry with the same
-    # key would make a second job beside the peers' copies).
-    last = b""
+    # The peers get each piece as it is sealed, except the very last byte, which they get
+    # only once the job (and its idempotency key) is committed here: so no peer ever keeps
+    # a copy of a job this node might not have recorded (killed in between, a retry with
+    # the same key would make a second job beside the peers' copies); all the rest crosses
+    # while this node seals and commits, so its commit is not followed by the transfer.
+    last = b""  # the final sealed chunk: never empty (it carries its tag)
     try:
         for piece in sealed:
             incoming.write(piece)
@@ -188,6 +189,8 @@ def ingest(
                 for upload in uploads:
                     upload.put(last)
             last = piece
+        for upload in uploads:
+            upload.put(last[:-1])
         job.size = source.size
         job.pages = source.pages.pages if source.pages is not None else None
         job.sealed_size = ciphertext_size(job.size)
@@ -206,7 +209,7 @@ def ingest(
             return _repeated(node, err.earlier, source.digest())
         raise
     for upload in uploads:
-        upload.put(last)
+        upload.put(last[-1:])
         upload.end()
 
     with done:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _PDF_PAGE_AT_END = re.compile(rb"/Type\s*/Page\Z")
@@ -61,14 +62,21 @@ class PageCounter:
     def _feed_pdf(self, chunk: bytes) -> None:
         data = self._tail + chunk
         known = len(self._tail)  # matches ending before this were counted last time
-        for match in _PDF_PAGE.finditer(data):
+        # Each pattern is tried only where its first name is (bytes.find skips the rest
+        # many times faster than a regex search would).
+        for at in _where(data, b"/Type"):
+            match = _PDF_PAGE.match(data, at)
             # one ending at the very end waits: the next byte may make it /Pages
-            if known <= match.end() < len(data):
+            if match and known <= match.end() < len(data):
                 self._page_objects += 1
-        for pattern in _PDF_COUNT:
-            for match in pattern.finditer(data):
-                self._tree_count = max(self._tree_count, int(match.group(1)))
+            self._count(_PDF_COUNT[0].match(data, at))
+        for at in _where(data, b"/Count"):
+            self._count(_PDF_COUNT[1].match(data, at))
         self._tail = data[-_PDF_OVERLAP:]
+
+    def _count(self, match: re.Match[bytes] | None) -> None:
+        if match:
+            self._tree_count = max(self._tree_count, int(match.group(1)))
 
     @property
     def pages(self) -> int | None:
@@ -87,6 +95,14 @@ class PageCounter:
         if self.format in ("image/jpeg", "image/png"):
             return 1
         return None
+
+
+def _where(data: bytes, name: bytes) -> Iterator[int]:
+    """Every offset of `name` in `data`."""
+    at = data.find(name)
+    while at >= 0:
+        yield at
+        at = data.find(name, at + 1)
 
 
 class _RasterWalk:
