@@ -66,10 +66,11 @@ class PageCounter:
         # many times faster than a regex search would).
         for at in _where(data, b"/Type"):
             match = _PDF_PAGE.match(data, at)
+            if match is None:  # perhaps a /Pages dictionary, with its /Count after
+                self._count(_PDF_COUNT[0].match(data, at))
             # one ending at the very end waits: the next byte may make it /Pages
-            if match and known <= match.end() < len(data):
+            elif known <= match.end() < len(data):
                 self._page_objects += 1
-            self._count(_PDF_COUNT[0].match(data, at))
         for at in _where(data, b"/Count"):
             self._count(_PDF_COUNT[1].match(data, at))
         self._tail = data[-_PDF_OVERLAP:]
