@@ -141,12 +141,22 @@ class Connection:
     # The blocking side, for the worker: a file-like reader over buffer + socket.
 
     def read(self, n: int) -> bytes:
-        """Up to n bytes (fewer if that is what arrived), b"" at the end of the stream."""
-        if not self.buffer:
-            return self._recv(n)
-        data = bytes(self.buffer[:n])
-        del self.buffer[:n]
-        return data
+        """n bytes, fewer only where the stream ends (b"" at its end). The caller asks
+        only for what the request says is coming (its Content-Length, the current chunk),
+        so waiting for all of it never stalls; a TLS record holds at most 16 KiB, and a
+        body read a record at a time would cost a trip through every layer above each."""
+        if self.buffer:
+            data = bytes(self.buffer[:n])
+            del self.buffer[:n]
+        else:
+            data = self._recv(n)
+        if len(data) == n or not data:
+            return data
+        parts, got = [data], len(data)
+        while got < n and (data := self._recv(n - got)):
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
 
     def readline(self, limit: int) -> bytes:
         """One line with its newline, or `limit` bytes, or what came before the end."""

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from appliance import spare
 from appliance.crypto import shamir
 from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size, encrypt_stream
 from appliance.crypto.userkeys import seal, unb64
@@ -223,9 +224,7 @@ def ingest(
         raise Unavailable(
             f"could not store a second copy of the job, so it was not accepted ({reasons})"
         )
-    threading.Thread(
-        target=_settle, args=(node, job, uploads), name=f"settle-{job_id}", daemon=True
-    ).start()
+    spare.spawn(_settle, node, job, uploads, name=f"settle-{job_id}")
     return Receipt(
         job,
         durable_on=[node.id] + [u.node_id for u in uploads if u.ok],

@@ -21,11 +21,10 @@ from collections.abc import Iterator
 
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _PDF_PAGE_AT_END = re.compile(rb"/Type\s*/Page\Z")
-# a /Pages dictionary's /Count, before or after its /Type, within one dictionary level
-_PDF_COUNT = (
-    re.compile(rb"/Type\s*/Pages(?![A-Za-z])[^<>]*?/Count\s+(\d+)"),
-    re.compile(rb"/Count\s+(\d+)[^<>]*?/Type\s*/Pages(?![A-Za-z])"),
-)
+# a /Pages dictionary's /Count, after or before its /Type, within one dictionary level
+_PDF_PAGES = re.compile(rb"/Type\s*/Pages(?![A-Za-z])")
+_PDF_COUNT_AFTER = re.compile(rb"/Type\s*/Pages(?![A-Za-z])[^<>]*?/Count\s+(\d+)")
+_PDF_COUNT = re.compile(rb"/Count\s+(\d+)")
 _PDF_OVERLAP = 256  # a match cut between two chunks is found in the next one
 
 PWG_SYNC = b"RaS2"
@@ -62,17 +61,19 @@ class PageCounter:
     def _feed_pdf(self, chunk: bytes) -> None:
         data = self._tail + chunk
         known = len(self._tail)  # matches ending before this were counted last time
-        # Each pattern is tried only where its first name is (bytes.find skips the rest
-        # many times faster than a regex search would).
+        # The patterns are tried only where a /Type is (one bytes.find pass skips the
+        # rest many times faster than a regex search would).
         for at in _where(data, b"/Type"):
             match = _PDF_PAGE.match(data, at)
-            if match is None:  # perhaps a /Pages dictionary, with its /Count after
-                self._count(_PDF_COUNT[0].match(data, at))
-            # one ending at the very end waits: the next byte may make it /Pages
-            elif known <= match.end() < len(data):
-                self._page_objects += 1
-        for at in _where(data, b"/Count"):
-            self._count(_PDF_COUNT[1].match(data, at))
+            if match is not None:
+                # one ending at the very end waits: the next byte may make it /Pages
+                if known <= match.end() < len(data):
+                    self._page_objects += 1
+            elif _PDF_PAGES.match(data, at):  # the page tree: its /Count after or before
+                self._count(_PDF_COUNT_AFTER.match(data, at))
+                start = max(data.rfind(b"<", 0, at), data.rfind(b">", 0, at)) + 1
+                for count in _PDF_COUNT.finditer(data, start, at):
+                    self._count(count)
         self._tail = data[-_PDF_OVERLAP:]
 
     def _count(self, match: re.Match[bytes] | None) -> None:

@@ -1,8 +1,9 @@
 """Streaming a sealed job to another holder while it is being sealed (or read from disk).
 
-Each upload runs in its own thread fed by a small bounded queue, so the sender never
-holds more than a few chunks per peer. A peer that fails stops taking chunks; the
-others go on. `abort()` cuts the stream so the peer drops what it received.
+Each upload runs on a thread of its own (a spare one, `appliance.spare`) fed by a
+small bounded queue, so the sender never holds more than a few chunks per peer. A peer
+that fails stops taking chunks; the others go on. `abort()` cuts the stream so the peer
+drops what it received.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from appliance import spare
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.errors import BadRequest, Conflict, Forbidden, IntegrityError, MeshprintError
 from appliance.mesh.budget import check_room
@@ -42,7 +44,7 @@ def decode_meta(text: str) -> dict[str, Any]:
     return data
 
 
-class ReplicaUpload(threading.Thread):
+class ReplicaUpload:
     def __init__(
         self,
         peers: Peers,
@@ -52,7 +54,6 @@ class ReplicaUpload(threading.Thread):
         length: int | None,
         done: threading.Condition,
     ) -> None:
-        super().__init__(name=f"replicate-{job_id}-{node_id}", daemon=True)
         self.peers = peers
         self.node_id = node_id
         self.job_id = job_id
@@ -63,6 +64,14 @@ class ReplicaUpload(threading.Thread):
         self.ok = False
         self.finished = False
         self.error: str | None = None
+        self._task: spare.Task | None = None
+
+    def start(self) -> None:
+        self._task = spare.spawn(self.run, name=f"replicate-{self.job_id}-{self.node_id}")
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._task is not None:
+            self._task.join(timeout)
 
     def put(self, chunk: bytes) -> None:
         if not self.finished:

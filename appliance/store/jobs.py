@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from appliance import spare
 from appliance.datadir import create_private, private_dir
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
 from appliance.portable import fsync_dir
@@ -31,7 +32,10 @@ from appliance.store.submissions import SubmissionKey, SubmissionLog
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
 PRUNE_EVERY = 600.0  # seconds between prunings of old tombstones
-WRITEBACK_EVERY = 16 * 1024 * 1024
+# Written data is pushed to the disk every sealed chunk, in the background: a job's
+# fsync at commit then finds at most one chunk to write, and a replica (whose last byte
+# comes only once its sender has committed) is on disk by the time that byte arrives.
+WRITEBACK_EVERY = 256 * 1024
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -171,17 +175,18 @@ def _row_to_job(row: object) -> Job:
     return Job(**r)
 
 
-class _Writeback(threading.Thread):
-    """Pushes what was written towards the disk while more arrives, so that the fsync
-    before a job is acknowledged has little left to do."""
+class _Writeback:
+    """Pushes what was written towards the disk while more arrives (on a spare thread),
+    so that the fsync before a job is acknowledged has little left to do: at most one
+    data sync runs at a time, and a wake-up while one runs asks for one more."""
 
     def __init__(self, fd: int) -> None:
-        super().__init__(name="writeback", daemon=True)
         self.fd = fd
         self.wake = threading.Event()
         self.done = False
+        self._task = spare.spawn(self._run, name="writeback")
 
-    def run(self) -> None:
+    def _run(self) -> None:
         while True:
             self.wake.wait()
             self.wake.clear()
@@ -195,7 +200,7 @@ class _Writeback(threading.Thread):
     def stop(self) -> None:
         self.done = True
         self.wake.set()
-        self.join()
+        self._task.join()
 
 
 class Incoming:
@@ -220,7 +225,6 @@ class Incoming:
         if before // WRITEBACK_EVERY != self.written // WRITEBACK_EVERY:
             if self._writeback is None:
                 self._writeback = _Writeback(self.file.fileno())
-                self._writeback.start()
             self._writeback.wake.set()
 
     def _stop_writeback(self) -> None:
@@ -230,9 +234,9 @@ class Incoming:
 
     def commit(self, job: Job, key: SubmissionKey | None = None) -> None:
         try:
-            self._stop_writeback()
             self.file.flush()
-            os.fsync(self.file.fileno())
+            os.fsync(self.file.fileno())  # beside a writeback still under way: both end
+            self._stop_writeback()  # before the file closes, as it uses its descriptor
             self.file.close()
             if self.written != job.sealed_size:
                 raise BadRequest(

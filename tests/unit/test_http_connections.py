@@ -51,6 +51,11 @@ def app(request: Request) -> Response:
         time.sleep(float(request.query.get("s", "1")))
     if request.path == "/echo":
         return json_response({"got": len(request.body.read_all(1 << 20))})
+    if request.path == "/reads":
+        sizes = []
+        while piece := request.body.read(64 * 1024):
+            sizes.append(len(piece))
+        return json_response({"reads": sizes})
     return json_response({"ok": True, "path": request.path})
 
 
@@ -216,6 +221,33 @@ def test_a_body_that_stops_arriving_times_out(server: Server, tls: tuple[Path, P
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b'"type": "RequestTimeout"' in answer
     sock.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_in_small_tls_records_is_read_in_whole_pieces(
+    server: Server, tls: tuple[Path, Path], chunked: bool
+) -> None:
+    """A read asks for what the request says is coming and gets all of it, not one TLS
+    record (a client sending 1000 bytes at a time, some after a pause)."""
+    sock = client_ctx(tls).wrap_socket(idle(server, "127.0.6.1"), server_hostname="localhost")
+    total = 200_000
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
+    sock.sendall(f"POST /reads HTTP/1.1\r\n{framing}\r\n\r\n".encode())
+    if chunked:
+        sock.sendall(b"%x\r\n" % total)
+    for i in range(total // 1000):
+        sock.sendall(b"x" * 1000)
+        if i in (10, 100):
+            time.sleep(0.05)  # the read waits for the rest, never returns it short
+    if chunked:
+        sock.sendall(b"\r\n0\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        answer += sock.recv(4096)
+    sock.close()
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "reads": [65536, 65536, 65536, total - 3 * 65536]
+    }
 
 
 def test_server_errors_are_json(server: Server, tls: tuple[Path, Path]) -> None:

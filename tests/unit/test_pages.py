@@ -72,6 +72,21 @@ def test_pdf_pages_from_page_objects_when_the_tree_has_no_count() -> None:
     assert counted("application/pdf", pdf(4, tree=False), chunk=100_000) == 4
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 100_000])
+def test_pdf_page_tree_count_before_or_after_its_type(chunk: int) -> None:
+    """The root /Pages dictionary's /Count, whichever side of /Type it is; a /Count of
+    another dictionary (an outline's) never counts."""
+    before = (
+        pdf(2)
+        .replace(b"/Type /Pages /Kids", b"/Count 9 /Kids")
+        .replace(b"/Count 2 >>", b"/Type /Pages >>")
+    )
+    assert b"/Count 9 /Kids" in before and b"/Type /Pages >>" in before
+    assert counted("application/pdf", before, chunk) == 9
+    outline = b"<< /Type /Outlines /Count 40 >>\n"
+    assert counted("application/pdf", pdf(3).replace(b"%%EOF", outline + b"%%EOF"), chunk) == 3
+
+
 def test_pdf_whose_pages_are_compressed_is_unknown() -> None:
     hidden = b"%PDF-1.7\n1 0 obj\n<< /Type /ObjStm /Filter /FlateDecode >>\nstream\n"
     hidden += zlib.compress(pdf(3)) + b"\nendstream\nendobj\n%%EOF\n"
