@@ -32,10 +32,13 @@ from appliance.store.submissions import SubmissionKey, SubmissionLog
 JOB_ID_RE = re.compile(r"j[0-9a-f]{24}")
 TOMBSTONE_DAYS = 7
 PRUNE_EVERY = 600.0  # seconds between prunings of old tombstones
-# Written data is pushed to the disk every sealed chunk, in the background: a job's
-# fsync at commit then finds at most one chunk to write, and a replica (whose last byte
-# comes only once its sender has committed) is on disk by the time that byte arrives.
-WRITEBACK_EVERY = 256 * 1024
+# Written data is pushed to the disk in the background, first after one sealed chunk,
+# then each time as much again as was written, at most every 16 MiB: a small job's fsync
+# at commit finds little left to write, and a replica (whose last byte comes only once
+# its sender has committed) is on disk by the time that byte arrives, while a large
+# job costs a few dozen data syncs, not one per chunk.
+WRITEBACK_FIRST = 256 * 1024
+WRITEBACK_EVERY = 16 * 1024 * 1024
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -213,6 +216,7 @@ class Incoming:
         self.file: BinaryIO = create_private(self.path)  # 0600; closed by commit/abort
         self.written = 0
         self._writeback: _Writeback | None = None
+        self._next_writeback = WRITEBACK_FIRST
 
     def write(self, data: bytes) -> None:
         try:
@@ -220,9 +224,9 @@ class Incoming:
         except OSError as err:
             self.abort()
             raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
-        before = self.written
         self.written += len(data)
-        if before // WRITEBACK_EVERY != self.written // WRITEBACK_EVERY:
+        if self.written >= self._next_writeback:
+            self._next_writeback = self.written + min(self.written, WRITEBACK_EVERY)
             if self._writeback is None:
                 self._writeback = _Writeback(self.file.fileno())
             self._writeback.wake.set()
