@@ -3,8 +3,8 @@ runs on a thread kept idle from earlier work, or on a new one when none is idle.
 
 A job starts several such threads and each used to be new: starting a thread and
 opening its own database connection (connections are per thread) cost a node about a
-millisecond per thread on a Raspberry-Pi-class CPU, on the intake path before the
-peers got their first byte. There is no cap on running threads (work never waits for
+millisecond per thread on the 2-core development machine, on the intake path before
+the peers got their first byte. There is no cap on running threads (work never waits for
 another job's to finish, as it would in a fixed-size pool); at most `MAX_IDLE` are kept
 idle, each for `IDLE_FOR` seconds, with the database connection it opened.
 """
