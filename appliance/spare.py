@@ -72,7 +72,7 @@ def spawn(target: Callable[..., object], *args: Any, name: str = "spare") -> Tas
             slot.task = task
             slot.wake.set()
             return task
-    threading.Thread(target=_serve, args=(task,), name=name, daemon=True).start()
+    threading.Thread(target=_serve, args=(task,), daemon=True).start()  # named by the task
     return task
 
 

@@ -23,7 +23,7 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _PDF_PAGE_AT_END = re.compile(rb"/Type\s*/Page\Z")
 # a /Pages dictionary's /Count, after or before its /Type, within one dictionary level
 _PDF_PAGES = re.compile(rb"/Type\s*/Pages(?![A-Za-z])")
-_PDF_COUNT_AFTER = re.compile(rb"/Type\s*/Pages(?![A-Za-z])[^<>]*?/Count\s+(\d+)")
+_PDF_COUNT_AFTER = re.compile(rb"[^<>]*?/Count\s+(\d+)")  # from the end of its /Type
 _PDF_COUNT = re.compile(rb"/Count\s+(\d+)")
 _PDF_OVERLAP = 256  # a match cut between two chunks is found in the next one
 
@@ -69,8 +69,8 @@ class PageCounter:
                 # one ending at the very end waits: the next byte may make it /Pages
                 if known <= match.end() < len(data):
                     self._page_objects += 1
-            elif _PDF_PAGES.match(data, at):  # the page tree: its /Count after or before
-                self._count(_PDF_COUNT_AFTER.match(data, at))
+            elif pages := _PDF_PAGES.match(data, at):  # the page tree: /Count after, before
+                self._count(_PDF_COUNT_AFTER.match(data, pages.end()))
                 start = max(data.rfind(b"<", 0, at), data.rfind(b">", 0, at)) + 1
                 for count in _PDF_COUNT.finditer(data, start, at):
                     self._count(count)
