@@ -83,22 +83,38 @@ class Sealer:
 
 
 def encrypt_stream(
-    read: Reader, key: bytes, context: bytes, chunk_size: int = CHUNK_SIZE
+    read: Reader,
+    key: bytes,
+    context: bytes,
+    chunk_size: int = CHUNK_SIZE,
+    length: int | None = None,
 ) -> Iterator[bytes]:
     """Yield the header, then sealed chunks, of everything `read` returns until b"".
 
-    `read(n)` must return up to n bytes (fewer only at the end, like a file). One chunk
-    is read ahead to know which is final, so memory stays at two chunks.
+    `read(n)` must return up to n bytes (fewer only at the end, like a file). Knowing
+    which chunk is final takes reading one ahead, unless the stream's `length` is said:
+    then each chunk is sealed as soon as it is read, the one that reaches `length` (or
+    comes short) as the final one, and nothing after it is read. Memory stays at two
+    chunks.
     """
     sealer = Sealer(key, context, chunk_size)
     yield sealer.header
-    current = _read_full(read, chunk_size)
-    while True:
-        following = _read_full(read, chunk_size) if len(current) == chunk_size else b""
-        yield sealer.seal(current, final=not following)
-        if not following:
-            return
-        current = following
+    if length is None:
+        current = _read_full(read, chunk_size)
+        while len(current) == chunk_size:
+            following = _read_full(read, chunk_size)
+            if not following:
+                break
+            yield sealer.seal(current, final=False)
+            current = following
+    else:
+        current, left = b"", length
+        while left and len(current := _read_full(read, min(chunk_size, left))) == chunk_size:
+            left -= chunk_size
+            if not left:
+                break
+            yield sealer.seal(current, final=False)
+    yield sealer.seal(current, final=True)
 
 
 def decrypt_stream(read: Reader, key: bytes, context: bytes) -> Iterator[bytes]:

@@ -2,8 +2,9 @@
 up to three holders at once. The key is split 2-of-4 (three holders + the owner); each
 holder receives only its own share. The job is acknowledged once two holders have it
 durably (the third may follow); a holder that fails is dropped from the job's holder
-list so repair can replace it. The peers' copies are never whole before this node's:
-they get the last piece once the job is committed here.
+list so repair can replace it. The peers commit their copies beside this node's commit,
+not after it; should this node stop before its own, it finds the job's intake file at
+start and tombstones the job, so the peers drop copies the client never saw accepted.
 
 A submission may carry an idempotency key (the client's choice, header
 `Idempotency-Key`): the key is recorded with the job as it becomes held, so the same
@@ -41,10 +42,10 @@ from appliance.errors import (
 )
 from appliance.jobs.options import from_query
 from appliance.jobs.pages import PageCounter
-from appliance.jobs.sniff import OCTET_STREAM, sniff
+from appliance.jobs.sniff import OCTET_STREAM, SNIFF_SIZE, sniff
 from appliance.mesh.budget import check_room, peer_room
 from appliance.mesh.context import MeshContext
-from appliance.mesh.holders import change_holders
+from appliance.mesh.holders import change_holders, delete_everywhere
 from appliance.mesh.placement import USER_X, choose_holders, share_points
 from appliance.mesh.replicate import ReplicaUpload, Upload
 from appliance.printoptions import clean_options
@@ -55,6 +56,7 @@ from appliance.store.submissions import KeyTaken, Submission, SubmissionKey
 
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
+WITHDRAW_WAIT = 30.0  # seconds to let the peers finish before a failed job is deleted
 FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -134,9 +136,10 @@ def ingest(
     holders = share_points(
         choose_holders(job_id, me, live_peers, room=peer_room(node), needed=sealed_size or 0)
     )
-    first = body.read(CHUNK_SIZE)  # also tells what the document is when unsaid
     document_format = clean_format(content_type)
-    if document_format == OCTET_STREAM:
+    first = b""
+    if document_format == OCTET_STREAM:  # unsaid: its first bytes tell
+        first = body.read(SNIFF_SIZE)
         document_format = sniff(first)
     key = os.urandom(32)
     shares = shamir.split(key, [h.x for h in holders] + [USER_X])
@@ -172,26 +175,26 @@ def ingest(
     del shares
     source = _Counted(body, first, settings.max_job_size, request_digest)
     source.pages = PageCounter(document_format)
-    sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE)
+    sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE, body.length)
     del key
-    incoming = node.store.receive(job_id)
+    incoming = node.store.receive(job_id, taking_in=True)
     for upload in uploads:
         upload.start()
-    # The peers get each piece as it is sealed, except the very last byte, which they get
-    # only once the job (and its idempotency key) is committed here: so no peer ever keeps
-    # a copy of a job this node might not have recorded (killed in between, a retry with
-    # the same key would make a second job beside the peers' copies); all the rest crosses
-    # while this node seals and commits, so its commit is not followed by the transfer.
-    last = b""  # the final sealed chunk: never empty (it carries its tag)
+    # The peers get each piece as it is sealed, once this node's intake file is on disk
+    # (the header first, which is no copy of anything): so if this node stops before it
+    # commits, it tombstones the job at start and the peers drop their copies (a retry
+    # with the same key makes a new job then).
+    sent = False  # the peers have all of it
     try:
-        for piece in sealed:
+        for index, piece in enumerate(sealed):
             incoming.write(piece)
-            if last:
-                for upload in uploads:
-                    upload.put(last)
-            last = piece
+            if index:
+                incoming.wait_recorded()
+            for upload in uploads:
+                upload.put(piece)
         for upload in uploads:
-            upload.put(last[:-1])
+            upload.end()
+        sent = True
         job.size = source.size
         job.pages = source.pages.pages if source.pages is not None else None
         job.sealed_size = ciphertext_size(job.size)
@@ -203,15 +206,11 @@ def ingest(
         incoming.abort()
         for upload in uploads:
             upload.abort()
+        if sent and isinstance(err, Exception):
+            _withdraw(node, job_id, uploads, done, err)
         if isinstance(err, KeyTaken):  # the same request, at the same time
-            # The peers never got the last piece, so they keep nothing; the tombstone
-            # says so to any that asks.
-            node.store.delete(job_id, "repeated submission")
             return _repeated(node, err.earlier, source.digest())
         raise
-    for upload in uploads:
-        upload.put(last[-1:])
-        upload.end()
 
     with done:
         # Durable here plus on one peer is enough to answer; the third copy follows.
@@ -230,6 +229,21 @@ def ingest(
         durable_on=[node.id] + [u.node_id for u in uploads if u.ok],
         pending=[u.node_id for u in uploads if not u.finished],
     )
+
+
+def _withdraw(
+    node: MeshContext,
+    job_id: str,
+    uploads: list[ReplicaUpload],
+    done: threading.Condition,
+    err: Exception,
+) -> None:
+    """This node could not commit a job whose peers may have whole copies: delete them
+    (a peer still committing meets the tombstone left here at its next sync)."""
+    with done:
+        done.wait_for(lambda: all(u.finished for u in uploads), timeout=WITHDRAW_WAIT)
+    reason = "repeated submission" if isinstance(err, KeyTaken) else "not taken in"
+    delete_everywhere(node, job_id, reason, holders=[u.node_id for u in uploads])
 
 
 def _request_digest(

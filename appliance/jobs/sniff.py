@@ -4,6 +4,7 @@ application/octet-stream): printers want to be told what they are getting."""
 from __future__ import annotations
 
 OCTET_STREAM = "application/octet-stream"
+SNIFF_SIZE = 4096  # the first bytes that tell
 _MAGIC = (
     (b"%PDF-", "application/pdf"),
     (b"%!", "application/postscript"),
@@ -20,7 +21,7 @@ def sniff(first: bytes) -> str:
     for magic, mime in _MAGIC:
         if first.startswith(magic):
             return mime
-    sample = first[:4096]
+    sample = first[:SNIFF_SIZE]
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -254,7 +254,7 @@ def answer(node: MeshContext, request: dict[str, Any]) -> dict[str, Any]:
         if JOB_ID_RE.fullmatch(job_id)
         and job_id not in mine
         and job_id not in tombstoned
-        and not any(node.store.incoming.glob(f"{job_id}.*.part"))
+        and not node.store.is_receiving(job_id)
     ]
     directory = node.directory()
     return {

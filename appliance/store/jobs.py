@@ -3,7 +3,9 @@
 A job becomes visible only when its sealed file is complete and fsynced under its
 final name *and* its row is committed; until then it lives in `incoming/` and is
 swept at start. So a crash at any moment leaves either the whole job or nothing.
-Deleting a job leaves a tombstone, which tells peers that were off to delete theirs.
+Deleting a job leaves a tombstone, which tells peers that were off to delete theirs. A
+job this node was taking in from its client when it stopped gets one too, at start: its
+peers may have whole copies of it, which the client was never told were held.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ TOMBSTONE_DAYS = 7
 PRUNE_EVERY = 600.0  # seconds between prunings of old tombstones
 # Written data is pushed to the disk in the background, first after one sealed chunk,
 # then each time as much again as was written, at most every 16 MiB: a small job's fsync
-# at commit finds little left to write, and a replica (whose last byte comes only once
-# its sender has committed) is on disk by the time that byte arrives, while a large
-# job costs a few dozen data syncs, not one per chunk.
+# at commit finds little left to write, while a large job costs a few dozen data syncs,
+# not one per chunk.
 WRITEBACK_FIRST = 256 * 1024
 WRITEBACK_EVERY = 16 * 1024 * 1024
 _datasync = getattr(os, "fdatasync", os.fsync)
+TAKING_IN = ".intake"  # incoming/: a job this node takes in from its client
+REPLICA = ".part"  # incoming/: a copy a peer sends
+NOT_TAKEN_IN = "not taken in: the node stopped before it held the job"
 
 
 def new_job_id() -> str:
@@ -181,42 +185,67 @@ def _row_to_job(row: object) -> Job:
 class _Writeback:
     """Pushes what was written towards the disk while more arrives (on a spare thread),
     so that the fsync before a job is acknowledged has little left to do: at most one
-    data sync runs at a time, and a wake-up while one runs asks for one more."""
+    data sync runs at a time, and a wake-up while one runs asks for one more. It works on
+    a descriptor of its own, so stopping it never waits for a sync under way."""
 
     def __init__(self, fd: int) -> None:
-        self.fd = fd
+        self.fd = os.dup(fd)
         self.wake = threading.Event()
         self.done = False
-        self._task = spare.spawn(self._run, name="writeback")
+        spare.spawn(self._run, name="writeback")
 
     def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            self.wake.clear()
-            if self.done:
-                return
-            try:
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                if self.done:
+                    return
                 _datasync(self.fd)
-            except OSError:
-                return  # the final fsync reports the error
+        except OSError:
+            return  # the commit's own fsync reports the error
+        finally:
+            os.close(self.fd)
 
     def stop(self) -> None:
         self.done = True
         self.wake.set()
-        self._task.join()
 
 
 class Incoming:
-    """A sealed document being written. `commit(job)` makes it a held job; `abort()` drops it."""
+    """A sealed document being written. `commit(job)` makes it a held job; `abort()` drops it.
 
-    def __init__(self, store: JobStore, job_id: str) -> None:
+    Taken in from a client (`taking_in`), its file's name is made durable beside the first
+    writes (`wait_recorded`), so that a restart after a crash finds it and tombstones the
+    job (`JobStore.recover`)."""
+
+    def __init__(self, store: JobStore, job_id: str, taking_in: bool = False) -> None:
         self.store = store
         self.job_id = job_id
-        self.path = store.incoming / f"{job_id}.{secrets.token_hex(4)}.part"
+        suffix = TAKING_IN if taking_in else REPLICA
+        self.path = store.incoming / f"{job_id}.{secrets.token_hex(4)}{suffix}"
         self.file: BinaryIO = create_private(self.path)  # 0600; closed by commit/abort
         self.written = 0
         self._writeback: _Writeback | None = None
         self._next_writeback = WRITEBACK_FIRST
+        self._unrecorded: OSError | None = None
+        self._recording = spare.spawn(self._record, name="record") if taking_in else None
+
+    def _record(self) -> None:
+        try:
+            fsync_dir(self.store.incoming)
+        except OSError as err:
+            self._unrecorded = err
+
+    def wait_recorded(self) -> None:
+        """Until the file's name is on disk (at once for a replica's)."""
+        if self._recording is not None:
+            self._recording.join()
+            self._recording = None
+        if self._unrecorded is not None:
+            self.abort()
+            reason = self._unrecorded.strerror
+            raise InsufficientStorage(f"this node cannot store the job: {reason}")
 
     def write(self, data: bytes) -> None:
         try:
@@ -239,8 +268,8 @@ class Incoming:
     def commit(self, job: Job, key: SubmissionKey | None = None) -> None:
         try:
             self.file.flush()
+            self._stop_writeback()
             os.fsync(self.file.fileno())  # beside a writeback still under way: both end
-            self._stop_writeback()  # before the file closes, as it uses its descriptor
             self.file.close()
             if self.written != job.sealed_size:
                 raise BadRequest(
@@ -272,10 +301,14 @@ class JobStore:
         private_dir(self.incoming)
 
     def recover(self) -> None:
-        """At start: drop half-received documents and files no committed row points to."""
-        for part in self.incoming.iterdir():
-            part.unlink(missing_ok=True)
+        """At start: drop half-received documents and files no committed row points to;
+        tombstone the jobs this node was taking in from a client (see `Incoming`)."""
         known = {row["id"] for row in self.db.query("SELECT id FROM jobs")}
+        for part in self.incoming.iterdir():
+            job_id = part.name.split(".", 1)[0]
+            if part.suffix == TAKING_IN and JOB_ID_RE.fullmatch(job_id) and job_id not in known:
+                self.delete(job_id, NOT_TAKEN_IN)
+            part.unlink(missing_ok=True)
         for path in self.jobs.iterdir():
             if path.suffix != ".sealed" or path.stem not in known:
                 path.unlink(missing_ok=True)
@@ -288,11 +321,18 @@ class JobStore:
         rows = self.db.query("SELECT COALESCE(SUM(sealed_size), 0) AS used FROM jobs")
         return int(rows[0]["used"])
 
-    def receive(self, job_id: str) -> Incoming:
+    def receive(self, job_id: str, taking_in: bool = False) -> Incoming:
+        """Somewhere to write job `job_id`'s sealed document: a copy from a peer, or
+        (`taking_in`) the job this node takes in from its client."""
         check_job_id(job_id)
         if self.is_tombstoned(job_id):
             raise Gone(f"job {job_id} was already released or deleted")
-        return Incoming(self, job_id)
+        return Incoming(self, job_id, taking_in)
+
+    def is_receiving(self, job_id: str) -> bool:
+        """Whether job `job_id`'s document is arriving here, or its commit is under way.
+        Ask after looking for the job's row: a commit moves the file before the row shows."""
+        return any(self.incoming.glob(f"{job_id}.*")) or self.path(job_id).exists()
 
     def commit(self, job: Job, part: Path, key: SubmissionKey | None = None) -> None:
         """Make the job held; with its submission's idempotency `key` in the same

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -123,6 +124,53 @@ def test_kill_9_of_a_holder_during_upload_still_gets_two_copies(site3: Site) -> 
     assert sorted(site3.held_on(job_id)) == [0, 1]
     assert not any((site3.mesh.nodes[2].data / "jobs").iterdir())
     assert len(site3.release(1, job_id)) == 24 * MB
+
+
+def test_kill_9_of_the_ingesting_node_after_its_peers_committed_takes_their_copies_back(
+    site3: Site,
+) -> None:
+    """The worst moment for the node taking a job in: its peers have committed their
+    copies (they commit beside it) and its own commit has not happened. Here its commit
+    waits for its database, which the test holds locked, and it is killed then. The
+    client is not told the job was held; at start the node tombstones it, and the peers
+    drop their copies, so a retry never makes a second job beside them."""
+    node0 = site3.mesh.nodes[0]
+    peers = site3.mesh.nodes[1:]
+    errors: list[BaseException] = []
+    lock = sqlite3.connect(node0.data / "meshprint.db", timeout=30, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")  # node0's commit waits for this
+        submit = threading.Thread(target=_submit_expecting_failure, args=(site3, errors))
+        submit.start()
+        wait_for(lambda: all(_sealed(p.data) for p in peers), timeout=30)
+        (job_id,) = _sealed(peers[0].data)
+        assert _sealed(peers[1].data) == {job_id}
+        assert not _sealed(node0.data)
+        assert list((node0.data / "incoming").glob(f"{job_id}.*.intake"))
+        site3.mesh.kill(0)
+    finally:
+        lock.close()
+    submit.join(30)
+    assert errors, "the client must not be told the job was held"
+
+    site3.mesh.start(0)
+    site3.mesh.wait_live(3)
+    for node in site3.mesh.nodes:
+        wait_for(lambda n=node: not _sealed(n.data), timeout=60)
+    assert job_id not in {j["id"] for j in site3.jobs(1)}
+    retried = site3.submit(0, random_bytes(MB), title="retried")
+    assert [j["id"] for j in site3.jobs(2)] == [retried["id"]]
+
+
+def _submit_expecting_failure(site: Site, errors: list[BaseException]) -> None:
+    try:
+        site.submit(0, random_bytes(MB), title="killed")
+    except MeshprintError as err:
+        errors.append(err)
+
+
+def _sealed(data: Path) -> set[str]:
+    return {p.stem for p in (data / "jobs").glob("*.sealed")}
 
 
 def test_repair_restores_three_copies_after_the_grace_period(site4f: Site) -> None:

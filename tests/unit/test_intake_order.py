@@ -1,25 +1,30 @@
-"""Intake's order of commits: no peer gets a whole copy of a job before the ingesting node
-has committed it (with its idempotency key). Killed in between, the node would have no
-record of the job while its peers held it, and the client's retry with the same key would
-make a second job. The peers here are recorders in place of the upload threads; the store
-and the directory are real."""
+"""Intake's order: the peers commit their copies beside the ingesting node's commit, and
+get anything of the job only once the node's intake file is on disk; a node that then
+fails to commit (or is killed first, and tombstones the job at start) takes the peers'
+copies back, so the client's retry never makes a second job beside them. The peers here
+are recorders in place of the upload threads; the store and the directory are real."""
 
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from appliance.crypto.stream import CHUNK_SIZE, ciphertext_size
+from appliance.crypto.stream import CHUNK_SIZE, HEADER_SIZE, ciphertext_size
 from appliance.crypto.userkeys import b64, public_bytes
 from appliance.jobs import intake
 from appliance.site.ca import SiteCA
 from appliance.site.directory import Directory
+from appliance.store import jobs as store_jobs
 from appliance.store.jobs import JobStore
+
+RECORDED: list[Path] = []  # the directories fsynced so far
 
 
 class Body(io.BytesIO):
@@ -39,6 +44,7 @@ class RecordingUpload:
         self.node_id, self.job_id, self.done = node_id, job_id, done
         self.store: JobStore = peers.store
         self.before_commit = 0  # bytes given while the ingesting node had no row yet
+        self.unrecorded = 0  # document bytes given before the intake file was on disk
         self.total = 0
         self.ok = self.finished = False
         self.error: str | None = None
@@ -50,6 +56,8 @@ class RecordingUpload:
     def put(self, chunk: bytes) -> None:
         if self.store.get(self.job_id) is None:
             self.before_commit += len(chunk)
+        if self.total >= HEADER_SIZE and self.store.incoming not in RECORDED:
+            self.unrecorded += len(chunk)
         self.total += len(chunk)
 
     def end(self) -> None:
@@ -76,18 +84,27 @@ def node(
     peers = [replace(me, id=f"n-peer{i}", machine_id=f"machine-{i}", point=i) for i in (2, 3)]
     monkeypatch.setattr(intake, "ReplicaUpload", RecordingUpload)
     RecordingUpload.made = []
+    real_fsync_dir = store_jobs.fsync_dir
+
+    def fsync_dir(path: Path) -> None:
+        time.sleep(0.02)  # slow: what is sent before this ends is sent without waiting
+        real_fsync_dir(path)
+        RECORDED.append(path)
+
+    RECORDED.clear()
+    monkeypatch.setattr(store_jobs, "fsync_dir", fsync_dir)
     return SimpleNamespace(
         id=me.id,
         store=store,
         directory=lambda: site,
-        peers=SimpleNamespace(live=lambda: [me, *peers], store=store),
+        peers=SimpleNamespace(live=lambda: [me, *peers], store=store, is_live=lambda n: False),
         last_sync={},
     )
 
 
 @pytest.mark.parametrize("size", [10, CHUNK_SIZE, 3 * CHUNK_SIZE + 5])
 @pytest.mark.parametrize("key", [None, "k" * 20])
-def test_peers_get_the_last_piece_only_once_the_job_is_committed_here(
+def test_peers_get_the_job_as_it_is_sealed_once_the_intake_file_is_on_disk(
     node: SimpleNamespace, size: int, key: str | None
 ) -> None:
     receipt = intake.ingest(node, "alice", "t", "", Body(b"x" * size), idempotency_key=key)
@@ -96,14 +113,15 @@ def test_peers_get_the_last_piece_only_once_the_job_is_committed_here(
     sealed = ciphertext_size(size)
     for upload in uploads:
         assert upload.total == sealed  # each peer got the whole sealed job ...
-        # ... but not before it was committed here: all of it but its last byte
-        assert upload.before_commit == sealed - 1
+        assert upload.before_commit == sealed  # ... to commit beside this node's commit
+        assert upload.unrecorded == 0  # ... but nothing of it before the intake was on disk
     assert node.store.get(receipt.job.id) is not None
+    assert not any(node.store.incoming.iterdir())
     if key is not None:
         assert node.store.submissions.get("alice", key) is not None
 
 
-def test_a_failed_local_commit_leaves_the_peers_without_a_whole_copy(
+def test_a_failed_local_commit_takes_the_peers_copies_back(
     node: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*args: Any) -> None:
@@ -112,5 +130,26 @@ def test_a_failed_local_commit_leaves_the_peers_without_a_whole_copy(
     monkeypatch.setattr(JobStore, "commit", refuse)
     with pytest.raises(intake.MeshprintError, match="cannot store the job"):
         intake.ingest(node, "alice", "t", "", Body(b"x" * (2 * CHUNK_SIZE)))
-    sealed = ciphertext_size(2 * CHUNK_SIZE)
-    assert all(u.total < sealed and not u.ok for u in RecordingUpload.made)
+    (upload, *_) = RecordingUpload.made
+    # The peers had all of it: the tombstone left here tells them to drop it (at once
+    # when they can be reached, else at their next sync with this node).
+    assert upload.total == ciphertext_size(2 * CHUNK_SIZE)
+    assert node.store.tombstoned([upload.job_id]) == {upload.job_id: "not taken in"}
+    assert not any(node.store.incoming.iterdir())
+
+
+def test_a_job_cut_off_midway_leaves_the_peers_without_a_whole_copy(
+    node: SimpleNamespace,
+) -> None:
+    class CutOff(Body):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= CHUNK_SIZE:
+                raise intake.BadRequest("upload was cut off")
+            return super().read(n)
+
+    with pytest.raises(intake.BadRequest, match="cut off"):
+        intake.ingest(node, "alice", "t", "", CutOff(b"x" * (3 * CHUNK_SIZE)))
+    (upload, *_) = RecordingUpload.made
+    assert upload.total < ciphertext_size(3 * CHUNK_SIZE)
+    assert not upload.ok  # its stream was cut: the peer drops what it got
+    assert not node.store.tombstoned([upload.job_id])  # nothing to take back

@@ -135,6 +135,43 @@ def test_recover_sweeps_partial_and_orphaned_files(store: JobStore, make_job: Jo
     assert store.require(kept.id) == kept
 
 
+def test_recover_tombstones_a_job_this_node_was_taking_in(
+    store: JobStore, make_job: JobFactory
+) -> None:
+    """Killed while taking a job in, the node had not committed it, but its peers may
+    have (they commit beside it): the tombstone tells them to drop their copies. A copy a
+    peer was sending us is only swept: the job is held elsewhere."""
+    taken_in, replica, kept = new_job_id(), new_job_id(), make_job()
+    taking = store.receive(taken_in, taking_in=True)
+    taking.write(b"sealed bytes")
+    taking.wait_recorded()
+    store.receive(replica).write(b"a peer's copy")
+    put(store, kept)
+    (store.incoming / f"{kept.id}.0000.intake").write_bytes(b"a second try of a held job")
+    (store.incoming / "not-a-job.intake").write_bytes(b"junk")
+
+    store.recover()
+
+    assert listing(store.incoming) == []
+    assert store.tombstoned([taken_in, replica, kept.id]) == {
+        taken_in: "not taken in: the node stopped before it held the job"
+    }
+    assert store.require(kept.id) == kept
+
+
+def test_a_commit_under_way_counts_as_receiving(store: JobStore, make_job: JobFactory) -> None:
+    """A sync answer asks after looking for the row: from the intake file's creation
+    until the row shows, one of the job's two files is there."""
+    job = make_job()
+    assert not store.is_receiving(job.id)
+    incoming = store.receive(job.id, taking_in=True)
+    assert store.is_receiving(job.id)
+    incoming.write(b"x" * job.sealed_size)
+    incoming.file.flush()
+    os.replace(incoming.path, store.path(job.id))  # the commit's move, its row not yet in
+    assert store.is_receiving(job.id)
+
+
 def test_recover_on_an_empty_store(store: JobStore) -> None:
     store.recover()
     assert listing(store.jobs) == listing(store.incoming) == []

@@ -103,6 +103,37 @@ def test_output_chunks_are_sealed_chunks() -> None:
     assert pieces[0] == HEADER.pack(MAGIC, CHUNK)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_a_said_length_seals_the_same_stream(size: int) -> None:
+    data = os.urandom(size)
+    said = b"".join(encrypt_stream(dribble(data), KEY, CONTEXT, CHUNK, size))
+    assert said == seal(data)  # the same key and nonces: the very same bytes
+
+
+def test_a_said_length_seals_each_chunk_before_reading_the_next() -> None:
+    """A job's pieces go on to the disk and the peers as they arrive: none waits for
+    the next one to be read (which, from a client, may still be on its way)."""
+    data = os.urandom(3 * CHUNK + 5)
+    buffer, reads = io.BytesIO(data), []
+
+    def read(n: int) -> bytes:
+        reads.append(buffer.tell())
+        return buffer.read(n)
+
+    seen = []
+    for piece in encrypt_stream(read, KEY, CONTEXT, CHUNK, len(data)):
+        seen.append((len(piece), buffer.tell()))
+    header, *chunks = seen
+    assert header == (HEADER_SIZE, 0)  # before anything is read
+    assert chunks == [
+        (SEALED_CHUNK, CHUNK),
+        (SEALED_CHUNK, 2 * CHUNK),
+        (SEALED_CHUNK, 3 * CHUNK),
+        (5 + TAG_SIZE, len(data)),
+    ]
+    assert reads == [0, CHUNK, 2 * CHUNK, 3 * CHUNK]  # nothing read past the length
+
+
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=700), chunk=st.integers(min_value=1, max_value=200))
 def test_round_trip_any_size_and_chunk(data: bytes, chunk: int) -> None:
