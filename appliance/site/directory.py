@@ -353,8 +353,10 @@ class Directory(MemberView):
     def controller_id(self) -> str:
         return str(self.doc["controller"])
 
-    @property
+    @functools.cached_property
     def settings(self) -> SiteSettings:
+        """The site's settings (parsed once per directory version: repair asks for them
+        for every job it holds, every tick)."""
         return SiteSettings.from_dict(self.doc["settings"])
 
     def user(self, name: str) -> UserRecord | None:

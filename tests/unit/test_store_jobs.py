@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import BadRequest, Gone, NotFound
+from appliance.errors import BadRequest, Gone, InsufficientStorage, NotFound
 from appliance.store.db import Database
 from appliance.store.jobs import (
     Holder,
@@ -98,6 +98,25 @@ def test_commit_of_the_wrong_size_is_refused_and_leaves_nothing(
     incoming.write(os.urandom(written))
     with pytest.raises(BadRequest, match=f"got {written} of 100 bytes"):
         incoming.commit(job)
+    assert store.get(job.id) is None
+    assert listing(store.incoming) == []
+    assert listing(store.jobs) == []
+
+
+def test_a_data_sync_that_fails_commits_nothing(
+    store: JobStore, make_job: JobFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = make_job(sealed_size=100)
+    incoming = store.receive(job.id)
+    incoming.write(os.urandom(100))
+
+    def fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(InsufficientStorage, match="Input/output error"):
+        incoming.commit(job)
+    monkeypatch.undo()
     assert store.get(job.id) is None
     assert listing(store.incoming) == []
     assert listing(store.jobs) == []
