@@ -58,7 +58,7 @@ def test_intake_bench_quick_runs_and_reports_ratios() -> None:
     ipp = [line for line in ratios if line.startswith("RATIO IPP Print-Job")]
     assert [line.split()[3] for line in ipp] == ["1", "16"], ipp
     assert all("cups/meshprint" in line for line in ipp), ipp
-    assert "CUPS holds all 3 jobs (job-hold-until=indefinite)" in result.stdout
+    assert "CUPS holds all 5 jobs (job-hold-until=indefinite)" in result.stdout  # warm-up, 3 + 1
     assert re.search(r"^IPP Validate-Job \(the fixed part\): meshprint \d", result.stdout, re.M)
     assert re.search(
         r"^LOAD during the IPP runs: load average .* of \d+ cores", result.stdout, re.M
