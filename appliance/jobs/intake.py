@@ -243,7 +243,10 @@ def _withdraw(
     with done:
         done.wait_for(lambda: all(u.finished for u in uploads), timeout=WITHDRAW_WAIT)
     reason = "repeated submission" if isinstance(err, KeyTaken) else "not taken in"
-    delete_everywhere(node, job_id, reason, holders=[u.node_id for u in uploads])
+    try:
+        delete_everywhere(node, job_id, reason, holders=[u.node_id for u in uploads])
+    except Exception as failure:  # a full disk, say: the error being answered comes first
+        log.warning("job %s: copies on the peers not withdrawn: %s", job_id, failure)
 
 
 def _request_digest(

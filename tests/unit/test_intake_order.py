@@ -7,6 +7,7 @@ are recorders in place of the upload threads; the store and the directory are re
 from __future__ import annotations
 
 import io
+import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from appliance.crypto.stream import CHUNK_SIZE, HEADER_SIZE, ciphertext_size
 from appliance.crypto.userkeys import b64, public_bytes
+from appliance.errors import InsufficientStorage
 from appliance.jobs import intake
 from appliance.site.ca import SiteCA
 from appliance.site.directory import Directory
@@ -136,6 +138,21 @@ def test_a_failed_local_commit_takes_the_peers_copies_back(
     assert upload.total == ciphertext_size(2 * CHUNK_SIZE)
     assert node.store.tombstoned([upload.job_id]) == {upload.job_id: "not taken in"}
     assert not any(node.store.incoming.iterdir())
+
+
+def test_a_full_disk_is_what_the_client_hears_even_when_no_tombstone_can_be_written(
+    node: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def full(*args: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(JobStore, "commit", refuse)
+    monkeypatch.setattr(JobStore, "delete", full)
+    with pytest.raises(InsufficientStorage, match="No space left on device"):
+        intake.ingest(node, "alice", "t", "", Body(b"x" * 10))
 
 
 def test_a_job_cut_off_midway_leaves_the_peers_without_a_whole_copy(
