@@ -162,15 +162,19 @@ def _wait_for_cups(settings: Settings, timeout: float = 30.0) -> None:
 
 def ensure_service(settings: Settings) -> list[str]:
     xml = dnssd.service_xml(settings.name, settings.port, dnssd.printer_txt(printer_site(settings)))
+    # The old record goes first: it has the same name, and avahi renames the later of two
+    # records it sees at once ("Secure Print #2", which is what phones would show).
+    changes = []
+    if settings.old_service_file != settings.service_file:
+        changes += _remove(settings.old_service_file, "the old queue's DNS-SD record")
     try:
         changed = _write_if_changed(settings.service_file, xml, 0o644)
     except OSError as err:
         raise ConfigError(
             f"cannot write the DNS-SD record {settings.service_file}: {err.strerror}"
         ) from None
-    changes = [f"wrote the DNS-SD record {settings.service_file}"] if changed else []
-    if settings.old_service_file != settings.service_file:
-        changes += _remove(settings.old_service_file, "the old queue's DNS-SD record")
+    if changed:
+        changes.append(f"wrote the DNS-SD record {settings.service_file}")
     return changes
 
 
