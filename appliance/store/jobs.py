@@ -182,6 +182,10 @@ def _row_to_job(row: object) -> Job:
     return Job(**r)
 
 
+def _cannot_store(err: OSError) -> InsufficientStorage:
+    return InsufficientStorage(f"this node cannot store the job: {err.strerror}")
+
+
 class _Writeback:
     """Pushes what was written towards the disk while more arrives (on a spare thread),
     so that the fsync before a job is acknowledged has little left to do: at most one
@@ -244,15 +248,14 @@ class Incoming:
             self._recording = None
         if self._unrecorded is not None:
             self.abort()
-            reason = self._unrecorded.strerror
-            raise InsufficientStorage(f"this node cannot store the job: {reason}")
+            raise _cannot_store(self._unrecorded)
 
     def write(self, data: bytes) -> None:
         try:
             self.file.write(data)
         except OSError as err:
             self.abort()
-            raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
+            raise _cannot_store(err) from None
         self.written += len(data)
         if self.written >= self._next_writeback:
             self._next_writeback = self.written + min(self.written, WRITEBACK_EVERY)
@@ -278,7 +281,7 @@ class Incoming:
             self.store.commit(job, self.path, key)
         except OSError as err:
             self.abort()
-            raise InsufficientStorage(f"this node cannot store the job: {err.strerror}") from None
+            raise _cannot_store(err) from None
         except BaseException:
             self.abort()
             raise
