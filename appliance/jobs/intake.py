@@ -1,10 +1,11 @@
 """Intake: a document comes in, is sealed under a fresh key as it streams, and lands on
-up to three holders at once. The key is split 2-of-4 (three holders + the owner); each
-holder receives only its own share. The job is acknowledged once two holders have it
-durably (the third may follow); a holder that fails is dropped from the job's holder
-list so repair can replace it. The peers commit their copies beside this node's commit,
-not after it; should this node stop before its own, it finds the job's intake file at
-start and tombstones the job, so the peers drop copies the client never saw accepted.
+up to three holders. The key is split 2-of-4 (three holders + the owner); each holder
+receives only its own share. The job is acknowledged once two holders have it durably:
+this node and one peer, whose copy streams in beside this node's and is committed beside
+it, not after it; should this node stop before its own commit, it finds the job's intake
+file at start and tombstones the job, so the peer drops a copy the client never saw
+accepted. The third copy follows the answer, sent from the committed file. A holder that
+fails is dropped from the job's holder list so repair can replace it.
 
 A submission may carry an idempotency key (the client's choice, header
 `Idempotency-Key`): the key is recorded with the job as it becomes held, so the same
@@ -178,21 +179,25 @@ def ingest(
     sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE, body.length)
     del key
     incoming = node.store.receive(job_id, taking_in=True)
-    for upload in uploads:
+    # One peer's copy streams beside this node's, and the two are what the answer waits
+    # for; the third copy follows the answer, sent from the file committed here, so the
+    # two have the machine (its cores, disk and uplink) to themselves.
+    streamed, following = uploads[:1], uploads[1:]
+    for upload in streamed:
         upload.start()
-    # The peers get each piece as it is sealed, once this node's intake file is on disk
-    # (the header first, which is no copy of anything): so if this node stops before it
-    # commits, it tombstones the job at start and the peers drop their copies (a retry
-    # with the same key makes a new job then).
-    sent = False  # the peers have all of it
+    # The streamed peer gets each piece as it is sealed, once this node's intake file is
+    # on disk (the header first, which is no copy of anything): so if this node stops
+    # before it commits, it tombstones the job at start and the peer drops its copy (a
+    # retry with the same key makes a new job then).
+    sent = False  # the streamed peer has all of it
     try:
         for index, piece in enumerate(sealed):
             incoming.write(piece)
             if index:
                 incoming.wait_recorded()
-            for upload in uploads:
+            for upload in streamed:
                 upload.put(piece)
-        for upload in uploads:
+        for upload in streamed:
             upload.end()
         sent = True
         job.size = source.size
@@ -204,31 +209,55 @@ def ingest(
         incoming.commit(job, submission)
     except BaseException as err:
         incoming.abort()
-        for upload in uploads:
+        for upload in streamed:
             upload.abort()
         if sent and isinstance(err, Exception):
-            _withdraw(node, job_id, uploads, done, err)
+            _withdraw(node, job_id, streamed, done, err)
         if isinstance(err, KeyTaken):  # the same request, at the same time
             return _repeated(node, err.earlier, source.digest())
         raise
 
-    with done:
-        # Durable here plus on one peer is enough to answer; the third copy follows.
-        done.wait_for(
-            lambda: any(u.ok for u in uploads) or all(u.finished for u in uploads), timeout=120
-        )
-    if uploads and not any(u.ok for u in uploads):
+    # Durable here plus on one peer is enough to answer. Should the streamed copy fail,
+    # the next peer is sent the copy committed here before the answer, in its place.
+    sent_to = list(streamed)
+    while not _one_holds(sent_to, done) and following:
+        upload = following.pop(0)
+        _send_held(node, job, upload)
+        sent_to.append(upload)
+    if sent_to and not any(u.ok for u in sent_to):
         node.store.delete(job_id, "not replicated")
-        reasons = "; ".join(f"{u.node_id}: {u.error or 'no answer'}" for u in uploads)
+        reasons = "; ".join(f"{u.node_id}: {u.error or 'no answer'}" for u in sent_to)
         raise Unavailable(
             f"could not store a second copy of the job, so it was not accepted ({reasons})"
         )
-    spare.spawn(_settle, node, job, uploads, name=f"settle-{job_id}")
+    spare.spawn(_settle, node, job, sent_to, following, name=f"settle-{job_id}")
     return Receipt(
         job,
-        durable_on=[node.id] + [u.node_id for u in uploads if u.ok],
-        pending=[u.node_id for u in uploads if not u.finished],
+        durable_on=[node.id] + [u.node_id for u in sent_to if u.ok],
+        pending=[u.node_id for u in sent_to if not u.finished] + [u.node_id for u in following],
     )
+
+
+def _one_holds(uploads: list[ReplicaUpload], done: threading.Condition) -> bool:
+    """Whether one of `uploads` made its copy (waiting until one did, or all ended)."""
+    with done:
+        done.wait_for(
+            lambda: any(u.ok for u in uploads) or all(u.finished for u in uploads), timeout=120
+        )
+    return any(u.ok for u in uploads)
+
+
+def _send_held(node: MeshContext, job: Job, upload: ReplicaUpload) -> None:
+    """Send `upload`'s peer the job's copy committed here, with its page count (known
+    now, so the peer needs no word of it later)."""
+    upload.meta["pages"] = job.pages
+    try:
+        sealed = node.store.open_sealed(job.id)
+    except NotFound as err:  # released and deleted since the answer
+        upload.fail(str(err))
+        return
+    with sealed:
+        upload.send(iter(lambda: sealed.read(CHUNK_SIZE), b""))
 
 
 def _withdraw(
@@ -303,13 +332,19 @@ class _Counted:
         return data
 
 
-def _settle(node: MeshContext, job: Job, uploads: list[ReplicaUpload]) -> None:
-    """After the answer: wait for the last copies; drop holders that failed from the job."""
+def _settle(
+    node: MeshContext, job: Job, sent_to: list[ReplicaUpload], following: list[ReplicaUpload]
+) -> None:
+    """After the answer: send the third copy, wait for the last copies, tell the streamed
+    copies the page count, and drop the holders whose copy failed from the job."""
+    for upload in following:
+        _send_held(node, job, upload)
+    uploads = sent_to + following
     for upload in uploads:
         upload.join(timeout=300)
     for upload in uploads:
-        if upload.ok and job.pages is not None:
-            # the replica's metadata went before the document, so before its count
+        if upload.ok and job.pages is not None and upload.meta.get("pages") is None:
+            # a streamed replica's metadata went before the document, so before its count
             try:
                 node.peers.client(upload.node_id).set_pages(job.id, job.pages)
             except MeshprintError as err:

@@ -1,9 +1,10 @@
 """Streaming a sealed job to another holder while it is being sealed (or read from disk).
 
-Each upload runs on a thread of its own (a spare one, `appliance.spare`) fed by a
-small bounded queue, so the sender never holds more than a few chunks per peer. A peer
-that fails stops taking chunks; the others go on. `abort()` cuts the stream so the peer
-drops what it received.
+An upload streamed while the job is sealed runs on a thread of its own (a spare one,
+`appliance.spare`) fed by a small bounded queue, so the sender never holds more than a
+few chunks per peer. A peer that fails stops taking chunks; the others go on. `abort()`
+cuts the stream so the peer drops what it received. An upload of a copy already on disk
+is `send` in the caller's thread.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import base64
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from appliance import spare
@@ -96,9 +97,16 @@ class ReplicaUpload:
             yield item
 
     def run(self) -> None:
+        """The streamed upload (`start`): what `put` hands over, until `end`."""
+        self.send(self._chunks())
+        if not self.ok:
+            self._drain()
+
+    def send(self, chunks: Iterable[bytes]) -> None:
+        """Upload the whole copy from `chunks` in this thread; `ok` or `error` tell."""
         try:
             self.peers.client(self.node_id, timeout=120.0).put_replica(
-                self.job_id, encode_meta(self.meta), self._chunks(), self.length
+                self.job_id, encode_meta(self.meta), chunks, self.length
             )
             self.ok = True
         except MeshprintError as err:
@@ -106,11 +114,17 @@ class ReplicaUpload:
         except Exception as err:  # a bug or an odd socket error: report it, never hang
             self.error = f"{type(err).__name__}: {err}"
         finally:
-            with self.done_signal:
-                self.finished = True
-                self.done_signal.notify_all()
-        if not self.ok:
-            self._drain()
+            self._finish()
+
+    def fail(self, reason: str) -> None:
+        """The copy could not be sent at all (nothing went to the peer)."""
+        self.error = reason
+        self._finish()
+
+    def _finish(self) -> None:
+        with self.done_signal:
+            self.finished = True
+            self.done_signal.notify_all()
 
     def _drain(self) -> None:
         """Keep taking chunks after a failure so the producer never blocks on us."""

@@ -126,14 +126,14 @@ def test_kill_9_of_a_holder_during_upload_still_gets_two_copies(site3: Site) -> 
     assert len(site3.release(1, job_id)) == 24 * MB
 
 
-def test_kill_9_of_the_ingesting_node_after_its_peers_committed_takes_their_copies_back(
+def test_kill_9_of_the_ingesting_node_after_its_peer_committed_takes_the_copy_back(
     site3: Site,
 ) -> None:
-    """The worst moment for the node taking a job in: its peers have committed their
-    copies (they commit beside it) and its own commit has not happened. Here its commit
+    """The worst moment for the node taking a job in: the peer whose copy streams beside
+    its own has committed it and the node's own commit has not happened. Here its commit
     waits for its database, which the test holds locked, and it is killed then. The
-    client is not told the job was held; at start the node tombstones it, and the peers
-    drop their copies, so a retry never makes a second job beside them."""
+    client is not told the job was held; at start the node tombstones it, and the peer
+    drops its copy, so a retry never makes a second job beside it."""
     node0 = site3.mesh.nodes[0]
     peers = site3.mesh.nodes[1:]
     errors: list[BaseException] = []
@@ -142,9 +142,11 @@ def test_kill_9_of_the_ingesting_node_after_its_peers_committed_takes_their_copi
         lock.execute("BEGIN IMMEDIATE")  # node0's commit waits for this
         submit = threading.Thread(target=_submit_expecting_failure, args=(site3, errors))
         submit.start()
-        wait_for(lambda: all(_sealed(p.data) for p in peers), timeout=30)
-        (job_id,) = _sealed(peers[0].data)
-        assert _sealed(peers[1].data) == {job_id}
+        wait_for(lambda: any(_sealed(p.data) for p in peers), timeout=30)
+        (job_id,) = set.union(*(_sealed(p.data) for p in peers))
+        time.sleep(0.5)
+        # one copy beside node0's; the third follows only an answer, which never came
+        assert sorted(len(_sealed(p.data)) for p in peers) == [0, 1]
         assert not _sealed(node0.data)
         assert list((node0.data / "incoming").glob(f"{job_id}.*.intake"))
         site3.mesh.kill(0)

@@ -1,8 +1,10 @@
-"""Intake's order: the peers commit their copies beside the ingesting node's commit, and
-get anything of the job only once the node's intake file is on disk; a node that then
-fails to commit (or is killed first, and tombstones the job at start) takes the peers'
-copies back, so the client's retry never makes a second job beside them. The peers here
-are recorders in place of the upload threads; the store and the directory are real."""
+"""Intake's order: one peer's copy streams in and is committed beside the ingesting
+node's, and that peer gets anything of the job only once the node's intake file is on
+disk; a node that then fails to commit (or is killed first, and tombstones the job at
+start) takes that copy back, so the client's retry never makes a second job beside it.
+The third copy goes after the answer, from the committed file (before it, in the place
+of a streamed copy that failed). The peers here are recorders in place of the uploads;
+the store and the directory are real."""
 
 from __future__ import annotations
 
@@ -43,8 +45,10 @@ class RecordingUpload:
     def __init__(
         self, peers: Any, node_id: str, job_id: str, meta: Any, length: Any, done: Any
     ) -> None:
-        self.node_id, self.job_id, self.done = node_id, job_id, done
+        self.node_id, self.job_id, self.meta, self.done = node_id, job_id, meta, done
         self.store: JobStore = peers.store
+        # the first `peers.refusing` uploads made answer their copy with an error
+        self.refuse = len(RecordingUpload.made) < peers.refusing
         self.before_commit = 0  # bytes given while the ingesting node had no row yet
         self.unrecorded = 0  # document bytes given before the intake file was on disk
         self.total = 0
@@ -64,8 +68,17 @@ class RecordingUpload:
 
     def end(self) -> None:
         with self.done:
-            self.ok = self.finished = True
+            self.ok, self.finished = not self.refuse, True
+            self.error = "refused" if self.refuse else None
             self.done.notify_all()
+
+    def send(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.put(chunk)
+        self.end()
+
+    def fail(self, reason: str) -> None:
+        self.error, self.finished = reason, True
 
     def abort(self) -> None:
         self.finished = True
@@ -99,28 +112,63 @@ def node(
         id=me.id,
         store=store,
         directory=lambda: site,
-        peers=SimpleNamespace(live=lambda: [me, *peers], store=store, is_live=lambda n: False),
+        peers=SimpleNamespace(
+            live=lambda: [me, *peers], store=store, is_live=lambda n: False, refusing=0
+        ),
         last_sync={},
     )
 
 
+def wait_whole(upload: RecordingUpload, size: int) -> None:
+    """Until the upload (sent after the answer, by the job's settling) has all of it."""
+    deadline = time.monotonic() + 10
+    while not upload.finished and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert upload.total == size
+
+
 @pytest.mark.parametrize("size", [10, CHUNK_SIZE, 3 * CHUNK_SIZE + 5])
 @pytest.mark.parametrize("key", [None, "k" * 20])
-def test_peers_get_the_job_as_it_is_sealed_once_the_intake_file_is_on_disk(
+def test_one_peer_gets_the_job_as_it_is_sealed_once_the_intake_file_is_on_disk(
     node: SimpleNamespace, size: int, key: str | None
 ) -> None:
     receipt = intake.ingest(node, "alice", "t", "", Body(b"x" * size), idempotency_key=key)
-    uploads: list[RecordingUpload] = RecordingUpload.made
-    assert sorted(u.node_id for u in uploads) == ["n-peer2", "n-peer3"]
+    streamed, following = RecordingUpload.made
+    assert receipt.durable_on == [node.id, streamed.node_id]
+    assert receipt.pending == [following.node_id]
     sealed = ciphertext_size(size)
-    for upload in uploads:
-        assert upload.total == sealed  # each peer got the whole sealed job ...
-        assert upload.before_commit == sealed  # ... to commit beside this node's commit
-        assert upload.unrecorded == 0  # ... but nothing of it before the intake was on disk
+    assert streamed.total == sealed  # the streamed peer got the whole sealed job ...
+    assert streamed.before_commit == sealed  # ... to commit beside this node's commit
+    assert streamed.unrecorded == 0  # ... but nothing of it before the intake was on disk
+    wait_whole(following, sealed)  # the third copy: after the answer, the committed file
+    assert following.before_commit == 0
+    assert following.meta["pages"] == receipt.job.pages
     assert node.store.get(receipt.job.id) is not None
     assert not any(node.store.incoming.iterdir())
     if key is not None:
         assert node.store.submissions.get("alice", key) is not None
+
+
+def test_a_failed_streamed_copy_is_replaced_by_the_next_peers_before_the_answer(
+    node: SimpleNamespace,
+) -> None:
+    node.peers.refusing = 1
+    receipt = intake.ingest(node, "alice", "t", "", Body(b"x" * (2 * CHUNK_SIZE)))
+    streamed, following = RecordingUpload.made
+    assert streamed.error == "refused"
+    # sent before the answer, from the file committed here, and durable there
+    assert following.total == ciphertext_size(2 * CHUNK_SIZE) and following.ok
+    assert receipt.durable_on == [node.id, following.node_id]
+    assert receipt.pending == []
+
+
+def test_a_job_no_peer_takes_is_not_accepted(node: SimpleNamespace) -> None:
+    node.peers.refusing = 2
+    with pytest.raises(intake.Unavailable, match="could not store a second copy"):
+        intake.ingest(node, "alice", "t", "", Body(b"x" * 10))
+    (upload, *_) = RecordingUpload.made
+    assert node.store.get(upload.job_id) is None
+    assert node.store.tombstoned([upload.job_id]) == {upload.job_id: "not replicated"}
 
 
 def test_a_failed_local_commit_takes_the_peers_copies_back(
@@ -132,10 +180,11 @@ def test_a_failed_local_commit_takes_the_peers_copies_back(
     monkeypatch.setattr(JobStore, "commit", refuse)
     with pytest.raises(intake.MeshprintError, match="cannot store the job"):
         intake.ingest(node, "alice", "t", "", Body(b"x" * (2 * CHUNK_SIZE)))
-    (upload, *_) = RecordingUpload.made
-    # The peers had all of it: the tombstone left here tells them to drop it (at once
-    # when they can be reached, else at their next sync with this node).
+    (upload, following) = RecordingUpload.made
+    # The streamed peer had all of it: the tombstone left here tells it to drop it (at
+    # once when it can be reached, else at its next sync with this node).
     assert upload.total == ciphertext_size(2 * CHUNK_SIZE)
+    assert following.total == 0  # the third copy goes only after an answer
     assert node.store.tombstoned([upload.job_id]) == {upload.job_id: "not taken in"}
     assert not any(node.store.incoming.iterdir())
 
