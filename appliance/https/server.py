@@ -77,6 +77,11 @@ class Body:
         return None if self._chunked else (self._remaining or 0) + self.received
 
     @property
+    def remaining(self) -> int | None:
+        """The bytes still to come (None: chunked, so not known)."""
+        return None if self._chunked else (self._remaining or 0)
+
+    @property
     def complete(self) -> bool:
         return self._done
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -171,6 +172,21 @@ def test_an_iphone_prints_through_the_nodes_printer(site3: Site, tmp_path: Path)
         == 3
     )
     assert site3.release(0, jobs[0]["id"]) == URF
+
+
+def test_a_print_job_with_a_content_length_is_held_whole(site3: Site) -> None:
+    """A body with a Content-Length (not chunked): the document's size is known, so each
+    chunk is sealed as it arrives and the copies go with a length; several chunks."""
+    port = site3.mesh.nodes[0].ipp_port
+    document = PDF + os.urandom(600_000)
+    pdf = b"\x49\x00\x0fdocument-format\x00\x0fapplication/pdf"
+    auth = _basic("alice", PASSWORDS["alice"])
+    assert raw_post(port, _request(0x0002, pdf) + document, auth=auth)[0] == 200
+    assert parse(last_body).code == 0
+    (job,) = wait_for(lambda: site3.jobs(0) or None)
+    assert job["size"] == len(document) and job["pages"] == 1
+    wait_for(lambda: len(site3.held_on(job["id"])) == 3)
+    assert site3.release(1, job["id"]) == document
 
 
 def test_refusals_are_ipp_answers_and_hold_nothing(site3: Site, tmp_path: Path) -> None:

@@ -94,3 +94,9 @@ def test_compression_is_undone_as_it_streams_and_a_cut_is_refused(compression: s
             pass
     with pytest.raises(BadRequest, match=f"not valid {compression}"):
         Document(Trickle(b"\xff\xfe not compressed at all"), b"", compression).read(100)
+
+
+def test_the_documents_length_is_what_was_sent_unless_it_is_compressed() -> None:
+    assert Document(Trickle(b"rest"), b"%PDF", sent=8).length == 8  # sealed as it arrives
+    assert Document(Trickle(b"rest"), b"%PDF").length is None  # chunked: not known
+    assert Document(Trickle(b"packed"), b"", "gzip", sent=6).length is None  # inflated size

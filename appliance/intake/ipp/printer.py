@@ -166,9 +166,11 @@ class Printer:
         except TooLarge as err:
             answer = IppMessage(Status.CLIENT_ERROR_REQUEST_ENTITY_TOO_LARGE)
             return self._ipp(answer, request, str(err), None)
+        left = request.body.remaining  # None: chunked
+        sent = None if left is None else len(first) + left
         try:
             answer = self.operate(
-                request, message, Document(request.body, first, self._compression(message))
+                request, message, Document(request.body, first, self._compression(message), sent)
             )
         except HttpRefusal as refusal:
             body = f"{refusal}\n".encode()

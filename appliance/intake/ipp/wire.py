@@ -84,17 +84,19 @@ def read_request(body: Upload) -> tuple[IppMessage, bytes]:
 
 
 class Document:
-    """The document after the attributes, as an `Upload` (`length` None: unknown), its
-    `compression` ("gzip" or "deflate"; "" or "none": none) undone as it streams."""
+    """The document after the attributes, as an `Upload`, its `compression` ("gzip" or
+    "deflate"; "" or "none": none) undone as it streams. `sent`: its size as sent, when
+    the request said it (a Content-Length); its `length` then, unless compressed."""
 
-    length: int | None = None
-
-    def __init__(self, body: Upload, first: bytes, compression: str = "") -> None:
+    def __init__(
+        self, body: Upload, first: bytes, compression: str = "", sent: int | None = None
+    ) -> None:
         self._body = body
         self._pending = first
         self.compression = compression if compression in WBITS else ""
         wbits = WBITS.get(compression)
         self._inflate = zlib.decompressobj(wbits) if wbits is not None else None
+        self.length = sent if self._inflate is None else None
         self._ended = False
         self.received = 0  # bytes of the document as sent (compressed, if it was)
 
