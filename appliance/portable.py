@@ -11,6 +11,9 @@
 - The open-file limit: RLIMIT_NOFILE is POSIX; Windows has no such limit to raise.
 - The allocator: on glibc a node sets fixed malloc thresholds (`tune_malloc`); other C
   libraries and Windows keep their own.
+- Early writeback: Linux starts writing a file's new pages to the disk without waiting
+  and without a journal commit (`sync_file_range`, `start_writeback`); elsewhere the
+  store syncs on a background thread instead.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import ctypes
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def is_windows() -> bool:
@@ -48,6 +52,34 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sync_file_range() -> Any:
+    """glibc's sync_file_range(fd, offset, nbytes, flags), or None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2  # start writing the dirty pages of the range; do not wait
+
+
+def start_writeback(fd: int, offset: int, length: int) -> bool:
+    """Have the kernel start writing `length` bytes of `fd` from `offset` to the disk,
+    neither waiting for them nor committing the journal, so the fsync that makes the file
+    durable later finds them written. False where there is no such call (the caller then
+    syncs in the background itself); an error is left to that fsync to report."""
+    if _SYNC_FILE_RANGE is None:
+        return False
+    _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+    return True
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters

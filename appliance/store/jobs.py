@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from appliance import spare
 from appliance.datadir import create_private, private_dir
 from appliance.errors import BadRequest, Conflict, Gone, InsufficientStorage, NotFound
-from appliance.portable import fsync_dir
+from appliance.portable import fsync_dir, start_writeback
 from appliance.printoptions import clean_options
 from appliance.store.db import Database
 from appliance.store.states import JobState
@@ -187,10 +187,12 @@ def _cannot_store(err: OSError) -> InsufficientStorage:
 
 
 class _Writeback:
-    """Pushes what was written towards the disk while more arrives (on a spare thread),
-    so that the fsync before a job is acknowledged has little left to do: at most one
-    data sync runs at a time, and a wake-up while one runs asks for one more. It works on
-    a descriptor of its own, so stopping it never waits for a sync under way."""
+    """Where the kernel cannot be asked to start writing a file's pages itself
+    (`portable.start_writeback`: Linux can), pushes what was written towards the disk
+    while more arrives (on a spare thread), so that the fsync before a job is
+    acknowledged has little left to do: at most one data sync runs at a time, and a
+    wake-up while one runs asks for one more. It works on a descriptor of its own, so
+    stopping it never waits for a sync under way."""
 
     def __init__(self, fd: int) -> None:
         self.fd = os.dup(fd)
@@ -232,6 +234,7 @@ class Incoming:
         self.written = 0
         self._writeback: _Writeback | None = None
         self._next_writeback = WRITEBACK_FIRST
+        self._pushed = 0  # bytes whose writeback was started
         self._unrecorded: OSError | None = None
         self._recording = spare.spawn(self._record, name="record") if taking_in else None
 
@@ -259,9 +262,17 @@ class Incoming:
         self.written += len(data)
         if self.written >= self._next_writeback:
             self._next_writeback = self.written + min(self.written, WRITEBACK_EVERY)
-            if self._writeback is None:
-                self._writeback = _Writeback(self.file.fileno())
-            self._writeback.wake.set()
+            self._push()
+
+    def _push(self) -> None:
+        """Start writing what was written since the last push to the disk."""
+        self.file.flush()
+        if start_writeback(self.file.fileno(), self._pushed, self.written - self._pushed):
+            self._pushed = self.written
+            return
+        if self._writeback is None:
+            self._writeback = _Writeback(self.file.fileno())
+        self._writeback.wake.set()
 
     def _stop_writeback(self) -> None:
         if self._writeback is not None:

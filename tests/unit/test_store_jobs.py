@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from appliance import portable
 from appliance.errors import BadRequest, Gone, InsufficientStorage, NotFound
+from appliance.store import jobs as store_jobs
 from appliance.store.db import Database
 from appliance.store.jobs import (
     Holder,
@@ -120,6 +123,46 @@ def test_a_data_sync_that_fails_commits_nothing(
     assert store.get(job.id) is None
     assert listing(store.incoming) == []
     assert listing(store.jobs) == []
+
+
+@pytest.mark.parametrize("kernel_writeback", [True, False])
+def test_what_is_written_is_pushed_to_the_disk_while_more_arrives(
+    store: JobStore, make_job: JobFactory, monkeypatch: pytest.MonkeyPatch, kernel_writeback: bool
+) -> None:
+    """Linux is asked to start writing each stretch as it is written (no thread, no
+    journal commit); elsewhere a background thread syncs. Either way the job is whole."""
+    started: list[tuple[int, int]] = []
+
+    def start_writeback(fd: int, offset: int, length: int) -> bool:
+        if kernel_writeback:
+            started.append((offset, length))
+            assert os.fstat(fd).st_size == offset + length  # flushed to the kernel first
+        return kernel_writeback
+
+    monkeypatch.setattr(store_jobs, "start_writeback", start_writeback)
+    piece = store_jobs.WRITEBACK_FIRST // 2
+    data = os.urandom(6 * piece)
+    job = make_job(sealed_size=len(data))
+    incoming = store.receive(job.id)
+    for at in range(0, len(data), piece):
+        incoming.write(data[at : at + piece])
+    if kernel_writeback:
+        # each stretch once, in order, from the start (after 2 pieces, then 4: the
+        # schedule doubles); the commit's fsync writes the rest
+        assert started == [(0, 2 * piece), (2 * piece, 2 * piece)]
+        assert incoming._writeback is None
+    else:
+        assert incoming._writeback is not None  # the thread that syncs
+    incoming.commit(job)
+    with store.open_sealed(job.id) as sealed:
+        assert sealed.read() == data
+
+
+def test_the_kernel_can_be_asked_to_start_writing_a_file(tmp_path: Path) -> None:
+    with open(tmp_path / "f", "wb") as f:
+        f.write(b"x" * 100_000)
+        f.flush()
+        assert portable.start_writeback(f.fileno(), 0, 100_000) == sys.platform.startswith("linux")
 
 
 def test_two_receives_of_one_job_do_not_collide(store: JobStore, make_job: JobFactory) -> None:
