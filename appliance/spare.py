@@ -1,5 +1,6 @@
-"""Spare threads: short background work (a replica upload, a writeback, a job's settling)
-runs on a thread kept idle from earlier work, or on a new one when none is idle.
+"""Spare threads: short background work (a job's settling and its third copy, making an
+intake file's name durable, a writeback where the kernel cannot start one) runs on a
+thread kept idle from earlier work, or on a new one when none is idle.
 
 A job starts several such threads and each used to be new: starting a thread and
 opening its own database connection (connections are per thread) cost a node about a

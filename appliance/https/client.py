@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from appliance.errors import MeshprintError, RemoteError, Unavailable, from_wire
+from appliance.errors import RemoteError, Unavailable, from_wire
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 60.0
@@ -214,14 +214,14 @@ class Client:
                     raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
             else:
                 response = conn.getresponse()
-        except MeshprintError:
-            conn.close()
-            raise
         except (OSError, http.client.HTTPException) as err:
             conn.close()
             if reused is not None and (body is None or isinstance(body, bytes)):
                 return self.request(method, path, body, headers, length)  # it had timed out
             raise Unavailable(f"cannot reach {self.where}: {describe(err)}") from None
+        except BaseException:  # ours, or the body's own failure: the request is cut off
+            conn.close()
+            raise
         if response.status >= 400:
             error = _error_from(response, self.where)
             conn.close()

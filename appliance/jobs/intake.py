@@ -22,8 +22,8 @@ import json
 import logging
 import os
 import re
-import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +52,11 @@ from appliance.mesh.replicate import ReplicaUpload, Upload
 from appliance.printoptions import clean_options
 from appliance.site.ca import sha256_hex
 from appliance.site.directory import Directory
-from appliance.store.jobs import Job, new_job_id
+from appliance.store.jobs import Incoming, Job, new_job_id
 from appliance.store.submissions import KeyTaken, Submission, SubmissionKey
 
 log = logging.getLogger(__name__)
 TITLE_MAX = 200
-WITHDRAW_WAIT = 30.0  # seconds to let the peers finish before a failed job is deleted
 FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -161,15 +160,9 @@ def ingest(
         user_share=seal(unb64(user.public_key), shares[USER_X], job_id.encode()),
         options=options,
     )
-    done = threading.Condition()
     uploads = [
         ReplicaUpload(
-            node.peers,
-            h.node,
-            job_id,
-            job.replica_meta(holders, 1, h.x, shares[h.x]),
-            sealed_size,
-            done,
+            node.peers, h.node, job_id, job.replica_meta(holders, 1, h.x, shares[h.x]), sealed_size
         )
         for h in holders[1:]
     ]
@@ -179,27 +172,8 @@ def ingest(
     sealed = encrypt_stream(source.read, key, job_id.encode(), CHUNK_SIZE, body.length)
     del key
     incoming = node.store.receive(job_id, taking_in=True)
-    # One peer's copy streams beside this node's, and the two are what the answer waits
-    # for; the third copy follows the answer, sent from the file committed here, so the
-    # two have the machine (its cores, disk and uplink) to themselves.
-    streamed, following = uploads[:1], uploads[1:]
-    for upload in streamed:
-        upload.start()
-    # The streamed peer gets each piece as it is sealed, once this node's intake file is
-    # on disk (the header first, which is no copy of anything): so if this node stops
-    # before it commits, it tombstones the job at start and the peer drops its copy (a
-    # retry with the same key makes a new job then).
-    sent = False  # the streamed peer has all of it
-    try:
-        for index, piece in enumerate(sealed):
-            incoming.write(piece)
-            if index:
-                incoming.wait_recorded()
-            for upload in streamed:
-                upload.put(piece)
-        for upload in streamed:
-            upload.end()
-        sent = True
+
+    def commit() -> None:
         job.size = source.size
         job.pages = source.pages.pages if source.pages is not None else None
         job.sealed_size = ciphertext_size(job.size)
@@ -207,12 +181,22 @@ def ingest(
         if idempotency_key is not None:
             submission = SubmissionKey(owner, idempotency_key, source.digest())
         incoming.commit(job, submission)
+
+    # One peer's copy streams beside this node's, and the two are what the answer waits
+    # for; the third copy follows the answer, sent from the file committed here, so the
+    # two have the machine (its cores, disk and uplink) to themselves.
+    streamed, following = uploads[:1], uploads[1:]
+    kept = _KeptHere(incoming, sealed, commit)
+    try:
+        for upload in streamed:
+            upload.send(kept)
+        if kept.error is not None:
+            raise kept.error
+        kept.keep_rest()  # no peer, or it failed before the end: the rest is kept here
     except BaseException as err:
         incoming.abort()
-        for upload in streamed:
-            upload.abort()
-        if sent and isinstance(err, Exception):
-            _withdraw(node, job_id, streamed, done, err)
+        if kept.handed_on and isinstance(err, Exception):
+            _withdraw(node, job_id, streamed, err)
         if isinstance(err, KeyTaken):  # the same request, at the same time
             return _repeated(node, err.earlier, source.digest())
         raise
@@ -220,7 +204,7 @@ def ingest(
     # Durable here plus on one peer is enough to answer. Should the streamed copy fail,
     # the next peer is sent the copy committed here before the answer, in its place.
     sent_to = list(streamed)
-    while not _one_holds(sent_to, done) and following:
+    while not any(u.ok for u in sent_to) and following:
         upload = following.pop(0)
         _send_held(node, job, upload)
         sent_to.append(upload)
@@ -238,13 +222,55 @@ def ingest(
     )
 
 
-def _one_holds(uploads: list[ReplicaUpload], done: threading.Condition) -> bool:
-    """Whether one of `uploads` made its copy (waiting until one did, or all ended)."""
-    with done:
-        done.wait_for(
-            lambda: any(u.ok for u in uploads) or all(u.finished for u in uploads), timeout=120
-        )
-    return any(u.ok for u in uploads)
+class _HereFailed(Exception):
+    """Ends the streamed peer's upload when this node's own part failed."""
+
+
+class _KeptHere:
+    """The sealed pieces, each written to this node's intake file before the streamed
+    peer's upload (which iterates them) sends it: the header first, a document piece
+    only once the file's name is on disk, so that if this node stops before it commits
+    it tombstones the job at start and the peer drops its copy (a retry with the same
+    key makes a new job then). After the last piece went out, the job is committed here
+    while the peer commits its copy. A failure here is kept in `error` and cuts the
+    upload (`_HereFailed`)."""
+
+    def __init__(
+        self, incoming: Incoming, sealed: Iterator[bytes], commit: Callable[[], None]
+    ) -> None:
+        self.incoming, self._commit = incoming, commit
+        self.error: Exception | None = None
+        self.handed_on = False  # the peer was sent all of it
+        self.committed = False
+        self._pieces = self._keep(sealed)
+
+    def _keep(self, sealed: Iterator[bytes]) -> Iterator[bytes]:
+        for index, piece in enumerate(sealed):
+            self.incoming.write(piece)
+            if index:
+                self.incoming.wait_recorded()
+            yield piece
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for piece in self._pieces:  # noqa: UP028 (yield from would close `_pieces` too)
+                yield piece
+            self.handed_on = True
+            self.commit()
+        except Exception as err:
+            self.error = err
+            raise _HereFailed(str(err)) from err
+
+    def commit(self) -> None:
+        self._commit()
+        self.committed = True
+
+    def keep_rest(self) -> None:
+        """What no peer took (all of it, or the rest after a peer failed), kept here."""
+        if not self.committed:
+            for _ in self._pieces:
+                pass
+            self.commit()
 
 
 def _send_held(node: MeshContext, job: Job, upload: ReplicaUpload) -> None:
@@ -260,17 +286,9 @@ def _send_held(node: MeshContext, job: Job, upload: ReplicaUpload) -> None:
         upload.send(iter(lambda: sealed.read(CHUNK_SIZE), b""))
 
 
-def _withdraw(
-    node: MeshContext,
-    job_id: str,
-    uploads: list[ReplicaUpload],
-    done: threading.Condition,
-    err: Exception,
-) -> None:
-    """This node could not commit a job whose peers may have whole copies: delete them
-    (a peer still committing meets the tombstone left here at its next sync)."""
-    with done:
-        done.wait_for(lambda: all(u.finished for u in uploads), timeout=WITHDRAW_WAIT)
+def _withdraw(node: MeshContext, job_id: str, uploads: list[ReplicaUpload], err: Exception) -> None:
+    """This node could not commit a job whose streamed peer may have a whole copy: delete
+    it (a peer still committing meets the tombstone, here or at its next sync)."""
     reason = "repeated submission" if isinstance(err, KeyTaken) else "not taken in"
     try:
         delete_everywhere(node, job_id, reason, holders=[u.node_id for u in uploads])
@@ -340,8 +358,6 @@ def _settle(
     for upload in following:
         _send_held(node, job, upload)
     uploads = sent_to + following
-    for upload in uploads:
-        upload.join(timeout=300)
     for upload in uploads:
         if upload.ok and job.pages is not None and upload.meta.get("pages") is None:
             # a streamed replica's metadata went before the document, so before its count

@@ -1,22 +1,19 @@
-"""Streaming a sealed job to another holder while it is being sealed (or read from disk).
+"""A sealed job's copy, sent to another holder (`ReplicaUpload`) and kept by it
+(`store_replica`).
 
-An upload streamed while the job is sealed runs on a thread of its own (a spare one,
-`appliance.spare`) fed by a small bounded queue, so the sender never holds more than a
-few chunks per peer. A peer that fails stops taking chunks; the others go on. `abort()`
-cuts the stream so the peer drops what it received. An upload of a copy already on disk
-is `send` in the caller's thread.
+`ReplicaUpload.send` uploads one copy in the caller's thread, from pieces as they are
+sealed (intake iterates them in the request's own thread) or read from disk: a peer that
+fails ends its upload with `error` set and takes nothing more; an exception from the
+pieces themselves cuts the upload, so the peer drops what it received.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from appliance import spare
 from appliance.crypto.stream import HEADER_SIZE, parse_header, plaintext_size
 from appliance.errors import BadRequest, Conflict, Forbidden, IntegrityError, MeshprintError
 from appliance.mesh.budget import check_room
@@ -24,14 +21,6 @@ from appliance.mesh.context import MeshContext
 from appliance.mesh.holders import parse_holders
 from appliance.mesh.peers import Peers
 from appliance.store.jobs import Job, check_job_id
-
-QUEUE_CHUNKS = 8
-_END = object()
-_ABORT = object()
-
-
-class Aborted(MeshprintError):
-    """The upload was cut on purpose (the source failed)."""
 
 
 def encode_meta(meta: dict[str, Any]) -> str:
@@ -46,95 +35,37 @@ def decode_meta(text: str) -> dict[str, Any]:
 
 
 class ReplicaUpload:
+    """One peer's copy of a job: `send` it; then `ok`, or `error` says why not."""
+
     def __init__(
-        self,
-        peers: Peers,
-        node_id: str,
-        job_id: str,
-        meta: dict[str, Any],
-        length: int | None,
-        done: threading.Condition,
+        self, peers: Peers, node_id: str, job_id: str, meta: dict[str, Any], length: int | None
     ) -> None:
         self.peers = peers
         self.node_id = node_id
         self.job_id = job_id
         self.meta = meta
         self.length = length
-        self.done_signal = done
-        self.queue: queue.Queue[object] = queue.Queue(QUEUE_CHUNKS)
         self.ok = False
         self.finished = False
         self.error: str | None = None
-        self._task: spare.Task | None = None
 
-    def start(self) -> None:
-        self._task = spare.spawn(self.run, name=f"replicate-{self.job_id}-{self.node_id}")
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._task is not None:
-            self._task.join(timeout)
-
-    def put(self, chunk: bytes) -> None:
-        if not self.finished:
-            self.queue.put(chunk)
-
-    def end(self) -> None:
-        if not self.finished:
-            self.queue.put(_END)
-
-    def abort(self) -> None:
-        if not self.finished:
-            self.queue.put(_ABORT)
-
-    def _chunks(self) -> Iterator[bytes]:
-        while True:
-            item = self.queue.get()
-            if item is _END:
-                return
-            if item is _ABORT:
-                raise Aborted("upload cut off because the source failed")
-            assert isinstance(item, bytes)
-            yield item
-
-    def run(self) -> None:
-        """The streamed upload (`start`): what `put` hands over, until `end`."""
-        self.send(self._chunks())
-        if not self.ok:
-            self._drain()
-
-    def send(self, chunks: Iterable[bytes]) -> None:
-        """Upload the whole copy from `chunks` in this thread; `ok` or `error` tell."""
+    def send(self, pieces: Iterable[bytes]) -> None:
+        """Upload the whole copy from `pieces` in this thread."""
         try:
             self.peers.client(self.node_id, timeout=120.0).put_replica(
-                self.job_id, encode_meta(self.meta), chunks, self.length
+                self.job_id, encode_meta(self.meta), pieces, self.length
             )
             self.ok = True
         except MeshprintError as err:
             self.error = str(err)
-        except Exception as err:  # a bug or an odd socket error: report it, never hang
+        except Exception as err:  # the pieces' own failure, a bug or an odd socket error
             self.error = f"{type(err).__name__}: {err}"
         finally:
-            self._finish()
+            self.finished = True
 
     def fail(self, reason: str) -> None:
         """The copy could not be sent at all (nothing went to the peer)."""
-        self.error = reason
-        self._finish()
-
-    def _finish(self) -> None:
-        with self.done_signal:
-            self.finished = True
-            self.done_signal.notify_all()
-
-    def _drain(self) -> None:
-        """Keep taking chunks after a failure so the producer never blocks on us."""
-        while True:
-            try:
-                item = self.queue.get(timeout=0.5)
-            except queue.Empty:
-                return  # `finished` is set, so nothing more will be queued
-            if item is _END or item is _ABORT:
-                return
+        self.error, self.finished = reason, True
 
 
 class Upload(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.crypto.userkeys import KdfBusy
 from appliance.errors import (
     Conflict,
     DeliveryInterrupted,
@@ -15,10 +16,9 @@ from appliance.errors import (
     from_wire,
     to_wire,
 )
-from appliance.mesh.replicate import Aborted
 
 
-@pytest.mark.parametrize("cls", [Conflict, NotFound, Unavailable, DeliveryInterrupted, Aborted])
+@pytest.mark.parametrize("cls", [Conflict, NotFound, Unavailable, DeliveryInterrupted, KdfBusy])
 def test_a_named_error_arrives_as_its_own_class(cls: type[MeshprintError]) -> None:
     sent = cls("the reason")
     got = from_wire(sent.status, to_wire(sent), "node n1 (127.0.0.1:9264)")

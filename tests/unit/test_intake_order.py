@@ -38,17 +38,17 @@ class Body(io.BytesIO):
 
 
 class RecordingUpload:
-    """Stands in for `ReplicaUpload`: counts what it is given, and when, of the job."""
+    """Stands in for `ReplicaUpload`: counts what it is given, and when, of the job. The
+    first `peers.refusing` uploads made answer their copy with an error once it is all
+    in (a full disk there); with `peers.breaking`, the first breaks after one piece."""
 
     made: list[RecordingUpload] = []
 
-    def __init__(
-        self, peers: Any, node_id: str, job_id: str, meta: Any, length: Any, done: Any
-    ) -> None:
-        self.node_id, self.job_id, self.meta, self.done = node_id, job_id, meta, done
+    def __init__(self, peers: Any, node_id: str, job_id: str, meta: Any, length: Any) -> None:
+        self.node_id, self.job_id, self.meta = node_id, job_id, meta
         self.store: JobStore = peers.store
-        # the first `peers.refusing` uploads made answer their copy with an error
         self.refuse = len(RecordingUpload.made) < peers.refusing
+        self.breaks = peers.breaking and not RecordingUpload.made
         self.before_commit = 0  # bytes given while the ingesting node had no row yet
         self.unrecorded = 0  # document bytes given before the intake file was on disk
         self.total = 0
@@ -56,35 +56,25 @@ class RecordingUpload:
         self.error: str | None = None
         RecordingUpload.made.append(self)
 
-    def start(self) -> None:
-        pass
-
-    def put(self, chunk: bytes) -> None:
-        if self.store.get(self.job_id) is None:
-            self.before_commit += len(chunk)
-        if self.total >= HEADER_SIZE and self.store.incoming not in RECORDED:
-            self.unrecorded += len(chunk)
-        self.total += len(chunk)
-
-    def end(self) -> None:
-        with self.done:
-            self.ok, self.finished = not self.refuse, True
+    def send(self, pieces: Any) -> None:
+        try:
+            for piece in pieces:
+                if self.store.get(self.job_id) is None:
+                    self.before_commit += len(piece)
+                if self.total >= HEADER_SIZE and self.store.incoming not in RECORDED:
+                    self.unrecorded += len(piece)
+                self.total += len(piece)
+                if self.breaks:
+                    raise ConnectionResetError("the peer went away")
+        except Exception as err:  # as ReplicaUpload.send: its own failure or the pieces'
+            self.error = f"{type(err).__name__}: {err}"
+        else:
+            self.ok = not self.refuse
             self.error = "refused" if self.refuse else None
-            self.done.notify_all()
-
-    def send(self, chunks: Any) -> None:
-        for chunk in chunks:
-            self.put(chunk)
-        self.end()
+        self.finished = True
 
     def fail(self, reason: str) -> None:
         self.error, self.finished = reason, True
-
-    def abort(self) -> None:
-        self.finished = True
-
-    def join(self, timeout: float | None = None) -> None:
-        pass
 
 
 @pytest.fixture
@@ -113,7 +103,11 @@ def node(
         store=store,
         directory=lambda: site,
         peers=SimpleNamespace(
-            live=lambda: [me, *peers], store=store, is_live=lambda n: False, refusing=0
+            live=lambda: [me, *peers],
+            store=store,
+            is_live=lambda n: False,
+            refusing=0,
+            breaking=False,
         ),
         last_sync={},
     )
@@ -160,6 +154,21 @@ def test_a_failed_streamed_copy_is_replaced_by_the_next_peers_before_the_answer(
     assert following.total == ciphertext_size(2 * CHUNK_SIZE) and following.ok
     assert receipt.durable_on == [node.id, following.node_id]
     assert receipt.pending == []
+
+
+def test_a_streamed_copy_broken_midway_leaves_the_job_whole_here_and_on_the_next_peer(
+    node: SimpleNamespace,
+) -> None:
+    node.peers.breaking = True
+    data = b"x" * (3 * CHUNK_SIZE + 5)
+    receipt = intake.ingest(node, "alice", "t", "", Body(data))
+    streamed, following = RecordingUpload.made
+    assert streamed.total < ciphertext_size(len(data)) and not streamed.ok
+    assert following.total == ciphertext_size(len(data)) and following.ok
+    assert receipt.durable_on == [node.id, following.node_id]
+    assert receipt.job.size == len(data)
+    with node.store.open_sealed(receipt.job.id) as sealed:
+        assert len(sealed.read()) == ciphertext_size(len(data))
 
 
 def test_a_job_no_peer_takes_is_not_accepted(node: SimpleNamespace) -> None:
