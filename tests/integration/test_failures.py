@@ -110,20 +110,24 @@ def test_kill_9_during_upload_leaves_no_partial_job_and_loses_none(site3: Site) 
     assert site3.release(1, acknowledged["id"]) == kept
 
 
-def test_kill_9_of_a_holder_during_upload_still_gets_two_copies(site3: Site) -> None:
+@pytest.mark.parametrize("victim", [1, 2])
+def test_kill_9_of_a_holder_during_upload_still_gets_two_copies(site3: Site, victim: int) -> None:
+    """One of the two is the peer whose copy streams in beside node0's: killed midway,
+    its place goes to the other, sent the copy committed on node0 before the answer."""
     started, errors = threading.Event(), []
     upload = threading.Thread(target=_slow_upload, args=(site3, 0, 24 * MB, started, errors))
     upload.start()
     assert started.wait(10)
-    site3.mesh.kill(2)  # a peer receiving a copy
+    site3.mesh.kill(victim)
     upload.join(60)
     assert not errors, errors
+    other = 3 - victim
     jobs = site3.jobs(0)
     assert len(jobs) == 1
     job_id = jobs[0]["id"]
-    assert sorted(site3.held_on(job_id)) == [0, 1]
-    assert not any((site3.mesh.nodes[2].data / "jobs").iterdir())
-    assert len(site3.release(1, job_id)) == 24 * MB
+    assert sorted(site3.held_on(job_id)) == [0, other]
+    assert not any((site3.mesh.nodes[victim].data / "jobs").iterdir())
+    assert len(site3.release(other, job_id)) == 24 * MB
 
 
 def test_kill_9_of_the_ingesting_node_after_its_peer_committed_takes_the_copy_back(
