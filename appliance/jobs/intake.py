@@ -218,7 +218,7 @@ def ingest(
     return Receipt(
         job,
         durable_on=[node.id] + [u.node_id for u in sent_to if u.ok],
-        pending=[u.node_id for u in sent_to if not u.finished] + [u.node_id for u in following],
+        pending=[u.node_id for u in following],
     )
 
 
@@ -353,8 +353,8 @@ class _Counted:
 def _settle(
     node: MeshContext, job: Job, sent_to: list[ReplicaUpload], following: list[ReplicaUpload]
 ) -> None:
-    """After the answer: send the third copy, wait for the last copies, tell the streamed
-    copies the page count, and drop the holders whose copy failed from the job."""
+    """After the answer: send the third copy, tell the streamed copy the page count, and
+    drop the holders whose copy failed from the job."""
     for upload in following:
         _send_held(node, job, upload)
     uploads = sent_to + following

@@ -256,13 +256,13 @@ class Incoming:
     def write(self, data: bytes) -> None:
         try:
             self.file.write(data)
+            self.written += len(data)
+            if self.written >= self._next_writeback:
+                self._next_writeback = self.written + min(self.written, WRITEBACK_EVERY)
+                self._push()
         except OSError as err:
             self.abort()
             raise _cannot_store(err) from None
-        self.written += len(data)
-        if self.written >= self._next_writeback:
-            self._next_writeback = self.written + min(self.written, WRITEBACK_EVERY)
-            self._push()
 
     def _push(self) -> None:
         """Start writing what was written since the last push to the disk."""

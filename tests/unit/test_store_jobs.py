@@ -158,6 +158,20 @@ def test_what_is_written_is_pushed_to_the_disk_while_more_arrives(
         assert sealed.read() == data
 
 
+def test_a_full_disk_met_while_pushing_is_a_clear_error_and_leaves_nothing(
+    store: JobStore, make_job: JobFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, offset: int, length: int) -> bool:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_jobs, "start_writeback", full)
+    job = make_job(sealed_size=store_jobs.WRITEBACK_FIRST)
+    incoming = store.receive(job.id)
+    with pytest.raises(InsufficientStorage, match="No space left on device"):
+        incoming.write(os.urandom(store_jobs.WRITEBACK_FIRST))
+    assert listing(store.incoming) == [] and store.get(job.id) is None
+
+
 def test_the_kernel_can_be_asked_to_start_writing_a_file(tmp_path: Path) -> None:
     with open(tmp_path / "f", "wb") as f:
         f.write(b"x" * 100_000)
