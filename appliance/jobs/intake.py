@@ -274,9 +274,9 @@ class _KeptHere:
 
 
 def _send_held(node: MeshContext, job: Job, upload: ReplicaUpload) -> None:
-    """Send `upload`'s peer the job's copy committed here, with its page count (known
-    now, so the peer needs no word of it later)."""
-    upload.meta["pages"] = job.pages
+    """Send `upload`'s peer the job's copy committed here, with its page count and size
+    (known now, so the peer needs no word of them later)."""
+    upload.meta["pages"], upload.length = job.pages, job.sealed_size
     try:
         sealed = node.store.open_sealed(job.id)
     except NotFound as err:  # released and deleted since the answer

@@ -45,7 +45,7 @@ class RecordingUpload:
     made: list[RecordingUpload] = []
 
     def __init__(self, peers: Any, node_id: str, job_id: str, meta: Any, length: Any) -> None:
-        self.node_id, self.job_id, self.meta = node_id, job_id, meta
+        self.node_id, self.job_id, self.meta, self.length = node_id, job_id, meta, length
         self.store: JobStore = peers.store
         self.refuse = len(RecordingUpload.made) < peers.refusing
         self.breaks = peers.breaking and not RecordingUpload.made
@@ -123,10 +123,13 @@ def wait_whole(upload: RecordingUpload, size: int) -> None:
 
 @pytest.mark.parametrize("size", [10, CHUNK_SIZE, 3 * CHUNK_SIZE + 5])
 @pytest.mark.parametrize("key", [None, "k" * 20])
+@pytest.mark.parametrize("said", [True, False])  # a Content-Length, or chunked
 def test_one_peer_gets_the_job_as_it_is_sealed_once_the_intake_file_is_on_disk(
-    node: SimpleNamespace, size: int, key: str | None
+    node: SimpleNamespace, size: int, key: str | None, said: bool
 ) -> None:
-    receipt = intake.ingest(node, "alice", "t", "", Body(b"x" * size), idempotency_key=key)
+    body = Body(b"x" * size)
+    body.length = size if said else None
+    receipt = intake.ingest(node, "alice", "t", "", body, idempotency_key=key)
     streamed, following = RecordingUpload.made
     assert receipt.durable_on == [node.id, streamed.node_id]
     assert receipt.pending == [following.node_id]
@@ -137,6 +140,7 @@ def test_one_peer_gets_the_job_as_it_is_sealed_once_the_intake_file_is_on_disk(
     wait_whole(following, sealed)  # the third copy: after the answer, the committed file
     assert following.before_commit == 0
     assert following.meta["pages"] == receipt.job.pages
+    assert following.length == sealed  # sent with its size, even when the client's was unsaid
     assert node.store.get(receipt.job.id) is not None
     assert not any(node.store.incoming.iterdir())
     if key is not None:
