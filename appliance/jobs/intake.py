@@ -278,12 +278,23 @@ def _send_held(node: MeshContext, job: Job, upload: ReplicaUpload) -> None:
     (known now, so the peer needs no word of them later)."""
     upload.meta["pages"], upload.length = job.pages, job.sealed_size
     try:
+        if node.store.get(job.id) is None:
+            raise NotFound(f"job {job.id} was released or deleted before this copy")
         sealed = node.store.open_sealed(job.id)
     except NotFound as err:  # released and deleted since the answer
         upload.fail(str(err))
         return
     with sealed:
         upload.send(iter(lambda: sealed.read(CHUNK_SIZE), b""))
+    if upload.ok and node.store.get(job.id) is None:
+        # Released (or deleted) while the copy went, and the peer was not told then (it
+        # did not hold it yet, and was not reachable for the word to wait there): now.
+        reason = node.store.tombstoned([job.id]).get(job.id, "deleted")
+        upload.ok, upload.error = False, f"the job was {reason} while its copy went"
+        try:
+            node.peers.client(upload.node_id).delete(job.id, reason)
+        except MeshprintError as err:
+            log.warning("job %s: %s keeps a copy until it syncs: %s", job.id, upload.node_id, err)
 
 
 def _withdraw(node: MeshContext, job_id: str, uploads: list[ReplicaUpload], err: Exception) -> None:

@@ -231,11 +231,12 @@ def delete_from(
 ) -> bool:
     """A delete member `member` asks for (peer API). True when this node held the job."""
     check_job_id(job_id)
-    job = mesh.store.get(job_id)
+    # Nothing held: no tombstone (one from a member we cannot check would keep a repair
+    # from ever bringing the job here), but the word is kept in mind for a while, and a
+    # copy arriving after it (a job's third copy follows its answer) is refused when its
+    # holder list names `member`; else the holders' tombstones reach it at the next sync.
+    job = mesh.store.get_or_hear_delete(job_id, member, reason)
     if job is None:
-        # Nothing to delete, and no tombstone: one from a member we cannot check would
-        # keep a repair from ever bringing the job here. A copy still arriving meets the
-        # holders' tombstones at the next sync.
         return False
     owner_asked = reason == OWNER_DELETE and _owner_proved(mesh, job_id, member, proof)
     if not (owner_asked or may_delete(mesh, job, member)):

@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 TAKING_IN = ".intake"  # incoming/: a job this node takes in from its client
 REPLICA = ".part"  # incoming/: a copy a peer sends
 NOT_TAKEN_IN = "not taken in: the node stopped before it held the job"
+HEARD_FOR = 600.0  # seconds a delete heard before a copy arrived stays in mind
+HEARD_MAX = 10_000  # such deletes kept at most (the oldest go first)
 
 
 def new_job_id() -> str:
@@ -311,8 +314,35 @@ class JobStore:
         self.db = db
         self.submissions = SubmissionLog(db)
         self._pruned_at = 0.0
+        # job id -> (member, reason, when): deletes heard before a copy was held here
+        self._heard: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._heard_lock = threading.Lock()
         private_dir(self.jobs)
         private_dir(self.incoming)
+
+    def get_or_hear_delete(self, job_id: str, member: str, reason: str) -> Job | None:
+        """The job held here, or None after noting `member`'s word that it is deleted
+        (`reason`): a copy committed within HEARD_FOR seconds whose holder list names that
+        member is then refused with a tombstone. Not a tombstone at once: a member's word
+        about a job this node cannot check would keep a repair from ever bringing it here;
+        the copy's holder list checks it. A copy sent just after the job's answer (its third)
+        can arrive after the job was already released and deleted everywhere else."""
+        with self._heard_lock:
+            job = self.get(job_id)
+            if job is None:
+                self._heard[job_id] = (member, reason, time.time())
+                self._heard.move_to_end(job_id)
+                while len(self._heard) > HEARD_MAX:
+                    self._heard.popitem(last=False)
+            return job
+
+    def _heard_deleted(self, job: Job) -> str | None:
+        """The reason a holder of `job` gave for its delete, heard before it was held here."""
+        heard = self._heard.pop(job.id, None)
+        if heard is None or time.time() - heard[2] > HEARD_FOR:
+            return None
+        member, reason, _ = heard
+        return reason if member in {h.node for h in job.holders} else None
 
     def recover(self) -> None:
         """At start: drop half-received documents and files no committed row points to;
@@ -352,6 +382,13 @@ class JobStore:
         """Make the job held; with its submission's idempotency `key` in the same
         transaction (KeyTaken, and nothing held, when that key is used)."""
         final = self.path(job.id)
+        with self._heard_lock:
+            heard = self._heard_deleted(job)
+            if heard is not None:
+                self.delete(job.id, heard)
+            self._commit(job, part, final, key)
+
+    def _commit(self, job: Job, part: Path, final: Path, key: SubmissionKey | None) -> None:
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM tombstones WHERE id=?", (job.id,)).fetchone():
                 raise Gone(f"job {job.id} was already released or deleted")

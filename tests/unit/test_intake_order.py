@@ -49,6 +49,8 @@ class RecordingUpload:
         self.store: JobStore = peers.store
         self.refuse = len(RecordingUpload.made) < peers.refusing
         self.breaks = peers.breaking and not RecordingUpload.made
+        # with `peers.releasing`, the job is released at its holders while the second goes
+        self.releases = peers.releasing and len(RecordingUpload.made) == 1
         self.before_commit = 0  # bytes given while the ingesting node had no row yet
         self.unrecorded = 0  # document bytes given before the intake file was on disk
         self.total = 0
@@ -66,6 +68,8 @@ class RecordingUpload:
                 self.total += len(piece)
                 if self.breaks:
                     raise ConnectionResetError("the peer went away")
+            if self.releases:
+                self.store.delete(self.job_id, "released")
         except Exception as err:  # as ReplicaUpload.send: its own failure or the pieces'
             self.error = f"{type(err).__name__}: {err}"
         else:
@@ -108,6 +112,7 @@ def node(
             is_live=lambda n: False,
             refusing=0,
             breaking=False,
+            releasing=False,
         ),
         last_sync={},
     )
@@ -173,6 +178,31 @@ def test_a_streamed_copy_broken_midway_leaves_the_job_whole_here_and_on_the_next
     assert receipt.job.size == len(data)
     with node.store.open_sealed(receipt.job.id) as sealed:
         assert len(sealed.read()) == ciphertext_size(len(data))
+
+
+def test_a_job_released_while_its_third_copy_goes_is_deleted_there_at_once(
+    node: SimpleNamespace,
+) -> None:
+    """The third copy follows the answer: a release meanwhile did not reach a peer that
+    held nothing yet; once the copy is in, it is told, so no copy outlives the release."""
+    told: list[tuple[str, str, str]] = []
+
+    class Peer:
+        def __init__(self, node_id: str) -> None:
+            self.node_id = node_id
+
+        def delete(self, job_id: str, reason: str) -> bool:
+            told.append((self.node_id, job_id, reason))
+            return True
+
+    node.peers.client = lambda node_id, **kwargs: Peer(node_id)
+    node.peers.releasing = True
+    receipt = intake.ingest(node, "alice", "t", "", Body(b"x" * 10))
+    _, following = RecordingUpload.made
+    deadline = time.monotonic() + 10
+    while not told and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert told == [(following.node_id, receipt.job.id, "released")]
 
 
 def test_a_job_no_peer_takes_is_not_accepted(node: SimpleNamespace) -> None:

@@ -110,21 +110,35 @@ def test_listen_socket_is_the_one_systemd_passed_for_the_port() -> None:
 
     from appliance.sdnotify import listen_socket
 
+    def unused(fd: int) -> bool:
+        try:
+            os.fstat(fd)
+        except OSError:
+            return True
+        return False
+
+    # Two consecutive descriptors, as systemd passes them: placed where both are free
+    # (what a long test run has open elsewhere leaves gaps in the lowest ones).
+    first = next(fd for fd in range(200, 1000) if unused(fd) and unused(fd + 1))
     with (
-        socket.create_server(("127.0.0.1", 0)) as other,
-        socket.create_server(("127.0.0.1", 0)) as mine,
+        socket.create_server(("127.0.0.1", 0)) as a,
+        socket.create_server(("127.0.0.1", 0)) as b,
     ):
-        assert mine.fileno() == other.fileno() + 1  # consecutive, as systemd passes them
-        port = mine.getsockname()[1]
-        env = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "2", "LISTEN_FDNAMES": "web:ipp"}
-        got = listen_socket("ipp", port, env, first=other.fileno())
-        assert got is not None and got.fileno() == mine.fileno()
-        got.detach()
-        assert listen_socket("web", port, env, first=other.fileno()) is None  # wrong name
-        assert listen_socket("ipp", port, {**env, "LISTEN_PID": "1"}, first=other.fileno()) is None
-        assert listen_socket("ipp", port, {}, first=other.fileno()) is None
-        # both sockets are still open and listening
-        assert other.getsockname()[1] and mine.getsockname()[1] == port
+        os.dup2(a.fileno(), first)
+        os.dup2(b.fileno(), first + 1)
+        try:
+            port = b.getsockname()[1]
+            env = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "2", "LISTEN_FDNAMES": "web:ipp"}
+            got = listen_socket("ipp", port, env, first=first)
+            assert got is not None and got.fileno() == first + 1
+            got.detach()
+            assert listen_socket("web", port, env, first=first) is None  # wrong name
+            assert listen_socket("ipp", port, {**env, "LISTEN_PID": "1"}, first=first) is None
+            assert listen_socket("ipp", port, {}, first=first) is None
+            assert not unused(first) and not unused(first + 1)  # both still open
+        finally:
+            os.close(first)
+            os.close(first + 1)
 
 
 def test_a_passed_descriptor_that_is_not_a_socket_is_a_clear_error(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,34 @@ def test_the_kernel_can_be_asked_to_start_writing_a_file(tmp_path: Path) -> None
         f.write(b"x" * 100_000)
         f.flush()
         assert portable.start_writeback(f.fileno(), 0, 100_000) == sys.platform.startswith("linux")
+
+
+def test_a_delete_heard_before_the_copy_refuses_it_when_a_holder_said_it(
+    store: JobStore, make_job: JobFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's third copy follows its answer: it can arrive after the job was released
+    and deleted everywhere else. A holder's word heard before is kept for a while; a
+    non-holder's word is not enough, and old words are forgotten."""
+    job = make_job(sealed_size=10)  # holders n1, n2, n3
+    assert store.get_or_hear_delete(job.id, "n2", "released") is None
+    with pytest.raises(Gone, match="already released or deleted"):
+        put(store, job)
+    assert store.get(job.id) is None and store.tombstoned([job.id]) == {job.id: "released"}
+    assert listing(store.incoming) == [] and listing(store.jobs) == []
+
+    other = make_job(sealed_size=10)
+    assert store.get_or_hear_delete(other.id, "n-stranger", "deleted") is None
+    put(store, other)  # not a holder's word: kept, and no tombstone in its way
+    assert store.get(other.id) is not None
+
+    late = make_job(sealed_size=10)
+    store.get_or_hear_delete(late.id, "n2", "released")
+    now = time.time()
+    monkeypatch.setattr(store_jobs.time, "time", lambda: now + store_jobs.HEARD_FOR + 1)
+    put(store, late)  # heard too long ago: the holders' tombstones reach it by sync
+    assert store.get(late.id) is not None
+    held = store.get_or_hear_delete(late.id, "n2", "released")  # held: the job itself
+    assert held is not None and held.id == late.id
 
 
 def test_two_receives_of_one_job_do_not_collide(store: JobStore, make_job: JobFactory) -> None:
