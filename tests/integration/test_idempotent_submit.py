@@ -104,8 +104,8 @@ def test_the_cli_sends_a_key_and_takes_one_to_repeat_a_submission(
     key = new_idempotency_key()
     args = ["submit", str(document), "--node", isite.mesh.nodes[1].submit, "--ca"]
     args += [str(isite.mesh.ca), "--user", "alice", "--token", isite.tokens["alice"]]
-    first = isite.mesh.cli(*args, "--idempotency-key", key).stdout.strip()
-    again = isite.mesh.cli(*args, "--idempotency-key", key).stdout.strip()
+    first = isite.mesh.cli(*args, f"--idempotency-key={key}").stdout.strip()  # may start with -
+    again = isite.mesh.cli(*args, f"--idempotency-key={key}").stdout.strip()
     assert first == again and _titled(isite, "cli.txt") == [first]
     fresh = isite.mesh.cli(*args).stdout.strip()  # a key of its own: a new job
     assert fresh != first and sorted(_titled(isite, "cli.txt")) == sorted([first, fresh])
