@@ -314,8 +314,8 @@ class JobStore:
         self.db = db
         self.submissions = SubmissionLog(db)
         self._pruned_at = 0.0
-        # job id -> (member, reason, when): deletes heard before a copy was held here
-        self._heard: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        # job id -> (members, reason, when): deletes heard before a copy was held here
+        self._heard: OrderedDict[str, tuple[frozenset[str], str, float]] = OrderedDict()
         self._heard_lock = threading.Lock()
         private_dir(self.jobs)
         private_dir(self.incoming)
@@ -329,8 +329,9 @@ class JobStore:
         can arrive after the job was already released and deleted everywhere else."""
         with self._heard_lock:
             job = self.get(job_id)
-            if job is None:
-                self._heard[job_id] = (member, reason, time.time())
+            if job is None:  # every member's word counts: a stranger's cannot hide a holder's
+                members = self._heard.get(job_id, (frozenset(), "", 0.0))[0] | {member}
+                self._heard[job_id] = (members, reason, time.time())
                 self._heard.move_to_end(job_id)
                 while len(self._heard) > HEARD_MAX:
                     self._heard.popitem(last=False)
@@ -341,8 +342,8 @@ class JobStore:
         heard = self._heard.pop(job.id, None)
         if heard is None or time.time() - heard[2] > HEARD_FOR:
             return None
-        member, reason, _ = heard
-        return reason if member in {h.node for h in job.holders} else None
+        members, reason, _ = heard
+        return reason if members & {h.node for h in job.holders} else None
 
     def recover(self) -> None:
         """At start: drop half-received documents and files no committed row points to;

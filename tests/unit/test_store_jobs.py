@@ -188,6 +188,7 @@ def test_a_delete_heard_before_the_copy_refuses_it_when_a_holder_said_it(
     non-holder's word is not enough, and old words are forgotten."""
     job = make_job(sealed_size=10)  # holders n1, n2, n3
     assert store.get_or_hear_delete(job.id, "n2", "released") is None
+    assert store.get_or_hear_delete(job.id, "n-stranger", "released") is None  # hides nothing
     with pytest.raises(Gone, match="already released or deleted"):
         put(store, job)
     assert store.get(job.id) is None and store.tombstoned([job.id]) == {job.id: "released"}
